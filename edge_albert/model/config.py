@@ -1,0 +1,209 @@
+"""ALBERT configuration with the same field names as Hugging Face's `AlbertConfig`.
+
+`config.json` files written here load in `transformers` and the other way round. Fields that
+`transformers` writes and we do not use (`transformers_version`, `torch_dtype`, ...) are kept in
+`extra` so a round trip loses nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_albert.errors import InputError
+
+# Fields a config.json must carry: without them we cannot know the shapes of the weights.
+REQUIRED_FIELDS = (
+    "vocab_size",
+    "embedding_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+)
+
+SUPPORTED_ACTIVATIONS = ("gelu_new", "gelu", "relu", "gelu_pytorch_tanh")
+
+
+@dataclass
+class AlbertConfig:
+    vocab_size: int = 30000
+    embedding_size: int = 128
+    hidden_size: int = 4096
+    num_hidden_layers: int = 12
+    num_hidden_groups: int = 1
+    num_attention_heads: int = 64
+    intermediate_size: int = 16384
+    inner_group_num: int = 1
+    hidden_act: str = "gelu_new"
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    classifier_dropout_prob: float = 0.1
+    position_embedding_type: str = "absolute"
+    pad_token_id: int = 0
+    bos_token_id: int = 2
+    eos_token_id: int = 3
+    id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    problem_type: str | None = None
+    architectures: list[str] | None = None
+    model_type: str = "albert"
+    # Keys of a loaded config.json that we carry through unchanged.
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
+
+    # Derived properties -------------------------------------------------------------------
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {v: k for k, v in self.id2label.items()}
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.id2label[i] for i in range(self.num_labels)]
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    def validate(self, source: object = "config") -> None:
+        """Raise InputError naming the field when the config cannot describe a working ALBERT."""
+        if self.model_type != "albert":
+            raise InputError(
+                f"model_type is {self.model_type!r}, expected 'albert' (this tool converts ALBERT "
+                "checkpoints only)",
+                source,
+            )
+        for name in REQUIRED_FIELDS + ("num_hidden_groups", "inner_group_num", "max_position_embeddings"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise InputError(f"field {name!r} must be a positive integer, got {value!r}", source)
+        if self.hidden_size % self.num_attention_heads:
+            raise InputError(
+                f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads "
+                f"{self.num_attention_heads}",
+                source,
+            )
+        if self.num_hidden_layers % self.num_hidden_groups:
+            raise InputError(
+                f"num_hidden_layers {self.num_hidden_layers} is not a multiple of num_hidden_groups "
+                f"{self.num_hidden_groups}",
+                source,
+            )
+        if self.hidden_act not in SUPPORTED_ACTIVATIONS:
+            raise InputError(
+                f"hidden_act {self.hidden_act!r} is not supported; use one of {SUPPORTED_ACTIVATIONS}",
+                source,
+            )
+        if self.position_embedding_type != "absolute":
+            raise InputError(
+                f"position_embedding_type {self.position_embedding_type!r} is not supported; "
+                "only 'absolute' is",
+                source,
+            )
+        if self.num_labels < 1 or sorted(self.id2label) != list(range(self.num_labels)):
+            raise InputError("id2label must map 0..N-1 to label names", source)
+
+    # Serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.extra)
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            out[f.name] = getattr(self, f.name)
+        out["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        out["label2id"] = self.label2id
+        if out["architectures"] is None:
+            out["architectures"] = ["AlbertForSequenceClassification"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: object = "config") -> AlbertConfig:
+        if not isinstance(data, dict):
+            raise InputError("expected a JSON object", source)
+        model_type = data.get("model_type")
+        if model_type is None:
+            raise InputError("missing field 'model_type' (expected 'albert')", source)
+        if model_type != "albert":
+            raise InputError(
+                f"model_type is {model_type!r}, expected 'albert' (this tool handles ALBERT "
+                "checkpoints only)",
+                source,
+            )
+        missing = [name for name in REQUIRED_FIELDS if name not in data]
+        if missing:
+            raise InputError(f"missing field(s) {', '.join(missing)}", source)
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        kwargs = {k: v for k, v in data.items() if k in names}
+        extra = {k: v for k, v in data.items() if k not in names and k not in ("label2id", "num_labels")}
+        if "id2label" not in data and isinstance(data.get("num_labels"), int):
+            kwargs["id2label"] = {i: f"LABEL_{i}" for i in range(data["num_labels"])}
+        try:
+            config = cls(**kwargs, extra=extra)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InputError(f"invalid field value ({exc})", source) from None
+        config.validate(source)
+        return config
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> AlbertConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError("config.json not found; is this a checkpoint directory?", path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"not valid JSON ({exc})", path) from None
+        return cls.from_dict(data, source=path)
+
+    def replace(self, **changes: Any) -> AlbertConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# Named presets. `tiny` follows the issue (H=312, 4 layers, 12 heads, E=128); the others follow
+# the ALBERT paper's table 1 (base/large) and a mid-sized `small` for quick demos.
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": dict(hidden_size=312, num_hidden_layers=4, num_attention_heads=12, intermediate_size=1248, embedding_size=128),
+    "small": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536, embedding_size=128),
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, embedding_size=128),
+    "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, embedding_size=128),
+}
+
+
+def preset_config(name: str, *, vocab_size: int = 30000, labels: list[str] | None = None, **overrides: Any) -> AlbertConfig:
+    """A config from a named preset (`tiny`, `small`, `base`, `large`)."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    kwargs: dict[str, Any] = dict(PRESETS[name])
+    kwargs["vocab_size"] = vocab_size
+    if labels is not None:
+        kwargs["id2label"] = dict(enumerate(labels))
+    kwargs.update(overrides)
+    config = AlbertConfig(**kwargs)
+    config.validate(f"preset {name}")
+    return config
+
+
+def encoder_flops(config: AlbertConfig, seq_len: int) -> int:
+    """Multiply-accumulates x2 per sequence of `seq_len` tokens in the encoder (what edge devices pay)."""
+    h, i, n = config.hidden_size, config.intermediate_size, seq_len
+    per_layer = 2 * n * (4 * h * h + 2 * h * i) + 2 * 2 * n * n * h
+    proj = 2 * n * config.embedding_size * h
+    return config.num_hidden_layers * per_layer + proj
+
+
+__all__ = ["AlbertConfig", "PRESETS", "preset_config", "encoder_flops", "REQUIRED_FIELDS"]

@@ -1,0 +1,1 @@
+"""Training: fine-tuning, MLM + SOP pretraining and knowledge distillation."""

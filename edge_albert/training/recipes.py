@@ -1,0 +1,135 @@
+"""The training recipes behind `edge-albert train`, `teacher` and `distill`: files in, run directory out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge_albert.data.readers import LabeledTexts, read_labeled
+from edge_albert.errors import InputError
+from edge_albert.model.albert import AlbertForSequenceClassification
+from edge_albert.model.checkpoint import SPIECE_NAME, load_model
+from edge_albert.model.config import preset_config
+from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
+from edge_albert.training.batching import encode_dataset
+from edge_albert.training.teacher import HFClassifier, cached_teacher_logits, default_teacher_base, load_teacher
+from edge_albert.training.trainer import TrainConfig, TrainResult, save_albert, train_classifier
+
+
+@dataclass
+class DataSpec:
+    """Where the labelled data is and how to read it."""
+
+    train: Path
+    dev: Path | None = None
+    text_column: str | None = None
+    pair_column: str | None = None
+    label_column: str | None = None
+    # Display names for the label values (in sorted value order), e.g. ["negative", "positive"].
+    label_names: list[str] | None = None
+    limit: int | None = None
+
+
+def load_splits(spec: DataSpec) -> tuple[LabeledTexts, LabeledTexts | None]:
+    kw = dict(text_column=spec.text_column, label_column=spec.label_column, pair_column=spec.pair_column)
+    train = read_labeled(spec.train, **kw)
+    dev = read_labeled(spec.dev, label_names=train.label_names, **kw) if spec.dev else None
+    if spec.limit:
+        train = train.subset(range(min(spec.limit, len(train))))
+    if spec.label_names:
+        if len(spec.label_names) != len(train.label_names):
+            raise InputError(f"--label-names gives {len(spec.label_names)} names but the data has {len(train.label_names)} labels ({train.label_names})")
+        for d in (train, dev):
+            if d is not None:
+                d.label_names = list(spec.label_names)
+    return train, dev
+
+
+def _student(run_dir: Path, train: LabeledTexts, *, init: Path | None, preset: str, tokenizer: Path | None,
+             vocab_size: int, max_length: int, seed: int) -> tuple[AlbertForSequenceClassification, Path]:
+    if init is not None:
+        model = load_model(init, AlbertForSequenceClassification, new_head_ok=True, labels=train.label_names)
+        spiece = tokenizer or Path(init) / SPIECE_NAME
+        return model, spiece
+    if tokenizer is None:
+        tokenizer = run_dir / SPIECE_NAME
+        if not tokenizer.is_file():
+            texts = train.texts + (train.pairs or [])
+            train_tokenizer(texts, tokenizer, vocab_size=vocab_size)
+    vocab = AlbertTokenizer(tokenizer).vocab_size
+    torch.manual_seed(seed)
+    config = preset_config(preset, vocab_size=vocab, labels=train.label_names, max_position_embeddings=max(512, max_length))
+    return AlbertForSequenceClassification(config), tokenizer
+
+
+def train(
+    data: DataSpec,
+    run_dir: Path,
+    config: TrainConfig,
+    *,
+    init: Path | None = None,
+    preset: str = "tiny",
+    tokenizer: Path | None = None,
+    vocab_size: int = 8000,
+    resume: bool = False,
+) -> TrainResult:
+    """Fine-tune an ALBERT checkpoint (`init`) or train a preset from scratch on labelled data."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_data, dev_data = load_splits(data)
+    model, spiece = _student(run_dir, train_data, init=init, preset=preset, tokenizer=tokenizer,
+                             vocab_size=vocab_size, max_length=config.max_length, seed=config.seed)
+    tok = AlbertTokenizer(spiece)
+    enc_train = encode_dataset(train_data, tok, config.max_length)
+    enc_dev = encode_dataset(dev_data, tok, config.max_length) if dev_data else None
+    return train_classifier(model, save_albert(spiece), enc_train, enc_dev, config, run_dir, pad_id=tok.pad_id, resume=resume)
+
+
+def train_teacher(data: DataSpec, run_dir: Path, config: TrainConfig, *, base: Path | None = None, resume: bool = False) -> TrainResult:
+    """Fine-tune a Hugging Face encoder (default: the shipped all-MiniLM-L6-v2) as a classifier."""
+    base = Path(base) if base else default_teacher_base()
+    train_data, dev_data = load_splits(data)
+    model = HFClassifier(base, labels=train_data.label_names)
+    enc_train = model.encode(train_data, config.max_length)
+    enc_dev = model.encode(dev_data, config.max_length) if dev_data else None
+    return train_classifier(model, lambda m, path: m.save(path), enc_train, enc_dev, config, Path(run_dir), pad_id=model.pad_id, resume=resume)
+
+
+def distill(
+    data: DataSpec,
+    run_dir: Path,
+    config: TrainConfig,
+    *,
+    teacher: Path,
+    init: Path | None = None,
+    preset: str = "tiny",
+    tokenizer: Path | None = None,
+    vocab_size: int = 8000,
+    resume: bool = False,
+    teacher_batch_size: int = 64,
+) -> TrainResult:
+    """Distil `teacher` into an ALBERT student: soft targets at temperature T plus hard labels."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_data, dev_data = load_splits(data)
+    teacher_model = load_teacher(teacher)
+    logits = cached_teacher_logits(teacher, train_data, config.max_length, run_dir / "cache", teacher=teacher_model, batch_size=teacher_batch_size)
+    if logits.shape[1] != len(train_data.label_names):
+        raise InputError(f"teacher has {logits.shape[1]} outputs but the data has {len(train_data.label_names)} labels", teacher)
+    teacher_acc = float((logits.argmax(1) == np.asarray(train_data.labels)).mean())
+    (run_dir / "teacher.json").write_text(json.dumps({"teacher": str(teacher), "train_accuracy": teacher_acc}, indent=2) + "\n")
+    del teacher_model
+    model, spiece = _student(run_dir, train_data, init=init, preset=preset, tokenizer=tokenizer,
+                             vocab_size=vocab_size, max_length=config.max_length, seed=config.seed)
+    tok = AlbertTokenizer(spiece)
+    enc_train = encode_dataset(train_data, tok, config.max_length)
+    enc_train.soft_targets = logits
+    enc_dev = encode_dataset(dev_data, tok, config.max_length) if dev_data else None
+    return train_classifier(model, save_albert(spiece), enc_train, enc_dev, config, run_dir, pad_id=tok.pad_id, resume=resume)
+
+
+__all__ = ["DataSpec", "load_splits", "train", "train_teacher", "distill"]

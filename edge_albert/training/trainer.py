@@ -1,0 +1,301 @@
+"""Sequence-classification training: fine-tuning and knowledge distillation share one loop.
+
+AdamW with linear warm-up and decay, gradient clipping, layer-wise learning-rate decay over
+ALBERT's tiers (embeddings < each shared layer group < pooler/classifier), evaluation on the dev
+set each epoch (or every N steps), best checkpoint kept, early stopping, and resume at an epoch
+boundary that gives the same weights as an uninterrupted run.
+
+Run directory layout:
+    RUN/model/            best checkpoint (Hugging Face format, with spiece.model)
+    RUN/train_log.jsonl   one JSON object per logged step and per evaluation
+    RUN/state.pt          resumable state after the last finished epoch (weights-only loadable)
+    RUN/result.json       final summary (best dev metrics, wall time, parameters)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from edge_albert.errors import InputError
+from edge_albert.model.albert import AlbertForSequenceClassification
+from edge_albert.model.checkpoint import save_model
+from edge_albert.model.factory import parameter_count
+from edge_albert.progress import progress_bar
+from edge_albert.staging import staged_file
+from edge_albert.training.batching import EncodedDataset, eval_batches, training_batches
+from edge_albert.validation.metrics import classification_metrics
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    max_grad_norm: float = 1.0
+    # Multiplier per tier going down from the head: 1.0 means one learning rate for all.
+    layer_decay: float = 1.0
+    max_length: int = 128
+    seed: int = 0
+    patience: int | None = None
+    eval_every: int | None = None
+    max_steps: int | None = None
+    threads: int | None = None
+    # Distillation (used when the training data carries teacher logits).
+    alpha: float = 0.5
+    temperature: float = 2.0
+    log_every: int = 50
+
+
+@dataclass
+class TrainResult:
+    best_metrics: dict[str, float]
+    best_step: int
+    steps: int
+    epochs_run: int
+    wall_seconds: float
+    parameters: int
+    checkpoint: str
+    history: list[dict] = field(default_factory=list)
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    alpha: float,
+    temperature: float,
+) -> torch.Tensor:
+    """alpha * KL(softmax(t/T) || softmax(s/T)) * T^2 + (1 - alpha) * CE(s, labels) (DistilBERT)."""
+    t = temperature
+    soft = F.kl_div(
+        F.log_softmax(student_logits / t, dim=-1),
+        F.log_softmax(teacher_logits / t, dim=-1),
+        reduction="batchmean",
+        log_target=True,
+    ) * (t * t)
+    hard = F.cross_entropy(student_logits, labels)
+    return alpha * soft + (1.0 - alpha) * hard
+
+
+def parameter_groups(model: AlbertForSequenceClassification, lr: float, weight_decay: float, layer_decay: float) -> list[dict]:
+    """Layer-wise LR decay over ALBERT's tiers; no weight decay on biases and LayerNorm.
+
+    Models other than ALBERT (a BERT teacher) get one tier.
+    """
+    n_groups = model.config.num_hidden_groups if isinstance(model, AlbertForSequenceClassification) else 0
+    top = n_groups + 1  # tiers: 0 embeddings, 1..G layer groups, G+1 pooler + classifier
+
+    def tier(name: str) -> int:
+        if not n_groups:
+            return top
+        if name.startswith("albert.embeddings") or "embedding_hidden_mapping_in" in name:
+            return 0
+        if "albert_layer_groups." in name:
+            return int(name.split("albert_layer_groups.")[1].split(".")[0]) + 1
+        return top
+
+    buckets: dict[tuple[int, bool], list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        no_decay = name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+        buckets.setdefault((tier(name), no_decay), []).append(param)
+    return [
+        {"params": params, "lr": lr * layer_decay ** (top - t), "weight_decay": 0.0 if nd else weight_decay}
+        for (t, nd), params in sorted(buckets.items())
+    ]
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, data: EncodedDataset, pad_id: int, batch_size: int = 64) -> np.ndarray:
+    """Logits for every example, in dataset order."""
+    model.eval()
+    out = None
+    for batch in eval_batches(data, batch_size, pad_id):
+        logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        if out is None:
+            out = np.zeros((len(data), logits.shape[-1]), dtype=np.float32)
+        out[batch.indices] = logits.numpy()
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def evaluate(model: torch.nn.Module, data: EncodedDataset, pad_id: int) -> dict[str, float]:
+    logits = predict_logits(model, data, pad_id)
+    metrics = classification_metrics(logits, data.labels)
+    metrics["loss"] = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(data.labels)))
+    return metrics
+
+
+class _Log:
+    def __init__(self, path: Path, append: bool) -> None:
+        self.fh = open(path, "a" if append else "w", encoding="utf-8")
+
+    def write(self, **record) -> None:
+        self.fh.write(json.dumps(record, sort_keys=True) + "\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def save_albert(tokenizer_model: Path) -> Callable[[torch.nn.Module, Path], None]:
+    """The default checkpointer: an ALBERT checkpoint directory with its spiece.model."""
+    return lambda model, path: save_model(model, path, tokenizer_model=tokenizer_model, force=True)
+
+
+def train_classifier(
+    model: torch.nn.Module,
+    save: Callable[[torch.nn.Module, Path], None],
+    train: EncodedDataset,
+    dev: EncodedDataset | None,
+    config: TrainConfig,
+    run_dir: Path,
+    *,
+    pad_id: int = 0,
+    resume: bool = False,
+    stop_after_epochs: int | None = None,
+) -> TrainResult:
+    """Train `model` in place and keep the best dev checkpoint in `run_dir/model`.
+
+    `stop_after_epochs` ends the run early as an interruption would (time-boxed jobs); a later
+    call with `resume=True` continues on the same schedule and gives the same weights.
+    """
+    if len(train) == 0:
+        raise InputError("training data is empty")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.threads or torch.get_num_threads())
+    torch.manual_seed(config.seed)
+    distilling = train.soft_targets is not None
+
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    warmup = int(total_steps * config.warmup_ratio)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_decay), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total_steps - step) / max(1, total_steps - warmup)),
+    )
+
+    state_path = run_dir / "state.pt"
+    start_epoch, step, best, best_step, stale = 0, 0, None, 0, 0
+    history: list[dict] = []
+    if resume:
+        if not state_path.is_file():
+            raise InputError("no state.pt to resume from; run without --resume", run_dir)
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        start_epoch, step, best_step, stale = state["epoch"], state["step"], state["best_step"], state["stale"]
+        best = json.loads(state["best"]) if state["best"] else None
+        history = json.loads(state["history"])
+    log = _Log(run_dir / "train_log.jsonl", append=resume)
+    log.write(event="start", config=asdict(config), train_examples=len(train), dev_examples=len(dev) if dev else 0,
+              distilling=distilling, resumed_at_epoch=start_epoch)
+
+    started = time.perf_counter()
+    stop = False
+    epoch = start_epoch - 1
+
+    def do_eval(epoch: int) -> None:
+        nonlocal best, best_step, stale
+        if dev is None:
+            save(model, run_dir / "model")
+            return
+        metrics = evaluate(model, dev, pad_id)
+        record = {"event": "eval", "epoch": epoch, "step": step, **{f"dev_{k}": v for k, v in metrics.items()}}
+        history.append(record)
+        log.write(**record)
+        if best is None or metrics["accuracy"] > best["accuracy"]:
+            best, best_step, stale = metrics, step, 0
+            save(model, run_dir / "model")
+        else:
+            stale += 1
+
+    try:
+        with progress_bar(total_steps, "distill" if distilling else "train", unit="step") as advance:
+            advance(step)
+            for epoch in range(start_epoch, config.epochs):
+                model.train()
+                running = 0.0
+                for i, batch in enumerate(training_batches(train, config.batch_size, config.seed + epoch, pad_id)):
+                    logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+                    if distilling:
+                        loss = distillation_loss(logits, batch.soft_targets, batch.labels, config.alpha, config.temperature)
+                    else:
+                        loss = F.cross_entropy(logits, batch.labels)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if config.max_grad_norm:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    step += 1
+                    running += loss.item()
+                    if step % config.log_every == 0:
+                        log.write(event="step", epoch=epoch, step=step, loss=running / config.log_every, lr=scheduler.get_last_lr()[-1])
+                        advance(1, loss=f"{running / config.log_every:.4f}")
+                        running = 0.0
+                    else:
+                        advance(1)
+                    if config.eval_every and step % config.eval_every == 0:
+                        do_eval(epoch)
+                        model.train()
+                    if step >= total_steps:
+                        stop = True
+                        break
+                if not config.eval_every or step % config.eval_every:
+                    do_eval(epoch)
+                with staged_file(state_path, force=True) as stage:
+                    torch.save(
+                        {
+                            "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(),
+                            "rng": torch.get_rng_state(),
+                            "epoch": epoch + 1,
+                            "step": step,
+                            "best_step": best_step,
+                            "stale": stale,
+                            "best": json.dumps(best),
+                            "history": json.dumps(history),
+                        },
+                        stage,
+                    )
+                if stop or (config.patience is not None and stale >= config.patience):
+                    break
+                if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
+                    break
+    finally:
+        log.close()
+
+    result = TrainResult(
+        best_metrics=best or {},
+        best_step=best_step,
+        steps=step,
+        epochs_run=epoch + 1 - start_epoch,
+        wall_seconds=time.perf_counter() - started,
+        parameters=parameter_count(model),
+        checkpoint=str(run_dir / "model"),
+        history=history,
+    )
+    (run_dir / "result.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+    return result
+
+
+__all__ = ["TrainConfig", "TrainResult", "train_classifier", "save_albert", "distillation_loss", "parameter_groups", "predict_logits", "evaluate"]

@@ -1,0 +1,1 @@
+"""Validation: metrics, latency, reports and the CI regression gate."""

@@ -1,0 +1,107 @@
+"""Our ALBERT against the reference implementation (transformers), both ways through save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+from edge_albert.model.albert import AlbertForPreTraining, AlbertForSequenceClassification
+from edge_albert.model.checkpoint import load_model, save_model
+from edge_albert.model.config import AlbertConfig, preset_config
+
+# The reference itself fails when inner_group_num > num_hidden_layers / num_hidden_groups (its
+# head-mask slice is too short), so parity is checked on configs it can run.
+SHAPES = [
+    dict(num_hidden_groups=1, inner_group_num=1),
+    dict(num_hidden_groups=2, inner_group_num=1),
+    dict(num_hidden_groups=1, inner_group_num=3),
+    dict(num_hidden_groups=2, inner_group_num=2),
+]
+
+
+def small_config(**kw) -> AlbertConfig:
+    base = dict(vocab_size=300, embedding_size=16, hidden_size=48, num_hidden_layers=4, num_attention_heads=4,
+                intermediate_size=96, id2label={0: "neg", 1: "pos", 2: "neutral"})
+    base.update(kw)
+    return AlbertConfig(**base)
+
+
+def batch(vocab: int = 300):
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(5, vocab, (3, 19), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, 11:] = 0
+    mask[2, 4:] = 0
+    types = torch.zeros_like(ids)
+    types[:, 9:] = 1
+    return ids, mask, types
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"groups{s['num_hidden_groups']}-inner{s['inner_group_num']}")
+def test_sequence_classification_matches_reference_both_ways(tmp_path, shape):
+    torch.manual_seed(0)
+    ours = AlbertForSequenceClassification(small_config(**shape)).eval()
+    save_model(ours, tmp_path / "ours")
+    ref = transformers.AlbertForSequenceClassification.from_pretrained(tmp_path / "ours").eval()
+    ids, mask, types = batch()
+    with torch.no_grad():
+        a = ours(ids, mask, types)
+        b = ref(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+    assert (a - b).abs().max().item() <= 1e-5
+    assert ref.config.id2label == {0: "neg", 1: "pos", 2: "neutral"}
+
+    ref.save_pretrained(tmp_path / "ref")
+    back = load_model(tmp_path / "ref")
+    with torch.no_grad():
+        c = back(ids, mask, types)
+    assert (c - b).abs().max().item() <= 1e-5
+
+
+def test_pretraining_heads_match_reference_with_tied_decoder(tmp_path):
+    torch.manual_seed(0)
+    ours = AlbertForPreTraining(small_config(id2label={0: "LABEL_0", 1: "LABEL_1"}, num_hidden_groups=2)).eval()
+    save_model(ours, tmp_path / "ours")
+    ref = transformers.AlbertForPreTraining.from_pretrained(tmp_path / "ours").eval()
+    ids, mask, types = batch()
+    with torch.no_grad():
+        mlm, sop = ours(ids, mask, types)
+        out = ref(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    assert (mlm - out.prediction_logits).abs().max().item() <= 1e-5
+    assert (sop - out.sop_logits).abs().max().item() <= 1e-5
+    # The decoder stays tied to the word embeddings after loading a file that stores it once.
+    ref.save_pretrained(tmp_path / "ref")
+    back = load_model(tmp_path / "ref")
+    assert back.predictions.decoder.weight.data_ptr() == back.albert.embeddings.word_embeddings.weight.data_ptr()
+
+
+def test_classifier_starts_from_pretraining_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    pre = AlbertForPreTraining(small_config(id2label={0: "LABEL_0", 1: "LABEL_1"}))
+    save_model(pre, tmp_path / "pre")
+    clf = load_model(tmp_path / "pre", AlbertForSequenceClassification, new_head_ok=True)
+    assert torch.equal(clf.albert.embeddings.word_embeddings.weight, pre.albert.embeddings.word_embeddings.weight)
+
+
+def test_padding_does_not_change_logits():
+    torch.manual_seed(0)
+    model = AlbertForSequenceClassification(small_config()).eval()
+    ids, _, types = batch()
+    short = ids[:1, :7]
+    padded = torch.cat([short, torch.zeros(1, 9, dtype=torch.long)], dim=1)
+    mask = torch.cat([torch.ones(1, 7, dtype=torch.long), torch.zeros(1, 9, dtype=torch.long)], dim=1)
+    with torch.no_grad():
+        a = model(short)
+        b = model(padded, mask)
+    assert (a - b).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "base", "large"])
+def test_presets_build(name):
+    config = preset_config(name, vocab_size=1000)
+    assert config.hidden_size % config.num_attention_heads == 0
+    if name == "tiny":
+        assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.embedding_size) == (312, 4, 12, 128)
+    if name == "base":
+        assert (config.hidden_size, config.num_hidden_layers) == (768, 12)
