@@ -1,0 +1,1 @@
+"""Converters: checkpoint directory in, deployable .onnx / .tflite file out, with metadata."""

@@ -1,0 +1,48 @@
+"""ONNX Runtime (CPU) adapter. Inputs are int64, with dynamic batch and sequence axes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edge_albert.errors import InputError
+from edge_albert.runtimes.base import INPUT_NAMES
+
+
+class OnnxRuntimeSession:
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, *, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise InputError(f"ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})", self.path) from None
+        names = [i.name for i in self.session.get_inputs()]
+        if sorted(names) != sorted(INPUT_NAMES):
+            raise InputError(f"inputs are {names}, expected {list(INPUT_NAMES)}", self.path)
+        self.metadata = read_metadata(self.session.get_modelmeta().custom_metadata_map)
+        self.max_length = int(self.metadata.get("max_length", 512))
+
+    def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {name: np.ascontiguousarray(batch[name], dtype=np.int64) for name in INPUT_NAMES}
+        return self.session.run(["logits"], feed)[0]
+
+
+def read_metadata(props: dict[str, str]) -> dict:
+    """Our metadata_props (values JSON-encoded) as a dict."""
+    out = {}
+    for key, value in props.items():
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out

@@ -1,0 +1,29 @@
+"""PyTorch adapter for our fp32 checkpoints: the reference every other runtime is compared with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+class TorchSession:
+    runtime = "torch"
+
+    def __init__(self, path: Path, *, threads: int = 1) -> None:
+        import torch
+
+        from edge_albert.model.checkpoint import load_model
+
+        torch.set_num_threads(threads)
+        self.path = Path(path)
+        self.model = load_model(self.path)
+        self.max_length = self.model.config.max_position_embeddings
+        self.metadata = {"labels": self.model.config.labels}
+
+    def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            tensors = [torch.from_numpy(np.asarray(batch[k], dtype=np.int64)) for k in ("input_ids", "attention_mask", "token_type_ids")]
+            return self.model(*tensors).numpy()

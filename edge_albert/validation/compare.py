@@ -1,0 +1,94 @@
+"""Comparing a converted or compressed model with its reference, on real sentences.
+
+`compare_models` is the one check that the converters, the quantizer, the tests and users all
+call; it returns a `ComparisonResult` rather than printing or asserting (the way
+ai-edge-quantizer's validator does), so each caller decides what to do with the numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_albert.runtimes import Session, open_session
+from edge_albert.tokenization import AlbertTokenizer
+from edge_albert.validation.metrics import classification_metrics, fidelity_metrics
+
+
+@dataclass
+class ComparisonResult:
+    reference: str
+    candidate: str
+    runtime: str
+    examples: int
+    agreement: float
+    max_abs_logit_diff: float
+    mean_abs_logit_diff: float
+    kl_divergence: float
+    reference_accuracy: float | None = None
+    candidate_accuracy: float | None = None
+
+    @property
+    def accuracy_drop(self) -> float | None:
+        if self.reference_accuracy is None or self.candidate_accuracy is None:
+            return None
+        return self.reference_accuracy - self.candidate_accuracy
+
+    def within(self, *, max_abs_diff: float | None = None, min_agreement: float | None = None, max_accuracy_drop: float | None = None) -> bool:
+        ok = True
+        if max_abs_diff is not None:
+            ok &= self.max_abs_logit_diff <= max_abs_diff
+        if min_agreement is not None:
+            ok &= self.agreement >= min_agreement
+        if max_accuracy_drop is not None and self.accuracy_drop is not None:
+            ok &= self.accuracy_drop <= max_accuracy_drop
+        return bool(ok)
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"accuracy_drop": self.accuracy_drop}
+
+
+def run_texts(session: Session, tokenizer: AlbertTokenizer, texts: Sequence[str], *, max_length: int, batch_size: int = 32) -> np.ndarray:
+    """Logits for `texts`, batched in length order and returned in input order."""
+    encodings = [tokenizer.encode(t, max_length=max_length) for t in texts]
+    order = np.argsort([len(e.input_ids) for e in encodings], kind="stable")
+    from edge_albert.tokenization import pad_encodings
+
+    out: np.ndarray | None = None
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        logits = session.run(pad_encodings([encodings[i] for i in idx], tokenizer.pad_id))
+        if out is None:
+            out = np.zeros((len(texts), logits.shape[-1]), dtype=np.float32)
+        out[idx] = logits
+    return out if out is not None else np.zeros((0, 0), np.float32)
+
+
+def compare_models(
+    reference: Path | Session,
+    candidate: Path | Session,
+    tokenizer: AlbertTokenizer,
+    texts: Sequence[str],
+    *,
+    labels: Sequence[int] | None = None,
+    max_length: int = 128,
+    threads: int = 1,
+) -> ComparisonResult:
+    ref = reference if not isinstance(reference, (str, Path)) else open_session(Path(reference), threads=threads)
+    cand = candidate if not isinstance(candidate, (str, Path)) else open_session(Path(candidate), threads=threads)
+    max_length = min(max_length, ref.max_length, cand.max_length)
+    ref_logits = run_texts(ref, tokenizer, texts, max_length=max_length)
+    cand_logits = run_texts(cand, tokenizer, texts, max_length=max_length)
+    fid = fidelity_metrics(cand_logits, ref_logits)
+    ref_acc = cand_acc = None
+    if labels is not None:
+        y = np.asarray(labels)
+        ref_acc = classification_metrics(ref_logits, y)["accuracy"]
+        cand_acc = classification_metrics(cand_logits, y)["accuracy"]
+    return ComparisonResult(str(ref.path), str(cand.path), cand.runtime, len(texts), reference_accuracy=ref_acc, candidate_accuracy=cand_acc, **fid)
+
+
+__all__ = ["ComparisonResult", "compare_models", "run_texts"]

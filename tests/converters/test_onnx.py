@@ -1,0 +1,95 @@
+"""ONNX export on real ONNX Runtime: parity on every SST-2 dev sentence, shared weights stored once,
+dynamic axes, metadata, and clean failures."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import onnx
+import pytest
+
+from edge_albert.converters.onnx import export_onnx
+from edge_albert.errors import InputError
+from edge_albert.model.checkpoint import load_model
+from edge_albert.model.factory import parameter_count
+from edge_albert.runtimes import open_session
+from edge_albert.tokenization import AlbertTokenizer
+from edge_albert.validation.compare import compare_models
+
+
+@pytest.mark.parametrize("which", ["tiny_checkpoint", "grouped_checkpoint"])
+def test_parity_on_every_sst2_dev_sentence(request, tmp_path, which, sst2_dev):
+    ckpt = request.getfixturevalue(which)
+    path = tiny_path = request.getfixturevalue("tiny_onnx") if which == "tiny_checkpoint" else export_onnx(ckpt, tmp_path / "g.onnx").path
+    tok = AlbertTokenizer(ckpt / "spiece.model")
+    result = compare_models(ckpt, path, tok, [s for _, s in sst2_dev], max_length=128)
+    assert result.examples == 872
+    assert result.max_abs_logit_diff <= 1e-4
+    assert result.agreement == 1.0
+    assert tiny_path.exists()
+
+
+def test_shared_weights_stored_once(tiny_checkpoint, tiny_onnx):
+    model = load_model(tiny_checkpoint)
+    params = parameter_count(model)
+    size = tiny_onnx.stat().st_size
+    assert abs(size - params * 4) / (params * 4) <= 0.05
+    graph = onnx.load(str(tiny_onnx)).graph
+    inits = {i.name for i in graph.initializer}
+    # Every MatMul weight is read straight from an initializer, and each shared weight once.
+    matmul_weights = [n.input[1] for n in graph.node if n.op_type == "MatMul" and n.input[1] in inits]
+    counts = collections.Counter(matmul_weights)
+    assert counts and max(counts.values()) == model.config.num_hidden_layers
+    assert not [n for n in graph.node if n.op_type in ("Identity",) and n.input[0] in inits]
+
+
+def test_dynamic_batch_and_length(tiny_checkpoint, tiny_onnx):
+    ref = open_session(tiny_checkpoint)
+    sess = open_session(tiny_onnx)
+    rng = np.random.default_rng(0)
+    for batch, length in [(1, 5), (3, 17), (8, 128)]:
+        ids = rng.integers(5, 2000, (batch, length))
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        assert np.abs(sess.run(feed) - ref.run(feed)).max() <= 1e-4
+
+
+def test_metadata_and_checker(tiny_checkpoint, tiny_onnx):
+    model = onnx.load(str(tiny_onnx))
+    onnx.checker.check_model(model, full_check=True)
+    assert model.opset_import[0].version >= 17
+    meta = open_session(tiny_onnx).metadata
+    assert meta["labels"] == ["negative", "positive"]
+    assert meta["max_length"] == 128
+    assert meta["tokenizer_sha256"] == AlbertTokenizer(tiny_checkpoint / "spiece.model").sha256
+    assert meta["edge_albert_version"]
+    assert [i.name for i in model.graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+
+
+def test_refuses_existing_output_and_non_albert(tmp_path, tiny_checkpoint, tiny_onnx):
+    with pytest.raises(InputError, match="already exists"):
+        export_onnx(tiny_checkpoint, tiny_onnx)
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text('{"model_type": "bert", "hidden_size": 8}')
+    with pytest.raises(InputError, match="model_type is 'bert'"):
+        export_onnx(bert, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_unwritable_output_and_no_partial_file(tmp_path, tiny_checkpoint, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="cannot create the output directory"):
+        export_onnx(tiny_checkpoint, blocker / "sub" / "m.onnx")
+    # A failure half-way leaves nothing behind.
+    import edge_albert.converters.onnx as mod
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(mod, "_torch_export", broken)
+    with pytest.raises(InputError, match="ONNX export failed"):
+        export_onnx(tiny_checkpoint, tmp_path / "out.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
