@@ -278,5 +278,63 @@ def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_lengt
         click.echo(f"check vs PyTorch: max abs logit diff {report.check.max_abs_logit_diff:.2e}, agreement {report.check.agreement:.3f}")
 
 
+@main.command("quantize")
+@click.argument("checkpoint", type=click.Path(path_type=Path), required=False)
+@click.option("--method", type=click.Choice(["dynamic", "static", "fp16"]), default=None, help="dynamic = dynamic_wi8_afp32, static = static_wi8_ai8, fp16 = weight_only_wf16.")
+@click.option("--recipe", "recipe_name", default=None, help="A named recipe instead of --method (see `edge-albert quantize --list`).")
+@click.option("--to", "to", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output .onnx or .tflite file.")
+@click.option("--calibration", type=click.Path(path_type=Path), default=None, help="Text file (TSV/CSV/JSONL/.txt) of calibration sentences for static int8.")
+@click.option("--samples", type=int, default=None, help="Calibration sentences to use (static).")
+@click.option("--eval", "eval_file", type=click.Path(path_type=Path), default=None, help="Labelled dev file: report accuracy of fp32 vs quantized on it.")
+@click.option("--accuracy-budget", type=float, default=None, help="ONNX int8: keep op groups in float until at most this many accuracy points are lost on --eval.")
+@click.option("--keep-float", default=None, help="ONNX int8: comma-separated op groups to keep in float (embeddings, embedding_projection, attention, ffn, pooler, classifier).")
+@click.option("--list", "list_recipes", is_flag=True, help="List the named recipes and exit.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration, samples, eval_file, accuracy_budget, keep_float, list_recipes, force, as_json) -> None:
+    """Quantize a checkpoint to int8 or fp16 ONNX/TFLite, keeping ALBERT's shared weights shared,
+    and compare the result with the fp32 model."""
+    import dataclasses
+
+    from edge_albert.quantization.configs import RECIPES, recipe
+
+    if list_recipes:
+        for name, cfg in RECIPES.items():
+            click.echo(f"{name:28} {cfg}")
+        return
+    if checkpoint is None or output is None:
+        raise click.UsageError("give a CHECKPOINT and -o/--output")
+    if bool(method) == bool(recipe_name):
+        raise click.UsageError("give exactly one of --method or --recipe")
+    config = recipe(method or recipe_name)
+    if samples is not None and hasattr(config, "samples"):
+        config = dataclasses.replace(config, samples=samples)
+    if keep_float:
+        config = dataclasses.replace(config, keep_float=tuple(g.strip() for g in keep_float.split(",")))
+    from edge_albert.data.readers import read_labeled, read_texts
+    from edge_albert.quantization import accuracy_aware_quantize, quantize
+
+    eval_data = read_labeled(eval_file) if eval_file else None
+    calib = read_texts(calibration) if calibration else None
+    if accuracy_budget is not None:
+        if eval_data is None or to != "onnx":
+            raise click.UsageError("--accuracy-budget needs --eval and --to onnx")
+        report = accuracy_aware_quantize(checkpoint, output, config, eval_data, budget=accuracy_budget / 100, calibration_texts=calib, force=force)
+    else:
+        report = quantize(checkpoint, output, config, to=to, calibration_texts=calib, eval_data=eval_data, force=force)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    c = report.comparison
+    click.echo(f"wrote {report.output} ({report.recipe}, {report.quantized_bytes / 1e6:.2f} MB, {report.compression:.1f}x smaller than fp32)")
+    click.echo(f"vs fp32 on {c.examples} sentences: agreement {c.agreement:.4f}, max abs logit diff {c.max_abs_logit_diff:.3g}")
+    if c.reference_accuracy is not None:
+        click.echo(f"accuracy fp32 {c.reference_accuracy:.4f} -> {c.candidate_accuracy:.4f}")
+    if report.sensitivity:
+        click.echo("sensitivity (accuracy drop with only that group quantized): " + ", ".join(f"{k} {v * 100:+.2f}" for k, v in report.sensitivity.items()))
+        click.echo(f"kept in float: {', '.join(report.keep_float) or 'nothing'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

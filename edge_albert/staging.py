@@ -41,7 +41,8 @@ def staged_file(target: Path, *, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` if the block succeeds."""
     target = Path(target)
     _check_target(target, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    # The staged name keeps the target's suffix so tools that dispatch on it work on the stage.
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
     os.close(fd)
     stage = Path(tmp)
     try:

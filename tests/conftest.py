@@ -58,3 +58,27 @@ def tiny_checkpoint(tmp_path_factory, spiece_model) -> Path:
     model = AlbertForSequenceClassification(config)
     out = tmp_path_factory.mktemp("ckpt") / "tiny"
     return save_model(model, out, tokenizer_model=spiece_model)
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory, spiece_model, sst2_train, sst2_dev) -> Path:
+    """The `tiny` preset trained briefly on an SST-2 subset: real, non-trivial logits (~70% dev)."""
+    from edge_albert.data.readers import LabeledTexts
+    from edge_albert.model.albert import AlbertForSequenceClassification
+    from edge_albert.model.config import preset_config
+    from edge_albert.tokenization import AlbertTokenizer
+    from edge_albert.training.batching import encode_dataset
+    from edge_albert.training.trainer import TrainConfig, save_albert, train_classifier
+
+    import torch
+
+    tok = AlbertTokenizer(spiece_model)
+    names = ["negative", "positive"]
+    train = LabeledTexts([s for _, s in sst2_train[:4000]], [l for l, _ in sst2_train[:4000]], names)
+    dev = LabeledTexts([s for _, s in sst2_dev[:200]], [l for l, _ in sst2_dev[:200]], names)
+    torch.manual_seed(0)
+    model = AlbertForSequenceClassification(preset_config("tiny", vocab_size=tok.vocab_size, labels=names, max_position_embeddings=128))
+    run = tmp_path_factory.mktemp("trained")
+    config = TrainConfig(epochs=2, batch_size=32, learning_rate=3e-4, max_length=64, seed=0, warmup_ratio=0.1)
+    train_classifier(model, save_albert(spiece_model), encode_dataset(train, tok, 64), encode_dataset(dev, tok, 64), config, run, pad_id=tok.pad_id)
+    return run / "model"

@@ -43,18 +43,28 @@ class _NamedLogits(torch.nn.Module):
 
 
 def add_tflite_metadata(flatbuffer: bytes, metadata: dict) -> bytes:
-    """Return `flatbuffer` with `metadata` stored as JSON under our name (replacing an old entry)."""
+    """Return `flatbuffer` with `metadata` stored as JSON under our name (replacing an old entry).
+
+    Buffers that a writer placed after the flatbuffer (offset/size, as ai-edge-quantizer does)
+    are brought inline first: repacking the object tree would otherwise drop their bytes.
+    """
     import flatbuffers
+    import numpy as np
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
-    buffer = schema.BufferT()
-    buffer.data = list(json.dumps(metadata, sort_keys=True).encode("utf-8"))
-    model.buffers.append(buffer)
+    for buffer in model.buffers or []:
+        if buffer.offset and buffer.offset > 1:
+            buffer.data = np.frombuffer(flatbuffer, dtype=np.uint8, count=buffer.size, offset=buffer.offset).copy()
+            buffer.offset, buffer.size = 0, 0
+    entry_buffer = schema.BufferT()
+    entry_buffer.data = np.frombuffer(json.dumps(metadata, sort_keys=True).encode("utf-8"), dtype=np.uint8).copy()
+    model.buffers.append(entry_buffer)
     entry = schema.MetadataT()
     entry.name = METADATA_NAME
     entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if (m.name.decode() if isinstance(m.name, bytes) else m.name) != METADATA_NAME] + [entry]
+    old = [m for m in (model.metadata or []) if (m.name.decode() if isinstance(m.name, bytes) else m.name) != METADATA_NAME]
+    model.metadata = old + [entry]
     builder = flatbuffers.Builder(len(flatbuffer) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())

@@ -45,6 +45,7 @@ class LiteRTSession:
         except (ValueError, RuntimeError) as exc:
             raise InputError(f"LiteRT cannot load it ({str(exc).splitlines()[0][:200]})", self.path) from None
         self.runners = {}
+        self.output_quantization: dict[int, tuple[float, int] | None] = {}
         for name in self.interpreter.get_signature_list():
             runner = self.interpreter.get_signature_runner(name)
             details = runner.get_input_details()
@@ -52,6 +53,9 @@ class LiteRTSession:
                 raise InputError(f"signature {name} has inputs {sorted(details)}, expected {list(INPUT_NAMES)}", self.path)
             length = int(details["input_ids"]["shape"][1])
             self.runners[length] = (runner, details)
+            scale, zero = runner.get_output_details()["logits"]["quantization"]
+            # Full-integer models return int8 logits: keep (scale, zero point) to dequantize.
+            self.output_quantization[length] = (scale, zero) if scale else None
         if not self.runners:
             raise InputError("no signatures in the model", self.path)
         self.buckets = sorted(self.runners)
@@ -70,5 +74,9 @@ class LiteRTSession:
                 row = np.zeros((1, bucket), dtype=details[name]["dtype"])
                 row[0, :n] = np.asarray(batch[name])[r, :n]
                 feed[name] = row
-            rows.append(runner(**feed)["logits"][0])
+            logits = runner(**feed)["logits"][0]
+            quant = self.output_quantization[bucket]
+            if quant is not None:
+                logits = (logits.astype(np.float32) - quant[1]) * quant[0]
+            rows.append(logits)
         return np.stack(rows).astype(np.float32)

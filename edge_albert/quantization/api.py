@@ -1,0 +1,185 @@
+"""One verb: `quantize(checkpoint, output, config, to=...)`.
+
+The checkpoint is exported to float32 first (so any of our checkpoints works), the handler for
+(config type, format) writes the compressed file, and the result is compared with the float32
+PyTorch model before it is renamed into place. `accuracy_aware_quantize` finds which op groups to
+keep in float so the accuracy loss on a labelled dev set stays within a budget, and reports
+the sensitivity of each group.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from edge_albert.converters.convert import SAMPLE_TEXTS
+from edge_albert.converters.export_config import DEFAULT_BUCKETS
+from edge_albert.converters.onnx import export_onnx, set_metadata
+from edge_albert.data.readers import LabeledTexts
+from edge_albert.errors import InputError
+from edge_albert.model.checkpoint import SPIECE_NAME
+from edge_albert.quantization.configs import OP_GROUPS, DynamicInt8Config, Float16Config, QuantConfig, StaticInt8Config, recipe_name
+from edge_albert.quantization.onnx import quantize_dynamic_onnx, quantize_static_onnx, to_float16_onnx
+from edge_albert.quantization.tflite import quantize_tflite
+from edge_albert.staging import staged_file
+from edge_albert.tokenization import AlbertTokenizer, pad_encodings
+from edge_albert.validation.compare import ComparisonResult, compare_models
+
+Handler = Callable[..., None]
+
+HANDLERS: dict[tuple[type, str], Handler] = {
+    (DynamicInt8Config, "onnx"): lambda src, out, cfg, scratch, calib: quantize_dynamic_onnx(src, out, cfg, scratch),
+    (StaticInt8Config, "onnx"): lambda src, out, cfg, scratch, calib: quantize_static_onnx(src, out, cfg, scratch, calib),
+    (Float16Config, "onnx"): lambda src, out, cfg, scratch, calib: to_float16_onnx(src, out, cfg, scratch),
+    (DynamicInt8Config, "tflite"): lambda src, out, cfg, scratch, calib: quantize_tflite(src, out, cfg, scratch),
+    (StaticInt8Config, "tflite"): lambda src, out, cfg, scratch, calib: quantize_tflite(src, out, cfg, scratch, calib),
+    (Float16Config, "tflite"): lambda src, out, cfg, scratch, calib: quantize_tflite(src, out, cfg, scratch),
+}
+
+
+@dataclass
+class QuantizationReport:
+    output: str
+    format: str
+    recipe: str
+    float_bytes: int
+    quantized_bytes: int
+    comparison: ComparisonResult
+    keep_float: list[str] = field(default_factory=list)
+    sensitivity: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def compression(self) -> float:
+        return self.float_bytes / self.quantized_bytes
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["comparison"] = self.comparison.to_dict()
+        data["compression"] = self.compression
+        return data
+
+
+def calibration_batches(tokenizer: AlbertTokenizer, texts: Sequence[str], max_length: int, batch_size: int = 8) -> list[dict[str, np.ndarray]]:
+    encodings = [tokenizer.encode(t, max_length=max_length) for t in texts]
+    return [pad_encodings(encodings[i:i + batch_size], tokenizer.pad_id) for i in range(0, len(encodings), batch_size)]
+
+
+def _export_float(checkpoint: Path, to: str, scratch: Path, buckets: Sequence[int], max_length: int | None) -> Path:
+    if to == "onnx":
+        return export_onnx(checkpoint, scratch / "float.onnx", max_length=max_length).path
+    if to == "tflite":
+        from edge_albert.converters.tflite import export_tflite
+
+        return export_tflite(checkpoint, scratch / "float.tflite", buckets=buckets).path
+    raise InputError(f"unknown target {to!r}; use onnx or tflite")
+
+
+def _finish_onnx_metadata(float_path: Path, path: Path, config: QuantConfig) -> None:
+    import onnx
+
+    from edge_albert.runtimes.onnxruntime import read_metadata
+
+    metadata = read_metadata({p.key: p.value for p in onnx.load(str(float_path)).metadata_props})
+    metadata["precision"] = {DynamicInt8Config: "int8-dynamic", StaticInt8Config: "int8-static", Float16Config: "float16"}[type(config)]
+    metadata["recipe"] = recipe_name(config)
+    model = onnx.load(str(path))
+    set_metadata(model, metadata)
+    onnx.save(model, str(path))
+
+
+def _quantize_file(float_path: Path, out: Path, config: QuantConfig, to: str, scratch: Path, calibration) -> None:
+    handler = HANDLERS.get((type(config), to))
+    if handler is None:
+        raise InputError(f"no {type(config).__name__} handler for {to}")
+    handler(float_path, out, config, scratch, calibration)
+    if to == "onnx":
+        _finish_onnx_metadata(float_path, out, config)
+
+
+def quantize(
+    checkpoint: Path,
+    output: Path,
+    config: QuantConfig,
+    *,
+    to: str,
+    calibration_texts: Sequence[str] | None = None,
+    eval_data: LabeledTexts | None = None,
+    buckets: Sequence[int] = DEFAULT_BUCKETS,
+    max_length: int | None = None,
+    force: bool = False,
+) -> QuantizationReport:
+    """Compress a checkpoint to int8 / fp16 ONNX or TFLite and compare it with the fp32 model."""
+    checkpoint = Path(checkpoint)
+    if to == "tflite" and getattr(config, "keep_float", ()):
+        raise InputError("keeping op groups in float is supported for ONNX only")
+    tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
+    output = Path(output)
+    if isinstance(config, StaticInt8Config) and not calibration_texts:
+        if eval_data is None:
+            raise InputError("static quantization needs calibration sentences: pass --calibration FILE")
+        calibration_texts = eval_data.texts
+    with staged_file(output, force=force) as stage, tempfile.TemporaryDirectory(prefix="edge-albert-quant-") as tmp:
+        scratch = Path(tmp)
+        float_path = _export_float(checkpoint, to, scratch, buckets, max_length)
+        calib = None
+        if isinstance(config, StaticInt8Config):
+            calib = calibration_batches(tokenizer, list(calibration_texts)[: config.samples], max_length or 128)
+        _quantize_file(float_path, stage, config, to, scratch, calib)
+        texts = eval_data.texts if eval_data is not None else list(SAMPLE_TEXTS)
+        labels = eval_data.labels if eval_data is not None else None
+        comparison = compare_models(checkpoint, stage, tokenizer, texts, labels=labels, max_length=max_length or 128)
+        comparison.candidate = str(output)
+        float_bytes = float_path.stat().st_size
+        quantized_bytes = stage.stat().st_size
+    return QuantizationReport(str(output), to, recipe_name(config), float_bytes, quantized_bytes, comparison, list(getattr(config, "keep_float", ())))
+
+
+def accuracy_aware_quantize(
+    checkpoint: Path,
+    output: Path,
+    config: DynamicInt8Config | StaticInt8Config,
+    eval_data: LabeledTexts,
+    *,
+    budget: float = 0.005,
+    calibration_texts: Sequence[str] | None = None,
+    max_length: int | None = None,
+    force: bool = False,
+) -> QuantizationReport:
+    """ONNX int8 within `budget` accuracy loss (fraction, 0.005 = half a point) on `eval_data`.
+
+    Measures each op group's sensitivity (accuracy drop with only that group quantized), then keeps
+    the most sensitive groups in float, one at a time, until the whole model is within budget.
+    """
+    checkpoint = Path(checkpoint)
+    tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
+    calib_texts = list(calibration_texts or eval_data.texts)
+    with tempfile.TemporaryDirectory(prefix="edge-albert-aaq-") as tmp:
+        scratch = Path(tmp)
+        float_path = export_onnx(checkpoint, scratch / "float.onnx", max_length=max_length).path
+        calib = calibration_batches(tokenizer, calib_texts[: getattr(config, "samples", 128)], max_length or 128) if isinstance(config, StaticInt8Config) else None
+
+        def drop(keep: tuple[str, ...]) -> float:
+            path = scratch / f"try-{len(list(scratch.iterdir()))}.onnx"
+            _quantize_file(float_path, path, replace(config, keep_float=keep), "onnx", scratch, calib)
+            result = compare_models(checkpoint, path, tokenizer, eval_data.texts, labels=eval_data.labels, max_length=max_length or 128)
+            return float(result.accuracy_drop or 0.0)
+
+        sensitivity = {group: drop(tuple(g for g in OP_GROUPS if g != group)) for group in OP_GROUPS}
+        keep: tuple[str, ...] = ()
+        current = drop(keep)
+        for group in sorted(OP_GROUPS, key=lambda g: -sensitivity[g]):
+            if current <= budget:
+                break
+            keep = keep + (group,)
+            current = drop(keep)
+    report = quantize(checkpoint, output, replace(config, keep_float=keep), to="onnx", calibration_texts=calib_texts,
+                      eval_data=eval_data, max_length=max_length, force=force)
+    report.sensitivity = sensitivity
+    return report
+
+
+__all__ = ["quantize", "accuracy_aware_quantize", "QuantizationReport", "HANDLERS", "calibration_batches"]
