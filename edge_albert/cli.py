@@ -336,5 +336,200 @@ def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration,
         click.echo(f"kept in float: {', '.join(report.keep_float) or 'nothing'}")
 
 
+@main.command("package")
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--tokenizer", required=True, type=click.Path(path_type=Path), help="The spiece.model the models were built with.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Bundle file to write (e.g. model.eabundle).")
+@click.option("--metrics", type=click.Path(path_type=Path), default=None, help="Validation report JSON (edge-albert validate) whose per-model metrics go in the manifest.")
+@click.option("--sign", "signing_key", type=click.Path(path_type=Path), default=None, help="ed25519 private key (PEM) to sign the manifest with (see `edge-albert keygen`).")
+@click.option("--force", is_flag=True, help="Overwrite an existing bundle.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def package_cmd(models, tokenizer, output, metrics, signing_key, force, as_json) -> None:
+    """Bundle .onnx/.tflite models, the tokenizer, labels and a manifest (sha256 of every file,
+    input spec, preprocessing, metrics, tool versions) into one zip file."""
+    from edge_albert.packaging.bundle import build_bundle
+    from edge_albert.validation.report import metrics_by_artifact
+
+    per_model = metrics_by_artifact(metrics) if metrics else None
+    result = build_bundle(list(models), tokenizer, output, metrics=per_model, signing_key=signing_key, force=force)
+    if as_json:
+        _print_json(result.manifest)
+    else:
+        click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {len(result.manifest['models'])} model(s), labels {result.manifest['labels']})")
+
+
+@main.command("keygen")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Private key path; the public key goes to OUTPUT.pub.")
+@click.option("--force", is_flag=True)
+def keygen_cmd(output: Path, force: bool) -> None:
+    """Create an ed25519 key pair for signing bundles (private PEM, public PEM)."""
+    from edge_albert.packaging.bundle import generate_signing_key
+
+    public = output.with_name(output.name + ".pub")
+    generate_signing_key(output, public, force=force)
+    click.echo(f"wrote {output} (keep it secret) and {public} (ship it with your app)")
+
+
+@main.command("predict")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("texts", nargs=-1)
+@click.option("--backend", type=click.Choice(["onnxruntime", "litert"]), default=None, help="Which model of the bundle to run (default: the first).")
+@click.option("--threads", default=1, show_default=True)
+@click.option("--public-key", type=click.Path(path_type=Path), default=None, help="Verify the manifest signature with this ed25519 public key.")
+@click.option("--batch-size", default=32, show_default=True)
+def predict_cmd(bundle, texts, backend, threads, public_key, batch_size) -> None:
+    """Classify TEXTS, or each line of standard input, with a bundle; prints JSON lines.
+
+    Runs without torch or tensorflow. A line of stdin that is not valid UTF-8 gets an error record
+    (and exit code 2 at the end); empty lines are classified as empty texts.
+    """
+    from edge_albert.runtime import Classifier
+
+    clf = Classifier.from_bundle(bundle, backend, threads=threads, public_key=public_key)
+    failed = False
+    if texts:
+        lines = [(i + 1, t, None) for i, t in enumerate(texts)]
+    else:
+        lines = []
+        for n, raw in enumerate(sys.stdin.buffer.read().splitlines(), 1):
+            try:
+                lines.append((n, raw.decode("utf-8"), None))
+            except UnicodeDecodeError as exc:
+                lines.append((n, None, f"not valid UTF-8 (byte {exc.start})"))
+    good = [(n, t) for n, t, err in lines if err is None]
+    predictions = dict(zip([n for n, _ in good], clf.predict([t for _, t in good], batch_size=batch_size))) if good else {}
+    for n, text, err in lines:
+        if err is not None:
+            failed = True
+            click.echo(json.dumps({"line": n, "error": err}))
+        else:
+            click.echo(json.dumps({"line": n, "text": text, **predictions[n].to_dict()}, ensure_ascii=False))
+    if failed:
+        sys.exit(2)
+
+
+@main.command("validate")
+@click.argument("reference", type=click.Path(path_type=Path))
+@click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--data", "data_file", type=click.Path(path_type=Path), default=None, help="Labelled file to measure on (default: the built-in test split).")
+@click.option("--text-column", default=None)
+@click.option("--label-column", default=None)
+@click.option("--limit", type=int, default=None, help="Use only the first N examples.")
+@click.option("--threads", default="1", show_default=True, help="Comma-separated thread counts for latency, e.g. 1,2.")
+@click.option("--runs", default=20, show_default=True, help="Timed runs per fixed-length latency point.")
+@click.option("--no-memory", is_flag=True, help="Skip peak-memory measurement (one subprocess per artifact).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and report.html.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout too.")
+def validate_cmd(reference, artifacts, data_file, text_column, label_column, limit, threads, runs, no_memory, output, as_json) -> None:
+    """Validate ARTIFACTS (.onnx, .tflite, checkpoint dirs) against labels and against the fp32
+    REFERENCE checkpoint: accuracy, macro-F1, agreement, logit diffs, KL, latency p50/p90/p99
+    (batch 1 at 32/64/128 tokens and at real lengths), throughput at batch 8/32, size, peak memory."""
+    from edge_albert.data.readers import read_labeled
+    from edge_albert.validation.report import summary_rows, validate, write_reports, HEADERS
+
+    if data_file is None:
+        from edge_albert.data.rt_polarity import default_dataset
+
+        data_file = default_dataset().test
+    data = read_labeled(data_file, text_column=text_column, label_column=label_column)
+    if limit:
+        data = data.subset(range(min(limit, len(data))))
+    try:
+        thread_list = tuple(int(t) for t in threads.split(","))
+    except ValueError:
+        raise click.BadParameter("expected comma-separated integers", param_hint="--threads") from None
+    report = validate(reference, list(artifacts), data, threads=thread_list, latency_runs=runs, memory=not no_memory)
+    paths = write_reports(report, output)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*HEADERS, title=f"validation on {len(data)} examples")
+    for row in summary_rows(report.to_dict()):
+        table.add_row(*row)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    click.echo(f"reports: {paths['json']}  {paths['markdown']}  {paths['html']}")
+
+
+@main.command("check")
+@click.argument("report", type=click.Path(path_type=Path))
+@click.option("--baseline", required=True, type=click.Path(path_type=Path), help="Baseline validation report (JSON) to compare with.")
+@click.option("--thresholds", type=click.Path(path_type=Path), default=None, help="JSON file with GateThresholds fields (overridden by the options below).")
+@click.option("--max-accuracy-drop", type=float, default=None, help="Accuracy points (0.5 = half a point) an artifact may lose against the baseline.")
+@click.option("--min-agreement", type=float, default=None, help="Minimum prediction agreement with the fp32 reference (0-1).")
+@click.option("--max-logit-diff", type=float, default=None, help="Maximum abs logit difference with the fp32 reference.")
+@click.option("--max-size-growth", type=float, default=None, help="Allowed relative size growth against the baseline (0.05 = 5%).")
+@click.option("--max-latency-growth", type=float, default=None, help="Allowed relative growth of latency / reference latency (same run).")
+@click.option("--junit", type=click.Path(path_type=Path), default=None, help="Write JUnit XML here for CI systems.")
+@click.option("--json", "as_json", is_flag=True)
+def check_cmd(report, baseline, thresholds, max_accuracy_drop, min_agreement, max_logit_diff, max_size_growth, max_latency_growth, junit, as_json) -> None:
+    """Fail (exit 1) when REPORT regresses against BASELINE: accuracy, fidelity, size or latency.
+
+    Exit codes: 0 pass, 1 regression, 2 usage or input error.
+    """
+    import dataclasses
+
+    from edge_albert.validation.gate import GateThresholds, check_report, format_table, write_junit
+    from edge_albert.validation.report import load_report
+
+    limits = GateThresholds.from_file(thresholds) if thresholds else GateThresholds()
+    overrides = {"max_accuracy_drop": max_accuracy_drop / 100 if max_accuracy_drop is not None else None, "min_agreement": min_agreement,
+                 "max_logit_diff": max_logit_diff, "max_size_growth": max_size_growth, "max_latency_ratio_growth": max_latency_growth}
+    limits = dataclasses.replace(limits, **{k: v for k, v in overrides.items() if v is not None})
+    gate = check_report(load_report(report), load_report(baseline), limits)
+    if junit:
+        write_junit(gate, junit)
+    if as_json:
+        _print_json(gate.to_dict())
+    else:
+        click.echo(format_table(gate))
+        click.echo("PASS" if gate.passed else f"FAIL: {len(gate.failures)} check(s) regressed")
+    sys.exit(0 if gate.passed else 1)
+
+
+@main.command("demo")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("edge-albert-demo"), show_default=True, help="Work directory for every artifact.")
+@click.option("--preset", default="tiny", show_default=True, type=click.Choice(["tiny", "small", "base"]), help="Model shape to train.")
+@click.option("--epochs", default=4, show_default=True)
+@click.option("--train", "train_file", type=click.Path(path_type=Path), default=None, help="Your own labelled training file instead of the built-in data.")
+@click.option("--dev", "dev_file", type=click.Path(path_type=Path), default=None)
+@click.option("--test", "test_file", type=click.Path(path_type=Path), default=None)
+@click.option("--limit", type=int, default=None, help="Use only the first N training rows (a quick look).")
+@click.option("--force", is_flag=True, help="Reuse a non-empty work directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def demo_cmd(output, preset, epochs, train_file, dev_file, test_file, limit, force, as_json) -> None:
+    """Run the whole pipeline on the built-in data: train, convert, quantize, validate on every
+    runtime, package a bundle and classify with it. Prints where the bundle and the report are."""
+    import time as _time
+
+    from edge_albert.pipeline import run_demo
+    from edge_albert.validation.report import HEADERS, summary_rows
+
+    started = _time.perf_counter()
+    result = run_demo(output, preset=preset, epochs=epochs, train_file=train_file, dev_file=dev_file, test_file=test_file,
+                      limit=limit, force=force, log=(lambda *_: None) if as_json else click.echo)
+    total = _time.perf_counter() - started
+    if as_json:
+        _print_json({"bundle": str(result.bundle), "reports": {k: str(v) for k, v in result.reports.items()},
+                     "checkpoint": str(result.checkpoint), "artifacts": {k: str(v) for k, v in result.artifacts.items()},
+                     "examples": result.examples, "stage_seconds": result.stage_seconds, "total_seconds": total,
+                     "summary": [dict(zip(HEADERS, row)) for row in summary_rows(result.report)]})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*HEADERS, title=f"test split, {result.report['dataset']['examples']} sentences")
+    for row in summary_rows(result.report):
+        table.add_row(*row)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    for ex in result.examples:
+        click.echo(f"[{ex['backend']}] {ex['label']:>8} {ex['score']:.3f}  {ex['text']}")
+    click.echo(f"bundle: {result.bundle}")
+    click.echo(f"report: {result.reports['html']} (also .md and .json)")
+    click.echo(f"done in {total:.0f} s")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -56,24 +56,29 @@ def preprocess_text(text: str, *, lower: bool = True, keep_accents: bool = False
 class AlbertTokenizer:
     """Sentencepiece tokenizer with ALBERT's pre-processing and `[CLS] A [SEP] B [SEP]` layout."""
 
-    def __init__(self, model_file: Path, *, do_lower_case: bool = True, keep_accents: bool = False) -> None:
-        model_file = Path(model_file)
-        if not model_file.is_file():
-            raise InputError("sentencepiece model not found (expected spiece.model)", model_file)
-        self.model_file = model_file
+    def __init__(self, model_file: Path | None = None, *, model_proto: bytes | None = None, do_lower_case: bool = True, keep_accents: bool = False) -> None:
+        """Load from a spiece.model file, or from its bytes (`model_proto`, as a bundle holds it)."""
         self.do_lower_case = do_lower_case
         self.keep_accents = keep_accents
         self.sp = spm.SentencePieceProcessor()
+        source = model_file if model_file is not None else "<bytes>"
+        if model_proto is None:
+            model_file = Path(model_file)
+            if not model_file.is_file():
+                raise InputError("sentencepiece model not found (expected spiece.model)", model_file)
+            model_proto = model_file.read_bytes()
+        self.model_file = Path(model_file) if model_file is not None else None
+        self.model_proto = model_proto
         try:
-            self.sp.Load(str(model_file))
-        except (OSError, RuntimeError) as exc:
-            raise InputError(f"not a valid sentencepiece model ({exc})", model_file) from None
+            self.sp.LoadFromSerializedProto(model_proto)
+        except (OSError, RuntimeError, TypeError) as exc:
+            raise InputError(f"not a valid sentencepiece model ({exc})", source) from None
         missing = [t for t in SPECIAL_TOKENS if self.sp.PieceToId(t) == self.sp.unk_id() and t != UNK]
         if missing:
             raise InputError(
                 f"sentencepiece model lacks ALBERT's special pieces {missing}; train it with "
                 "`edge-albert tokenizer` or pass ALBERT's spiece.model",
-                model_file,
+                source,
             )
         self.special_ids = {t: self.sp.PieceToId(t) for t in SPECIAL_TOKENS}
         self.pad_id = self.special_ids[PAD]
@@ -88,7 +93,7 @@ class AlbertTokenizer:
 
     @property
     def sha256(self) -> str:
-        return sha256_file(self.model_file)
+        return hashlib.sha256(self.model_proto).hexdigest()
 
     # Tokenisation ----------------------------------------------------------------------
     def _sp_pieces(self, text: str) -> list[str]:

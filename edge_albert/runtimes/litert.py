@@ -18,11 +18,11 @@ from edge_albert.runtimes.base import INPUT_NAMES, pick_bucket
 METADATA_NAME = "edge_albert"
 
 
-def read_tflite_metadata(path: Path) -> dict:
+def read_tflite_metadata(path: Path | None = None, *, content: bytes | None = None) -> dict:
     """The JSON metadata our converter stores in the flatbuffer's `metadata` list."""
     from ai_edge_litert import schema_py_generated as schema
 
-    buf = Path(path).read_bytes()
+    buf = content if content is not None else Path(path).read_bytes()
     model = schema.Model.GetRootAsModel(buf, 0)
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)
@@ -35,13 +35,16 @@ def read_tflite_metadata(path: Path) -> dict:
 class LiteRTSession:
     runtime = "litert"
 
-    def __init__(self, path: Path, *, threads: int = 1, xnnpack: bool = True) -> None:
+    def __init__(self, path: Path, *, threads: int = 1, xnnpack: bool = True, content: bytes | None = None) -> None:
+        """Open `path`, or the model bytes in `content` (then `path` only names it in messages)."""
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self.path = Path(path)
         resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads, experimental_op_resolver_type=resolver)
+            self._content = content  # the interpreter reads from this buffer: keep it alive
+            source = {"model_content": content} if content is not None else {"model_path": str(self.path)}
+            self.interpreter = Interpreter(**source, num_threads=threads, experimental_op_resolver_type=resolver)
         except (ValueError, RuntimeError) as exc:
             raise InputError(f"LiteRT cannot load it ({str(exc).splitlines()[0][:200]})", self.path) from None
         self.runners = {}
@@ -59,7 +62,7 @@ class LiteRTSession:
         if not self.runners:
             raise InputError("no signatures in the model", self.path)
         self.buckets = sorted(self.runners)
-        self.metadata = read_tflite_metadata(self.path)
+        self.metadata = read_tflite_metadata(self.path, content=content)
         self.max_length = self.buckets[-1]
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:

@@ -14,7 +14,8 @@ from edge_albert.runtimes.base import INPUT_NAMES
 class OnnxRuntimeSession:
     runtime = "onnxruntime"
 
-    def __init__(self, path: Path, *, threads: int = 1) -> None:
+    def __init__(self, path: Path, *, threads: int = 1, content: bytes | None = None) -> None:
+        """Open `path`, or the model bytes in `content` (then `path` only names it in messages)."""
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -23,7 +24,7 @@ class OnnxRuntimeSession:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(content if content is not None else str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise InputError(f"ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})", self.path) from None
         names = [i.name for i in self.session.get_inputs()]

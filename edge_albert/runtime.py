@@ -1,0 +1,94 @@
+"""The on-device runtime: open a bundle, classify texts. Needs only the `runtime` extra
+(numpy, sentencepiece, onnxruntime and/or ai-edge-litert): no torch, no tensorflow.
+
+    from edge_albert.runtime import Classifier
+    clf = Classifier.from_bundle("sentiment.eabundle", backend="litert")
+    clf.predict(["a gorgeous, witty movie"])  # -> [Prediction(label='positive', score=0.97, ...)]
+
+Texts longer than the model's maximum length are truncated (`Prediction.truncated` says so);
+an empty text is classified as the empty sequence [CLS] [SEP].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_albert.errors import InputError
+from edge_albert.packaging.manifest import BundleContents, read_bundle
+from edge_albert.tokenization import AlbertTokenizer, pad_encodings
+from edge_albert.validation.metrics import softmax
+
+
+@dataclass
+class Prediction:
+    label: str
+    score: float
+    probabilities: dict[str, float] = field(default_factory=dict)
+    tokens: int = 0
+    truncated: bool = False
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "score": self.score, "probabilities": self.probabilities, "tokens": self.tokens, "truncated": self.truncated}
+
+
+class Classifier:
+    def __init__(self, bundle: BundleContents, backend: str | None = None, *, threads: int = 1) -> None:
+        entry = bundle.model_entry(backend)
+        content = bundle.files[entry["file"]]
+        name = Path(f"{bundle.path}!{entry['file']}")
+        if entry["backend"] == "onnxruntime":
+            from edge_albert.runtimes.onnxruntime import OnnxRuntimeSession
+
+            self.session = OnnxRuntimeSession(name, threads=threads, content=content)
+        elif entry["backend"] == "litert":
+            from edge_albert.runtimes.litert import LiteRTSession
+
+            self.session = LiteRTSession(name, threads=threads, content=content)
+        else:
+            raise InputError(f"unknown backend {entry['backend']!r} in the manifest", bundle.path)
+        pre = bundle.manifest.get("preprocessing", {})
+        self.tokenizer = AlbertTokenizer(model_proto=bundle.files["spiece.model"], do_lower_case=pre.get("lowercase", True),
+                                         keep_accents=pre.get("keep_accents", False))
+        self.labels: list[str] = bundle.manifest["labels"]
+        self.max_length = int(entry["inputs"]["max_length"])
+        self.backend = entry["backend"]
+        self.manifest = bundle.manifest
+        self.model_entry = entry
+
+    @classmethod
+    def from_bundle(cls, path: Path | str, backend: str | None = None, *, threads: int = 1, public_key: Path | bytes | None = None) -> Classifier:
+        """Open and verify a bundle (checksums, format version, signature when a key is given)."""
+        return cls(read_bundle(Path(path), public_key=public_key), backend, threads=threads)
+
+    def logits(self, texts: Sequence[str], text_pairs: Sequence[str | None] | None = None, *, batch_size: int = 32) -> tuple[np.ndarray, list[int], list[bool]]:
+        if isinstance(texts, str):
+            raise InputError("predict() takes a list of texts, not a single string")
+        pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
+        encodings, lengths, truncated = [], [], []
+        for text, pair in zip(texts, pairs):
+            full = len(self.tokenizer.text_ids(text)) + (len(self.tokenizer.text_ids(pair)) + 1 if pair is not None else 0) + 2
+            enc = self.tokenizer.encode(text, pair, max_length=self.max_length)
+            encodings.append(enc)
+            lengths.append(len(enc.input_ids))
+            truncated.append(full > self.max_length)
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            out[idx] = self.session.run(pad_encodings([encodings[i] for i in idx], self.tokenizer.pad_id))
+        return out, lengths, truncated
+
+    def predict(self, texts: Sequence[str], text_pairs: Sequence[str | None] | None = None, *, batch_size: int = 32) -> list[Prediction]:
+        logits, lengths, truncated = self.logits(texts, text_pairs, batch_size=batch_size)
+        probs = softmax(logits.astype(np.float64))
+        return [
+            Prediction(self.labels[int(p.argmax())], float(p.max()), {label: float(v) for label, v in zip(self.labels, p)}, n, t)
+            for p, n, t in zip(probs, lengths, truncated)
+        ]
+
+
+__all__ = ["Classifier", "Prediction"]

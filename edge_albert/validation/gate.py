@@ -1,0 +1,140 @@
+"""`edge-albert check`: the CI regression gate.
+
+Compares a validation report with a baseline report and thresholds. Artifacts are matched by
+(name, runtime). Latency is judged as a ratio to the reference model measured in the same run,
+so a slower or busier machine does not fail the gate; only a model that got slower relative to
+its reference does. Exit codes: 0 pass, 1 regression, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+from edge_albert.errors import InputError
+from edge_albert.staging import staged_file
+
+
+@dataclass
+class GateThresholds:
+    max_accuracy_drop: float = 0.005  # absolute, vs the baseline's accuracy for the same artifact
+    min_agreement: float = 0.99  # with the fp32 reference
+    max_logit_diff: float | None = None  # absolute, with the fp32 reference
+    max_size_growth: float = 0.05  # relative, vs the baseline's size
+    max_latency_ratio_growth: float = 0.5  # relative growth of (artifact p50 / reference p50)
+
+    @classmethod
+    def from_file(cls, path: Path) -> GateThresholds:
+        try:
+            data = json.loads(Path(path).read_text())
+            return cls(**data)
+        except (OSError, json.JSONDecodeError, TypeError) as exc:
+            raise InputError(f"not a thresholds file ({exc}); expected JSON with keys {list(asdict(cls()))}", path) from None
+
+
+@dataclass
+class CheckRow:
+    artifact: str
+    runtime: str
+    check: str
+    value: float | None
+    limit: float | None
+    baseline: float | None
+    ok: bool
+    note: str = ""
+
+
+@dataclass
+class GateResult:
+    rows: list[CheckRow] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    @property
+    def failures(self) -> list[CheckRow]:
+        return [r for r in self.rows if not r.ok]
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "rows": [asdict(r) for r in self.rows]}
+
+
+def _p50_real(result: dict, threads: int = 1) -> float | None:
+    for lat in result.get("latency", []):
+        if lat["threads"] == threads and lat.get("real"):
+            return lat["real"]["p50_ms"]
+    return None
+
+
+def _reference(report: dict) -> dict | None:
+    ref = report.get("reference")
+    for r in report["results"]:
+        if r["artifact"] == ref or r["runtime"] == "torch":
+            return r
+    return None
+
+
+def _latency_ratio(report: dict, result: dict) -> float | None:
+    ref = _reference(report)
+    if ref is None or result.get("emulated"):
+        return None
+    a, b = _p50_real(result), _p50_real(ref)
+    return a / b if a and b else None
+
+
+def check_report(report: dict, baseline: dict, thresholds: GateThresholds) -> GateResult:
+    """Every check for every artifact of `report` that the baseline also has."""
+    base_index = {(r["name"], r["runtime"]): r for r in baseline["results"]}
+    gate = GateResult()
+    for r in report["results"]:
+        key = (r["name"], r["runtime"])
+        base = base_index.get(key)
+        add = lambda check, value, limit, base_value, ok, note="": gate.rows.append(CheckRow(r["name"], r["runtime"], check, value, limit, base_value, bool(ok), note))  # noqa: E731
+        agreement = r["fidelity"]["agreement"]
+        add("agreement", agreement, thresholds.min_agreement, base["fidelity"]["agreement"] if base else None, agreement >= thresholds.min_agreement)
+        if thresholds.max_logit_diff is not None:
+            diff = r["fidelity"]["max_abs_logit_diff"]
+            add("max_abs_logit_diff", diff, thresholds.max_logit_diff, base["fidelity"]["max_abs_logit_diff"] if base else None, diff <= thresholds.max_logit_diff)
+        if base is None:
+            add("baseline", None, None, None, True, "no baseline entry: only absolute checks applied")
+            continue
+        limit = base["accuracy"] - thresholds.max_accuracy_drop
+        add("accuracy", r["accuracy"], limit, base["accuracy"], r["accuracy"] >= limit - 1e-12)
+        size_limit = base["size_bytes"] * (1 + thresholds.max_size_growth)
+        add("size_bytes", r["size_bytes"], size_limit, base["size_bytes"], r["size_bytes"] <= size_limit)
+        ratio, base_ratio = _latency_ratio(report, r), _latency_ratio(baseline, base)
+        if ratio is not None and base_ratio is not None:
+            ratio_limit = base_ratio * (1 + thresholds.max_latency_ratio_growth)
+            add("latency_ratio_to_reference", ratio, ratio_limit, base_ratio, ratio <= ratio_limit, "p50, real sentences, batch 1, 1 thread")
+    missing = set(base_index) - {(r["name"], r["runtime"]) for r in report["results"]}
+    for name, runtime in sorted(missing):
+        gate.rows.append(CheckRow(name, runtime, "present", None, None, None, False, "artifact in the baseline is missing from this run"))
+    return gate
+
+
+def format_table(gate: GateResult, only_failures: bool = False) -> str:
+    rows = gate.failures if only_failures else gate.rows
+    fmt = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    lines = [f"{'status':6} {'artifact':32} {'runtime':12} {'check':28} {'value':>12} {'limit':>12} {'baseline':>12}"]
+    for r in rows:
+        lines.append(f"{'ok' if r.ok else 'FAIL':6} {r.artifact[:32]:32} {r.runtime:12} {r.check:28} {fmt(r.value):>12} {fmt(r.limit):>12} {fmt(r.baseline):>12}")
+    return "\n".join(lines)
+
+
+def write_junit(gate: GateResult, path: Path) -> Path:
+    cases = []
+    for r in gate.rows:
+        name = quoteattr(f"{r.artifact} [{r.runtime}] {r.check}")
+        body = "" if r.ok else f"<failure message={quoteattr(f'{r.check}: {r.value} vs limit {r.limit} (baseline {r.baseline}) {r.note}')}/>"
+        cases.append(f"  <testcase classname=\"edge-albert.check\" name={name}>{body}</testcase>")
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="edge-albert check" tests="{len(gate.rows)}" '
+           f'failures="{len(gate.failures)}">\n' + "\n".join(cases) + "\n</testsuite>\n")
+    with staged_file(Path(path), force=True) as stage:
+        stage.write_text(xml, encoding="utf-8")
+    return Path(path)
+
+
+__all__ = ["GateThresholds", "GateResult", "CheckRow", "check_report", "format_table", "write_junit"]

@@ -1,0 +1,285 @@
+"""`edge-albert validate`: every artifact on every runtime that can run it, against labels and
+against the fp32 PyTorch reference; written as JSON (versioned schema), Markdown and a
+self-contained HTML page with plots."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_albert.data.readers import LabeledTexts
+from edge_albert.errors import InputError
+from edge_albert.progress import progress_bar
+from edge_albert.runtimes import open_session
+from edge_albert.staging import staged_file
+from edge_albert.tokenization import AlbertTokenizer
+from edge_albert.validation.compare import run_texts
+from edge_albert.validation.latency import measure_latency
+from edge_albert.validation.machine import machine_info
+from edge_albert.validation.memory import measure_in_subprocess
+from edge_albert.validation.metrics import classification_metrics, fidelity_metrics
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class ArtifactResult:
+    artifact: str
+    name: str
+    runtime: str
+    precision: str
+    size_bytes: int
+    accuracy: float
+    macro_f1: float
+    fidelity: dict[str, float]
+    latency: list[dict] = field(default_factory=list)  # one LatencyReport per thread count
+    memory: dict = field(default_factory=dict)
+    emulated: str | None = None  # e.g. "qemu-aarch64 cortex-a72": timings are not device latency
+
+
+@dataclass
+class ValidationReport:
+    schema_version: int
+    created: str
+    machine: dict
+    dataset: dict
+    reference: str
+    results: list[ArtifactResult]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def result(self, name: str, runtime: str | None = None) -> ArtifactResult:
+        for r in self.results:
+            if r.name == name and (runtime is None or r.runtime == runtime):
+                return r
+        raise KeyError(name)
+
+
+def _artifact_name(path: Path) -> str:
+    return path.name if path.is_file() else f"{path.name}/ (pytorch)"
+
+
+def _precision(session) -> str:
+    return str(getattr(session, "metadata", {}).get("precision", "float32"))
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.glob("*.safetensors"))
+    return path.stat().st_size
+
+
+def validate(
+    reference: Path,
+    artifacts: Sequence[Path],
+    data: LabeledTexts,
+    *,
+    threads: Sequence[int] = (1,),
+    latency_runs: int = 20,
+    lengths: Sequence[int] = (32, 64, 128),
+    memory: bool = True,
+    max_length: int = 128,
+) -> ValidationReport:
+    """Validate `artifacts` (files or checkpoint dirs) on their runtimes against `reference` (fp32 checkpoint)."""
+    reference = Path(reference)
+    tokenizer = AlbertTokenizer(reference / "spiece.model")
+    if not len(data):
+        raise InputError("validation data is empty")
+    ref_session = open_session(reference, threads=max(threads))
+    ref_logits = run_texts(ref_session, tokenizer, data.texts, max_length=max_length)
+    encodings = [tokenizer.encode(t, max_length=max_length) for t in data.texts]
+    labels = np.asarray(data.labels)
+    paths = [reference] + [Path(a) for a in artifacts if Path(a).resolve() != reference.resolve()]
+    results = []
+    with progress_bar(len(paths), "validate", unit="model") as advance:
+        for path in paths:
+            session = ref_session if path == reference else open_session(path, threads=max(threads))
+            logits = ref_logits if path == reference else run_texts(session, tokenizer, data.texts, max_length=max_length)
+            metrics = classification_metrics(logits, labels)
+            latency = []
+            for t in threads:
+                timed = open_session(path, threads=t)
+                latency.append(measure_latency(timed, encodings, threads=t, lengths=lengths, runs=latency_runs, pad_id=tokenizer.pad_id).to_dict())
+            results.append(ArtifactResult(
+                artifact=str(path), name=_artifact_name(path), runtime=session.runtime, precision=_precision(session),
+                size_bytes=_size(path), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
+                fidelity=fidelity_metrics(logits, ref_logits), latency=latency,
+                memory=measure_in_subprocess(path) if memory else {},
+            ))
+            advance(1, model=path.name)
+    return ValidationReport(
+        SCHEMA_VERSION, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), machine_info(),
+        {"source": data.source, "examples": len(data), "labels": data.label_names}, str(reference), results,
+    )
+
+
+def load_report(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("report not found", path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a JSON report ({exc})", path) from None
+    if not isinstance(data, dict) or "results" not in data or "schema_version" not in data:
+        raise InputError("not an edge-albert validation report (no schema_version/results)", path)
+    if data["schema_version"] > SCHEMA_VERSION:
+        raise InputError(f"report schema {data['schema_version']} is newer than this tool ({SCHEMA_VERSION}); upgrade edge-albert", path)
+    return data
+
+
+def metrics_by_artifact(report_path: Path) -> dict[str, dict]:
+    """Per-artifact metrics of a report, keyed by artifact path and by file name (for bundles)."""
+    data = load_report(report_path)
+    out = {}
+    for r in data["results"]:
+        latency1 = next((l for l in r["latency"] if l["threads"] == 1), r["latency"][0] if r["latency"] else None)
+        summary = {
+            "runtime": r["runtime"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "agreement": r["fidelity"]["agreement"],
+            "max_abs_logit_diff": r["fidelity"]["max_abs_logit_diff"], "size_bytes": r["size_bytes"],
+            "latency_ms_p50_real": latency1["real"]["p50_ms"] if latency1 and latency1.get("real") else None,
+            "dataset": data["dataset"],
+        }
+        out[r["artifact"]] = summary
+        out[Path(r["artifact"]).name] = summary
+    return out
+
+
+# Writers -----------------------------------------------------------------------------------
+
+def _p50(result: dict, key: str = "real", threads: int = 1) -> float | None:
+    for lat in result["latency"]:
+        if lat["threads"] == threads:
+            point = lat["real"] if key == "real" else lat["fixed"].get(key)
+            return point["p50_ms"] if point else None
+    return None
+
+
+def summary_rows(report: dict) -> list[list[str]]:
+    rows = []
+    for r in report["results"]:
+        p50 = _p50(r)
+        p128 = _p50(r, "128")
+        mem = r.get("memory", {}).get("peak_rss_mb")
+        rows.append([
+            r["name"], r["runtime"] + (" (emulated)" if r.get("emulated") else ""), r["precision"], f"{r['size_bytes'] / 1e6:.2f}",
+            f"{r['accuracy'] * 100:.2f}", f"{r['fidelity']['agreement'] * 100:.2f}", f"{r['fidelity']['max_abs_logit_diff']:.2e}",
+            f"{p50:.2f}" if p50 is not None else "-", f"{p128:.2f}" if p128 is not None else "-", f"{mem:.0f}" if mem else "-",
+        ])
+    return rows
+
+
+HEADERS = ["artifact", "runtime", "precision", "MB", "accuracy %", "agreement %", "max |Δlogit|", "p50 ms (real, 1 thr)", "p50 ms (128 tok)", "peak RSS MB"]
+
+
+def to_markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [
+        "# edge-albert validation report", "",
+        f"- created: {report['created']}",
+        f"- dataset: {report['dataset']['source']} ({report['dataset']['examples']} examples)",
+        f"- reference: {report['reference']}",
+        f"- machine: {m['cpu_model']} ({m['logical_cpus']} logical CPUs; flags {', '.join(m['cpu_flags'])})",
+        f"- versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}", "",
+        "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
+    lines += ["", "Agreement and logit differences are against the fp32 PyTorch reference on the same sentences.",
+              "Emulated runtimes (qemu) report emulated timings, never device latency.", ""]
+    return "\n".join(lines)
+
+
+def _svg_scatter(report: dict) -> str:
+    points = [(r["name"], r["runtime"], _p50(r), r["accuracy"] * 100, r["size_bytes"] / 1e6) for r in report["results"] if _p50(r) is not None]
+    if not points:
+        return "<p>No latency measurements.</p>"
+    w, h, pad = 640, 360, 60
+    xs = [p[2] for p in points]
+    ys = [p[3] for p in points]
+    x0, x1 = 0.0, max(xs) * 1.15
+    y0, y1 = min(ys) - 1.0, max(ys) + 1.0
+    sx = lambda v: pad + (v - x0) / (x1 - x0 or 1) * (w - 2 * pad)  # noqa: E731
+    sy = lambda v: h - pad - (v - y0) / (y1 - y0 or 1) * (h - 2 * pad)  # noqa: E731
+    smax = max(p[4] for p in points) or 1
+    colors = {"torch": "#6b7280", "onnxruntime": "#2563eb", "litert": "#16a34a"}
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="accuracy vs latency vs size">',
+             f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#333"/>',
+             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#333"/>',
+             f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle" font-size="12">p50 latency, real sentences, batch 1, 1 thread (ms)</text>',
+             f'<text x="15" y="{h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 15 {h / 2})">accuracy (%)</text>']
+    for frac in (0, 0.5, 1):
+        xv, yv = x0 + frac * (x1 - x0), y0 + frac * (y1 - y0)
+        parts.append(f'<text x="{sx(xv):.0f}" y="{h - pad + 16}" font-size="10" text-anchor="middle">{xv:.1f}</text>')
+        parts.append(f'<text x="{pad - 6}" y="{sy(yv):.0f}" font-size="10" text-anchor="end">{yv:.1f}</text>')
+    for name, runtime, x, y, size in points:
+        r = 5 + 15 * (size / smax) ** 0.5
+        parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{r:.1f}" fill="{colors.get(runtime, "#9333ea")}" fill-opacity="0.55"><title>{html.escape(name)} ({runtime}): {x:.2f} ms, {y:.2f}%, {size:.2f} MB</title></circle>')
+        parts.append(f'<text x="{sx(x) + r + 3:.1f}" y="{sy(y) + 4:.1f}" font-size="10">{html.escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _svg_latency_bars(report: dict) -> str:
+    rows = []
+    for r in report["results"]:
+        for lat in r["latency"]:
+            if lat.get("real"):
+                rows.append((f"{r['name']} · {lat['threads']} thr", lat["real"]))
+    if not rows:
+        return ""
+    w, bar, pad_left = 640, 22, 230
+    h = 30 + bar * len(rows)
+    top = max(s["p99_ms"] for _, s in rows) * 1.1 or 1
+    scale = lambda v: pad_left + v / top * (w - pad_left - 20)  # noqa: E731
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="latency distribution">']
+    for i, (label, s) in enumerate(rows):
+        y = 20 + i * bar
+        parts.append(f'<text x="{pad_left - 8}" y="{y + 12}" font-size="11" text-anchor="end">{html.escape(label)}</text>')
+        parts.append(f'<line x1="{scale(s["p50_ms"]):.1f}" y1="{y + 8}" x2="{scale(s["p99_ms"]):.1f}" y2="{y + 8}" stroke="#555"/>')
+        parts.append(f'<rect x="{scale(s["p50_ms"]) - 1:.1f}" y="{y + 2}" width="{max(2, scale(s["p90_ms"]) - scale(s["p50_ms"])):.1f}" height="12" fill="#2563eb" fill-opacity="0.6"><title>p50 {s["p50_ms"]:.2f} / p90 {s["p90_ms"]:.2f} / p99 {s["p99_ms"]:.2f} ms</title></rect>')
+        parts.append(f'<text x="{scale(s["p99_ms"]) + 4:.1f}" y="{y + 12}" font-size="10">{s["p50_ms"]:.2f} / {s["p99_ms"]:.2f} ms</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def to_html(report: dict) -> str:
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in summary_rows(report))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    m = report["machine"]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>edge-albert validation report</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}th{{background:#f3f4f6}}td:nth-child(n+4){{text-align:right}}</style>
+</head><body>
+<h1>edge-albert validation report</h1>
+<p id="meta">{html.escape(report['created'])} · dataset {html.escape(str(report['dataset']['source']))} ({report['dataset']['examples']} examples) ·
+machine {html.escape(m['cpu_model'])}, {m['logical_cpus']} CPUs ({html.escape(', '.join(m['cpu_flags']))})</p>
+<table id="summary"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>
+<h2>Accuracy vs latency (circle area: file size)</h2>
+<div id="scatter">{_svg_scatter(report)}</div>
+<h2>Latency distribution (real sentences, batch 1: p50–p90 box, whisker to p99)</h2>
+<div id="latency">{_svg_latency_bars(report)}</div>
+<p>Agreement and logit differences are against the fp32 PyTorch reference. Emulated runtimes report emulated timings, not device latency.</p>
+<script type="application/json" id="report-data">{html.escape(json.dumps(report))}</script>
+</body></html>
+"""
+
+
+def write_reports(report: ValidationReport | dict, output_dir: Path, *, force: bool = True) -> dict[str, Path]:
+    data = report.to_dict() if isinstance(report, ValidationReport) else report
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": output_dir / "report.json", "markdown": output_dir / "report.md", "html": output_dir / "report.html"}
+    for kind, text in (("json", json.dumps(data, indent=2) + "\n"), ("markdown", to_markdown(data)), ("html", to_html(data))):
+        with staged_file(paths[kind], force=force) as stage:
+            stage.write_text(text, encoding="utf-8")
+    return paths
+
+
+__all__ = ["validate", "ValidationReport", "ArtifactResult", "write_reports", "load_report", "metrics_by_artifact", "to_markdown", "to_html", "SCHEMA_VERSION"]
