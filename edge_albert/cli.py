@@ -16,6 +16,10 @@ from edge_albert import __version__
 from edge_albert.errors import InputError
 
 
+# Modules of the `full` extra: without them only `predict` (the on-device runtime) works.
+TOOLCHAIN_MODULES = {"torch", "onnx", "onnxscript", "safetensors", "litert_torch", "ai_edge_quantizer", "transformers"}
+
+
 class _Group(click.Group):
     """Turns InputError into one line on stderr and exit code 2, with no traceback."""
 
@@ -24,6 +28,11 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in TOOLCHAIN_MODULES:
+                raise
+            click.echo(f"error: this command needs the toolchain ({exc.name} is not installed): pip install 'edge-albert[full]'", err=True)
             sys.exit(2)
 
 

@@ -82,3 +82,24 @@ def trained_checkpoint(tmp_path_factory, spiece_model, sst2_train, sst2_dev) -> 
     config = TrainConfig(epochs=2, batch_size=32, learning_rate=3e-4, max_length=64, seed=0, warmup_ratio=0.1)
     train_classifier(model, save_albert(spiece_model), encode_dataset(train, tok, 64), encode_dataset(dev, tok, 64), config, run, pad_id=tok.pad_id)
     return run / "model"
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(tmp_path_factory, trained_checkpoint) -> dict[str, Path]:
+    """fp32 ONNX and TFLite exports of the trained model."""
+    from edge_albert.converters.onnx import export_onnx
+    from edge_albert.converters.tflite import export_tflite
+
+    folder = tmp_path_factory.mktemp("artifacts")
+    return {
+        "onnx": export_onnx(trained_checkpoint, folder / "model.onnx").path,
+        "tflite": export_tflite(trained_checkpoint, folder / "model.tflite").path,
+    }
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory, trained_checkpoint, trained_artifacts) -> Path:
+    from edge_albert.packaging.bundle import build_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "sentiment.eabundle"
+    return build_bundle([trained_artifacts["onnx"], trained_artifacts["tflite"]], trained_checkpoint / "spiece.model", out).path

@@ -1,0 +1,89 @@
+"""The regression gate passes a good model and fails a deliberately degraded one, end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+import torch
+
+from edge_albert.data.readers import LabeledTexts
+from edge_albert.model.checkpoint import load_model, save_model
+from edge_albert.validation.gate import GateThresholds, check_report
+from edge_albert.validation.report import validate, write_reports
+
+
+@pytest.fixture(scope="module")
+def data(sst2_dev):
+    return LabeledTexts([s for _, s in sst2_dev[:200]], [l for l, _ in sst2_dev[:200]], ["negative", "positive"])
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory, trained_checkpoint, trained_artifacts, data):
+    report = validate(trained_checkpoint, [trained_artifacts["onnx"]], data, latency_runs=5, memory=False)
+    return write_reports(report, tmp_path_factory.mktemp("good"))["json"]
+
+
+@pytest.fixture(scope="module")
+def degraded(tmp_path_factory, trained_checkpoint, data):
+    """Same file names, but the ONNX model comes from weights with noise added."""
+    from edge_albert.converters.onnx import export_onnx
+
+    folder = tmp_path_factory.mktemp("bad")
+    model = load_model(trained_checkpoint)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.albert.encoder.parameters():
+            p.add_(torch.randn_like(p) * p.std() * 2.0)
+    noisy = save_model(model, folder / "noisy", tokenizer_model=trained_checkpoint / "spiece.model")
+    onnx_path = export_onnx(noisy, folder / "model.onnx").path
+    report = validate(trained_checkpoint, [onnx_path], data, latency_runs=5, memory=False)
+    return write_reports(report, folder / "report")["json"]
+
+
+def run_check(*args):
+    return subprocess.run([sys.executable, "-m", "edge_albert.cli", "check", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_gate_passes_on_the_good_model(tmp_path, good):
+    out = run_check(good, "--baseline", good, "--junit", tmp_path / "j.xml")
+    assert out.returncode == 0, out.stdout
+    assert "PASS" in out.stdout
+    suite = ET.parse(tmp_path / "j.xml").getroot()
+    assert suite.get("failures") == "0" and int(suite.get("tests")) >= 6
+
+
+def test_gate_fails_on_the_degraded_model(tmp_path, good, degraded):
+    out = run_check(degraded, "--baseline", good, "--junit", tmp_path / "j.xml", "--json")
+    assert out.returncode == 1
+    result = json.loads(out.stdout)
+    failed = {(r["artifact"], r["check"]) for r in result["rows"] if not r["ok"]}
+    assert ("model.onnx", "agreement") in failed and ("model.onnx", "accuracy") in failed
+    suite = ET.parse(tmp_path / "j.xml").getroot()
+    assert int(suite.get("failures")) >= 2
+
+
+def test_size_and_latency_checks(good):
+    report = json.loads(good.read_text())
+    base = json.loads(good.read_text())
+    grown = json.loads(good.read_text())
+    grown["results"][1]["size_bytes"] = int(base["results"][1]["size_bytes"] * 1.2)
+    for lat in grown["results"][1]["latency"]:
+        lat["real"]["p50_ms"] *= 3
+    gate = check_report(grown, base, GateThresholds())
+    failed = {r.check for r in gate.failures}
+    assert failed == {"size_bytes", "latency_ratio_to_reference"}
+    assert check_report(report, base, GateThresholds()).passed
+
+
+def test_missing_artifact_fails_and_bad_input_exits_2(tmp_path, good):
+    report = json.loads(good.read_text())
+    report["results"] = report["results"][:1]
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    assert run_check(tmp_path / "r.json", "--baseline", good).returncode == 1
+    (tmp_path / "junk.json").write_text("{}")
+    out = run_check(tmp_path / "junk.json", "--baseline", good)
+    assert out.returncode == 2 and "not an edge-albert validation report" in out.stderr
