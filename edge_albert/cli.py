@@ -222,6 +222,38 @@ def train_cmd(output: Path, init, preset, tokenizer, vocab_size, resume, as_json
     _report(train(spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume), as_json)
 
 
+@main.command("pretrain")
+@click.argument("text_files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--text-column", default=None, help="Column holding the text in TSV/CSV/JSONL files; .txt files are read line by line.")
+@click.option("--preset", default="tiny", show_default=True, type=click.Choice(["tiny", "small", "base", "large"]))
+@click.option("--tokenizer", type=click.Path(path_type=Path), default=None, help="spiece.model to use; default: train one on the texts first.")
+@click.option("--vocab-size", default=8000, show_default=True)
+@click.option("--epochs", default=1, show_default=True)
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--lr", "learning_rate", default=5e-4, show_default=True)
+@click.option("--max-length", default=64, show_default=True, help="Tokens per example ([CLS] A [SEP] B [SEP]).")
+@click.option("--max-steps", default=None, type=int)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", default=None, type=int)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the checkpoint lands in OUTPUT/model.")
+@click.option("--json", "as_json", is_flag=True)
+def pretrain_cmd(text_files, text_column, preset, tokenizer, vocab_size, epochs, batch_size, learning_rate, max_length, max_steps, seed, threads, output, as_json) -> None:
+    """Pretrain ALBERT with masked language modelling (15%: 80/10/10) plus sentence-order
+    prediction on raw text; fine-tune the result with `edge-albert train --init OUTPUT/model`."""
+    from dataclasses import asdict
+
+    from edge_albert.training.pretrain import pretrain
+    from edge_albert.training.trainer import TrainConfig
+
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length, max_steps=max_steps, seed=seed, threads=threads, warmup_ratio=0.05)
+    result = pretrain(list(text_files), output, config, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, text_column=text_column)
+    if as_json:
+        _print_json(asdict(result))
+    else:
+        click.echo(f"checkpoint: {result.checkpoint}")
+        click.echo(f"{result.steps} steps in {result.wall_seconds:.0f} s: MLM loss {result.final_mlm_loss:.3f} (acc {result.mlm_accuracy:.3f}), SOP loss {result.final_sop_loss:.3f} (acc {result.sop_accuracy:.3f})")
+
+
 @main.command("teacher")
 @_data_options
 @_train_options

@@ -93,7 +93,7 @@ def parameter_groups(model: AlbertForSequenceClassification, lr: float, weight_d
 
     Models other than ALBERT (a BERT teacher) get one tier.
     """
-    n_groups = model.config.num_hidden_groups if isinstance(model, AlbertForSequenceClassification) else 0
+    n_groups = model.config.num_hidden_groups if hasattr(model, "albert") and hasattr(model.config, "num_hidden_groups") else 0
     top = n_groups + 1  # tiers: 0 embeddings, 1..G layer groups, G+1 pooler + classifier
 
     def tier(name: str) -> int:
@@ -115,6 +115,17 @@ def parameter_groups(model: AlbertForSequenceClassification, lr: float, weight_d
         {"params": params, "lr": lr * layer_decay ** (top - t), "weight_decay": 0.0 if nd else weight_decay}
         for (t, nd), params in sorted(buckets.items())
     ]
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int):
+    """AdamW over `parameter_groups` with linear warm-up then linear decay to zero."""
+    warmup = int(total_steps * config.warmup_ratio)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_decay), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total_steps - step) / max(1, total_steps - warmup)),
+    )
+    return optimizer, scheduler
 
 
 @torch.no_grad()
@@ -183,12 +194,7 @@ def train_classifier(
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    warmup = int(total_steps * config.warmup_ratio)
-    optimizer = torch.optim.AdamW(parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_decay), lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total_steps - step) / max(1, total_steps - warmup)),
-    )
+    optimizer, scheduler = make_optimizer(model, config, total_steps)
 
     state_path = run_dir / "state.pt"
     start_epoch, step, best, best_step, stale = 0, 0, None, 0, 0
@@ -298,4 +304,4 @@ def train_classifier(
     return result
 
 
-__all__ = ["TrainConfig", "TrainResult", "train_classifier", "save_albert", "distillation_loss", "parameter_groups", "predict_logits", "evaluate"]
+__all__ = ["TrainConfig", "TrainResult", "train_classifier", "save_albert", "distillation_loss", "parameter_groups", "make_optimizer", "predict_logits", "evaluate"]

@@ -1,0 +1,62 @@
+"""The training recipes on SST-2 (issue targets: teacher >= 89%, tiny from scratch >= 80%,
+tiny distilled >= 86%, each within 60 minutes on 2 cores), and a table of their results.
+
+    python benchmarks/training.py run teacher|scratch|distill [--runs-dir runs] [--threads N]
+    python benchmarks/training.py summarize [--runs-dir runs]
+
+`run` executes the recipe's exact `edge-albert` command (printed first) and `summarize` tables
+every finished run: dev accuracy, parameters, size, steps and wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import write_result
+
+SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
+COMMON = ["--train", str(SST2 / "train.tsv"), "--dev", str(SST2 / "dev.tsv"), "--label-names", "negative,positive", "--seed", "0", "--json"]
+
+
+def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
+    t = ["--threads", str(threads)]
+    return {
+        "teacher": ["edge-albert", "teacher", *COMMON, *t, "--epochs", "2", "--lr", "8e-5", "--max-length", "64", "--eval-every", "700", "-o", str(runs / "teacher")],
+        "scratch": ["edge-albert", "train", *COMMON, *t, "--preset", "tiny", "--epochs", "6", "--lr", "3e-4", "--max-length", "64", "--eval-every", "1000", "-o", str(runs / "scratch-tiny")],
+        "distill": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--epochs", "6", "--lr", "3e-4",
+                    "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "-o", str(runs / "distill-tiny")],
+    }
+
+
+def summarize(runs: Path, threads: int) -> None:
+    rows, data = [], {}
+    for run in sorted(p for p in runs.iterdir() if (p / "result.json").is_file()):
+        result = json.loads((run / "result.json").read_text())
+        weights = sum(f.stat().st_size for f in (run / "model").glob("*.safetensors"))
+        acc = result["best_metrics"].get("accuracy")
+        rows.append([run.name, f"{acc * 100:.2f}" if acc is not None else "-", f"{result['parameters'] / 1e6:.2f}M", f"{weights / 1e6:.1f}",
+                     result["steps"], f"{result['wall_seconds'] / 60:.1f}"])
+        data[run.name] = {**result, "weights_bytes": weights}
+    write_result("training", ["run", "SST-2 dev acc %", "params", "weights MB", "steps", "wall min"], rows, data, threads)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("action", choices=["run", "summarize"])
+    parser.add_argument("recipe", nargs="?", choices=["teacher", "scratch", "distill"])
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.action == "run":
+        cmd = recipes(args.runs_dir, args.threads)[args.recipe]
+        print("$ " + " ".join(cmd), flush=True)
+        sys.exit(subprocess.call(cmd))
+    summarize(args.runs_dir, args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The command line: every command explains itself; user errors are one line and exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from edge_albert.cli import main
+
+COMMANDS = sorted(main.commands)
+
+
+def test_all_pipeline_stages_are_commands():
+    for name in ("tokenizer", "init", "inspect", "data", "pretrain", "train", "teacher", "distill", "convert", "quantize",
+                 "validate", "check", "package", "keygen", "predict", "demo"):
+        assert name in COMMANDS
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_explains_each_command(name):
+    result = CliRunner().invoke(main, [name, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output and len(main.commands[name].help or "") > 40
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "edge_albert.cli", *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path, tiny_checkpoint):
+    cases = [
+        ("inspect", tmp_path / "missing"),
+        ("convert", tmp_path / "missing", "--to", "onnx", "-o", tmp_path / "x.onnx"),
+        ("predict", tmp_path / "missing.eabundle", "hello"),
+        ("quantize", tiny_checkpoint, "--method", "static", "-o", tmp_path / "s.onnx"),
+    ]
+    for args in cases:
+        out = run(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        lines = [l for l in out.stderr.splitlines() if l.startswith("error:")]
+        assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "s.onnx").exists()
+
+
+def test_inspect_json(tiny_checkpoint):
+    import json
+
+    out = run("inspect", tiny_checkpoint, "--json")
+    info = json.loads(out.stdout)
+    assert info["hidden_size"] == 312 and info["labels"] == ["negative", "positive"]
+    # Shared layer counted once: far fewer parameters than 4 unshared layers would have.
+    assert info["parameters"] < 2_100_000
+
+
+def test_convert_refuses_existing_output_unless_forced(tmp_path, tiny_checkpoint):
+    target = tmp_path / "m.onnx"
+    target.write_text("keep me")
+    out = run("convert", tiny_checkpoint, "--to", "onnx", "-o", target)
+    assert out.returncode == 2 and "--force" in out.stderr and target.read_text() == "keep me"
+    out = run("convert", tiny_checkpoint, "--to", "onnx", "-o", target, "--force", "--json")
+    assert out.returncode == 0 and target.stat().st_size > 1_000_000

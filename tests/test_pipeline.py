@@ -1,0 +1,29 @@
+"""The main job end to end on a small SST-2 subset: every stage leaves its artifact on disk."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_albert.packaging.manifest import read_bundle
+from edge_albert.pipeline import run_demo
+from tests.conftest import SST2
+
+
+@pytest.mark.slow
+def test_demo_pipeline(tmp_path):
+    result = run_demo(tmp_path / "demo", epochs=1, train_file=SST2 / "train.tsv", dev_file=SST2 / "dev.tsv",
+                      test_file=SST2 / "dev.tsv", limit=1500, log=lambda *_: None)
+    assert set(result.artifacts) == {"onnx-fp32", "tflite-fp32", "onnx-int8", "tflite-int8"}
+    assert all(p.is_file() for p in result.artifacts.values())
+    report = json.loads(result.reports["json"].read_text())
+    assert [r["runtime"] for r in report["results"]] == ["torch", "onnxruntime", "litert", "onnxruntime", "litert"]
+    assert all(r["fidelity"]["agreement"] >= 0.97 for r in report["results"])
+    assert result.reports["html"].is_file()
+    manifest = read_bundle(result.bundle).manifest
+    assert [m["precision"] for m in manifest["models"]] == ["int8-dynamic", "int8-dynamic"]
+    assert all(m["metrics"]["accuracy"] > 0 for m in manifest["models"])
+    assert {e["backend"] for e in result.examples} == {"onnxruntime", "litert"}
+    with pytest.raises(Exception, match="not empty"):
+        run_demo(tmp_path / "demo", epochs=1)
