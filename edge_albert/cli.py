@@ -449,6 +449,45 @@ def predict_cmd(bundle, texts, backend, threads, public_key, batch_size) -> None
         sys.exit(2)
 
 
+@main.command("prune")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@_data_options
+@click.option("--heads", default=0.0, show_default=True, help="Fraction of attention heads to remove from each shared layer.")
+@click.option("--ffn", default=0.0, show_default=True, help="Fraction of FFN intermediate neurons to remove.")
+@click.option("--depth", type=int, default=None, help="Run the shared layer(s) this many times instead of num_hidden_layers.")
+@click.option("--magnitude", default=0.0, show_default=True, help="Unstructured sparsity (zeros only: dense ONNX/TFLite do not get faster).")
+@click.option("--recover-epochs", default=0, show_default=True, help="Epochs of distillation from the unpruned model after pruning (0: none).")
+@click.option("--lr", "learning_rate", default=1e-4, show_default=True, help="Recovery learning rate.")
+@click.option("--max-length", default=128, show_default=True)
+@click.option("--threads", default=None, type=int)
+@click.option("--seed", default=0, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory: pruned/ (before recovery), recover/model (after).")
+@click.option("--json", "as_json", is_flag=True)
+def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, learning_rate, max_length, threads, seed, output, as_json, **kw) -> None:
+    """Prune attention heads and FFN neurons (ranked by Taylor importance on --train data, removed
+    physically), trim the shared layer's repetitions (--depth), optionally add unstructured
+    zeros, then recover accuracy by distilling the unpruned model into the pruned one."""
+    from dataclasses import asdict
+
+    from edge_albert.quantization.pruning import PruneConfig, prune_checkpoint
+    from edge_albert.training.trainer import TrainConfig
+
+    spec = _data_spec(kw) if (heads or ffn or recover_epochs) else None
+    recover = TrainConfig(epochs=recover_epochs, learning_rate=learning_rate, max_length=max_length, threads=threads, seed=seed) if recover_epochs else None
+    report = prune_checkpoint(checkpoint, output, PruneConfig(heads=heads, ffn=ffn, depth=depth, magnitude=magnitude), spec, recover=recover)
+    s = report.summary
+    if as_json:
+        _print_json(asdict(report) | {"flops_reduction": s.flops_reduction})
+        return
+    click.echo(f"checkpoint: {report.checkpoint}")
+    click.echo(f"FLOPs per 128-token sequence: {s.flops_before / 1e9:.3f} -> {s.flops_after / 1e9:.3f} G ({s.flops_reduction * 100:.1f}% fewer)")
+    click.echo(f"parameters: {s.parameters_before:,} -> {s.parameters_after:,}; depth {s.depth}; FFN {s.ffn_kept}")
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    click.echo(f"dev accuracy: unpruned {fmt(report.dev_accuracy_before)}, pruned {fmt(report.dev_accuracy_pruned)}, recovered {fmt(report.dev_accuracy_recovered)}")
+    if s.sparsity:
+        click.echo(f"magnitude sparsity: mean {sum(s.sparsity.values()) / len(s.sparsity):.3f} over {len(s.sparsity)} matrices (dense files do not get faster)")
+
+
 @main.command("validate")
 @click.argument("reference", type=click.Path(path_type=Path))
 @click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path))

@@ -54,9 +54,10 @@ class AlbertEmbeddings(nn.Module):
 
 
 class AlbertAttention(nn.Module):
-    def __init__(self, config: AlbertConfig) -> None:
+    def __init__(self, config: AlbertConfig, layer_index: int = 0) -> None:
         super().__init__()
-        self.num_attention_heads = config.num_attention_heads
+        # Pruned heads are gone from the weights; the head size stays hidden / original heads.
+        self.num_attention_heads = config.heads_in_layer(layer_index)
         self.attention_head_size = config.hidden_size // config.num_attention_heads
         self.all_head_size = self.num_attention_heads * self.attention_head_size
         self.query = nn.Linear(config.hidden_size, self.all_head_size)
@@ -85,10 +86,10 @@ class AlbertAttention(nn.Module):
 
 
 class AlbertLayer(nn.Module):
-    def __init__(self, config: AlbertConfig) -> None:
+    def __init__(self, config: AlbertConfig, layer_index: int = 0) -> None:
         super().__init__()
         self.full_layer_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attention = AlbertAttention(config)
+        self.attention = AlbertAttention(config, layer_index)
         self.ffn = nn.Linear(config.hidden_size, config.intermediate_size)
         self.ffn_output = nn.Linear(config.intermediate_size, config.hidden_size)
         self.activation = _activation(config.hidden_act)
@@ -101,9 +102,11 @@ class AlbertLayer(nn.Module):
 
 
 class AlbertLayerGroup(nn.Module):
-    def __init__(self, config: AlbertConfig) -> None:
+    def __init__(self, config: AlbertConfig, group_index: int = 0) -> None:
         super().__init__()
-        self.albert_layers = nn.ModuleList([AlbertLayer(config) for _ in range(config.inner_group_num)])
+        self.albert_layers = nn.ModuleList(
+            [AlbertLayer(config, group_index * config.inner_group_num + i) for i in range(config.inner_group_num)]
+        )
 
     def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         for layer in self.albert_layers:
@@ -116,7 +119,7 @@ class AlbertTransformer(nn.Module):
         super().__init__()
         self.config = config
         self.embedding_hidden_mapping_in = nn.Linear(config.embedding_size, config.hidden_size)
-        self.albert_layer_groups = nn.ModuleList([AlbertLayerGroup(config) for _ in range(config.num_hidden_groups)])
+        self.albert_layer_groups = nn.ModuleList([AlbertLayerGroup(config, g) for g in range(config.num_hidden_groups)])
 
     def group_schedule(self) -> list[int]:
         """Which layer group runs at each of the `num_hidden_layers` repetitions (ALBERT's sharing)."""

@@ -51,6 +51,8 @@ class AlbertConfig:
     bos_token_id: int = 2
     eos_token_id: int = 3
     id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    # Hugging Face's field: {distinct layer index (group * inner_group_num + inner): [original head ids]}.
+    pruned_heads: dict[int, list[int]] = field(default_factory=dict)
     problem_type: str | None = None
     architectures: list[str] | None = None
     model_type: str = "albert"
@@ -59,6 +61,7 @@ class AlbertConfig:
 
     def __post_init__(self) -> None:
         self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
+        self.pruned_heads = {int(k): sorted(int(h) for h in v) for k, v in (self.pruned_heads or {}).items()}
 
     # Derived properties -------------------------------------------------------------------
     @property
@@ -76,6 +79,14 @@ class AlbertConfig:
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+    @property
+    def distinct_layers(self) -> int:
+        return self.num_hidden_groups * self.inner_group_num
+
+    def heads_in_layer(self, layer: int) -> int:
+        """Attention heads left in distinct layer `layer` after pruning."""
+        return self.num_attention_heads - len(self.pruned_heads.get(layer, []))
 
     def validate(self, source: object = "config") -> None:
         """Raise InputError naming the field when the config cannot describe a working ALBERT."""
@@ -112,6 +123,11 @@ class AlbertConfig:
                 "only 'absolute' is",
                 source,
             )
+        for layer, heads in self.pruned_heads.items():
+            if not 0 <= layer < self.distinct_layers or any(not 0 <= h < self.num_attention_heads for h in heads):
+                raise InputError(f"pruned_heads entry {layer}: {heads} is out of range", source)
+            if len(set(heads)) >= self.num_attention_heads:
+                raise InputError(f"pruned_heads removes every head of layer {layer}", source)
         if self.num_labels < 1 or sorted(self.id2label) != list(range(self.num_labels)):
             raise InputError("id2label must map 0..N-1 to label names", source)
 
@@ -123,6 +139,7 @@ class AlbertConfig:
                 continue
             out[f.name] = getattr(self, f.name)
         out["id2label"] = {str(k): v for k, v in self.id2label.items()}
+        out["pruned_heads"] = {str(k): v for k, v in self.pruned_heads.items()}
         out["label2id"] = self.label2id
         if out["architectures"] is None:
             out["architectures"] = ["AlbertForSequenceClassification"]
@@ -199,11 +216,20 @@ def preset_config(name: str, *, vocab_size: int = 30000, labels: list[str] | Non
 
 
 def encoder_flops(config: AlbertConfig, seq_len: int) -> int:
-    """Multiply-accumulates x2 per sequence of `seq_len` tokens in the encoder (what edge devices pay)."""
-    h, i, n = config.hidden_size, config.intermediate_size, seq_len
-    per_layer = 2 * n * (4 * h * h + 2 * h * i) + 2 * 2 * n * n * h
-    proj = 2 * n * config.embedding_size * h
-    return config.num_hidden_layers * per_layer + proj
+    """Floating-point operations (2 x multiply-accumulates) of the encoder for one sequence.
+
+    Counts what edge devices pay: every repetition of a shared layer, with pruned heads and FFN
+    neurons removed.
+    """
+    h, i, n, d = config.hidden_size, config.intermediate_size, seq_len, config.head_dim
+    total = 2 * n * config.embedding_size * h
+    layers_per_group = config.num_hidden_layers // config.num_hidden_groups
+    for rep in range(config.num_hidden_layers):
+        group = rep // layers_per_group
+        for inner in range(config.inner_group_num):
+            a = config.heads_in_layer(group * config.inner_group_num + inner) * d
+            total += 2 * n * (3 * h * a + a * h) + 2 * 2 * n * n * a + 2 * n * 2 * h * i
+    return total
 
 
 __all__ = ["AlbertConfig", "PRESETS", "preset_config", "encoder_flops", "REQUIRED_FIELDS"]
