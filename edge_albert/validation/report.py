@@ -218,10 +218,15 @@ def _svg_scatter(report: dict) -> str:
         xv, yv = x0 + frac * (x1 - x0), y0 + frac * (y1 - y0)
         parts.append(f'<text x="{sx(xv):.0f}" y="{h - pad + 16}" font-size="10" text-anchor="middle">{xv:.1f}</text>')
         parts.append(f'<text x="{pad - 6}" y="{sy(yv):.0f}" font-size="10" text-anchor="end">{yv:.1f}</text>')
-    for name, runtime, x, y, size in points:
+    for k, (name, runtime, x, y, size) in enumerate(sorted(points, key=lambda p: p[2])):
         r = 5 + 15 * (size / smax) ** 0.5
         parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{r:.1f}" fill="{colors.get(runtime, "#9333ea")}" fill-opacity="0.55"><title>{html.escape(name)} ({runtime}): {x:.2f} ms, {y:.2f}%, {size:.2f} MB</title></circle>')
-        parts.append(f'<text x="{sx(x) + r + 3:.1f}" y="{sy(y) + 4:.1f}" font-size="10">{html.escape(name)}</text>')
+        # Alternate labels above and below so neighbours do not print over each other.
+        dy = -(r + 4) if k % 2 else r + 12
+        parts.append(f'<text x="{sx(x):.1f}" y="{sy(y) + dy:.1f}" font-size="10" text-anchor="middle">{html.escape(name)}</text>')
+    for k, (runtime, color) in enumerate(colors.items()):
+        parts.append(f'<circle cx="{w - pad - 90}" cy="{pad + 14 * k}" r="5" fill="{color}" fill-opacity="0.55"/>'
+                     f'<text x="{w - pad - 80}" y="{pad + 14 * k + 4}" font-size="11">{runtime}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -234,10 +239,10 @@ def _svg_latency_bars(report: dict) -> str:
                 rows.append((f"{r['name']} · {lat['threads']} thr", lat["real"]))
     if not rows:
         return ""
-    w, bar, pad_left = 640, 22, 230
+    w, bar, pad_left, pad_right = 720, 22, 230, 110
     h = 30 + bar * len(rows)
     top = max(s["p99_ms"] for _, s in rows) * 1.1 or 1
-    scale = lambda v: pad_left + v / top * (w - pad_left - 20)  # noqa: E731
+    scale = lambda v: pad_left + v / top * (w - pad_left - pad_right)  # noqa: E731
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="latency distribution">']
     for i, (label, s) in enumerate(rows):
         y = 20 + i * bar
