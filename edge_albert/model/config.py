@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_albert.errors import InputError
+from edge_albert.jsonfile import read_json
 
 # Fields a config.json must carry: without them we cannot know the shapes of the weights.
 REQUIRED_FIELDS = (
@@ -178,14 +179,8 @@ class AlbertConfig:
 
     @classmethod
     def load(cls, path: Path) -> AlbertConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError("config.json not found; is this a checkpoint directory?", path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"not valid JSON ({exc})", path) from None
-        return cls.from_dict(data, source=path)
+        data = read_json(path, missing="config.json not found; is this a checkpoint directory?")
+        return cls.from_dict(data, source=Path(path))
 
     def replace(self, **changes: Any) -> AlbertConfig:
         return dataclasses.replace(self, **changes)

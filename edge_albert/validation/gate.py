@@ -8,12 +8,12 @@ its reference does. Exit codes: 0 pass, 1 regression, 2 usage or input error.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from edge_albert.errors import InputError
+from edge_albert.jsonfile import read_json
 from edge_albert.staging import staged_file
 
 
@@ -27,10 +27,10 @@ class GateThresholds:
 
     @classmethod
     def from_file(cls, path: Path) -> GateThresholds:
+        data = read_json(path)
         try:
-            data = json.loads(Path(path).read_text())
             return cls(**data)
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
+        except TypeError as exc:
             raise InputError(f"not a thresholds file ({exc}); expected JSON with keys {list(asdict(cls()))}", path) from None
 
 

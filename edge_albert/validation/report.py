@@ -15,6 +15,7 @@ import numpy as np
 
 from edge_albert.data.readers import LabeledTexts
 from edge_albert.errors import InputError
+from edge_albert.jsonfile import read_json
 from edge_albert.progress import progress_bar
 from edge_albert.runtimes import open_session
 from edge_albert.staging import staged_file
@@ -122,12 +123,7 @@ def validate(
 
 def load_report(path: Path) -> dict:
     path = Path(path)
-    if not path.is_file():
-        raise InputError("report not found", path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a JSON report ({exc})", path) from None
+    data = read_json(path, missing="report not found")
     if not isinstance(data, dict) or "results" not in data or "schema_version" not in data:
         raise InputError("not an edge-albert validation report (no schema_version/results)", path)
     if data["schema_version"] > SCHEMA_VERSION:

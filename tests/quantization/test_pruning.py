@@ -3,7 +3,6 @@ result, FLOPs fall as counted, and recovery by distillation runs."""
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
 import pytest
 import torch
