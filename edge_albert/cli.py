@@ -297,9 +297,10 @@ def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokeniz
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output file (.onnx or .tflite).")
 @click.option("--buckets", default="32,64,128", show_default=True, help="TFLite: sequence-length buckets, one signature each.")
 @click.option("--max-length", type=int, default=None, help="ONNX: maximum tokens recorded in the metadata (default 128).")
+@click.option("--optimize", is_flag=True, help="ONNX: apply ONNX Runtime's fusions (Attention, SkipLayerNorm, FastGelu); the file then runs on ONNX Runtime only.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_length, force: bool, as_json: bool) -> None:
+def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_length, optimize: bool, force: bool, as_json: bool) -> None:
     """Convert a classifier checkpoint to ONNX (dynamic batch and length, int64 inputs) or TFLite
     (one signature per length bucket, int32 inputs), embed metadata, and check the result against
     PyTorch on sample sentences (max abs logit diff <= 1e-4, same predictions)."""
@@ -309,7 +310,7 @@ def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_lengt
         bucket_list = [int(b) for b in buckets.split(",") if b.strip()]
     except ValueError:
         raise click.BadParameter("expected comma-separated integers, e.g. 32,64,128", param_hint="--buckets") from None
-    report = convert(checkpoint, output, to, buckets=bucket_list, max_length=max_length, force=force)
+    report = convert(checkpoint, output, to, buckets=bucket_list, max_length=max_length, optimize=optimize, force=force)
     info = {"output": str(report.export.path), "format": to, "size_bytes": report.export.size_bytes,
             "parameters": report.export.parameters, "check": report.check.to_dict(), "metadata": report.export.metadata}
     if as_json:

@@ -42,12 +42,13 @@ def convert(
     buckets: Sequence[int] = DEFAULT_BUCKETS,
     max_length: int | None = None,
     force: bool = False,
+    optimize: bool = False,
     check_texts: Sequence[str] = SAMPLE_TEXTS,
     atol: float = 1e-4,
 ) -> ConversionReport:
     checkpoint = Path(checkpoint)
     if to == "onnx":
-        result = export_onnx(checkpoint, output, max_length=max_length, force=force)
+        result = export_onnx(checkpoint, output, max_length=max_length, optimize=optimize, force=force)
     elif to == "tflite":
         from edge_albert.converters.tflite import export_tflite
 

@@ -82,6 +82,53 @@ def fold_initializer_transforms(model: onnx.ModelProto) -> int:
     return removed
 
 
+def canonicalize_attention_mask(model: onnx.ModelProto) -> bool:
+    """Rewrite the mask subgraph into the form onnxruntime's attention fusion matches.
+
+    The exporter emits `Sub(1, Unsqueeze(Cast(attention_mask), axes=[1, 2]))`; ORT's fusion looks
+    for `Sub(1, Cast(Unsqueeze(Unsqueeze(attention_mask))))` and, failing to find it, fuses no
+    Attention node at all. Same values, other node order. Returns whether it rewrote anything.
+    """
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    inits = {i.name: i for i in graph.initializer}
+    for sub in [n for n in graph.node if n.op_type == "Sub"]:
+        unsqueeze = producer.get(sub.input[1])
+        if unsqueeze is None or unsqueeze.op_type != "Unsqueeze" or unsqueeze.input[1] not in inits:
+            continue
+        cast = producer.get(unsqueeze.input[0])
+        if cast is None or cast.op_type != "Cast" or cast.input[0] != "attention_mask":
+            continue
+        if numpy_helper.to_array(inits[unsqueeze.input[1]]).tolist() != [1, 2]:
+            continue
+        to = next(a.i for a in cast.attribute if a.name == "to")
+        graph.initializer.extend([numpy_helper.from_array(np.array([1], np.int64), "mask_axis_1"),
+                                  numpy_helper.from_array(np.array([2], np.int64), "mask_axis_2")])
+        nodes = [
+            onnx.helper.make_node("Unsqueeze", ["attention_mask", "mask_axis_1"], ["mask_unsqueezed_1"], name="mask_unsqueeze_1"),
+            onnx.helper.make_node("Unsqueeze", ["mask_unsqueezed_1", "mask_axis_2"], ["mask_unsqueezed_2"], name="mask_unsqueeze_2"),
+            onnx.helper.make_node("Cast", ["mask_unsqueezed_2"], ["mask_float"], to=to, name="mask_cast"),
+        ]
+        sub.input[1] = "mask_float"
+        position = list(graph.node).index(cast)
+        graph.node.remove(cast)
+        graph.node.remove(unsqueeze)
+        for k, node in enumerate(nodes):
+            graph.node.insert(position + k, node)
+        return True
+    return False
+
+
+def optimize_for_onnxruntime(path: Path, output: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
+    """onnxruntime.transformers' fusions (Attention, SkipLayerNormalization, FastGelu); the result
+    uses com.microsoft ops and runs on ONNX Runtime only. Returns the fused-op counts."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(str(path), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=0)
+    optimized.save_model_to_file(str(output))
+    return {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+
+
 def strip_debug_info(model: onnx.ModelProto) -> None:
     """Drop the exporter's per-node stack traces and module paths: ~5% of a small model's file."""
     for node in model.graph.node:
@@ -124,9 +171,14 @@ def export_onnx(
     *,
     max_length: int | None = None,
     opset: int = OPSET,
+    optimize: bool = False,
     force: bool = False,
 ) -> ExportResult:
-    """Export a classifier checkpoint to ONNX; the file is checked and renamed into place at the end."""
+    """Export a classifier checkpoint to ONNX; the file is checked and renamed into place at the end.
+
+    `optimize` also applies ONNX Runtime's transformer fusions (an ORT-only graph). Pruned models
+    (heads differing per layer) are not optimized: the fused Attention op takes one head count.
+    """
     from edge_albert.model.factory import parameter_count
 
     export = AlbertExportConfig.from_checkpoint(checkpoint, max_length)
@@ -138,10 +190,19 @@ def export_onnx(
             raise InputError(f"ONNX export failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", checkpoint) from None
         model = onnx.load(str(stage))
         fold_initializer_transforms(model)
+        canonicalize_attention_mask(model)
         strip_debug_info(model)
         metadata = export.metadata(format="onnx", opset=opset, input_dtype="int64")
+        if optimize:
+            cfg = export.model.config
+            if cfg.pruned_heads:
+                raise InputError("--optimize cannot fuse attention of a model with pruned heads; export without it", checkpoint)
+            onnx.save(model, str(stage))
+            metadata["ort_fusions"] = optimize_for_onnxruntime(stage, stage, cfg.num_attention_heads, cfg.hidden_size)
+            model = onnx.load(str(stage))
         set_metadata(model, metadata)
-        onnx.checker.check_model(model, full_check=True)
+        if not optimize:  # the checker does not know com.microsoft ops
+            onnx.checker.check_model(model, full_check=True)
         onnx.save(model, str(stage))
     return ExportResult(output, "onnx", output.stat().st_size, parameter_count(export.model), metadata)
 

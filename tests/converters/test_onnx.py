@@ -93,3 +93,21 @@ def test_unwritable_output_and_no_partial_file(tmp_path, tiny_checkpoint, monkey
     with pytest.raises(InputError, match="ONNX export failed"):
         export_onnx(tiny_checkpoint, tmp_path / "out.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_mask_is_in_the_form_onnxruntime_fuses(tiny_onnx):
+    graph = onnx.load(str(tiny_onnx)).graph
+    ops = {n.name: n.op_type for n in graph.node}
+    assert ops.get("mask_unsqueeze_1") == "Unsqueeze" and ops.get("mask_cast") == "Cast"
+
+
+def test_optimized_export_fuses_attention_and_keeps_parity(tmp_path, tiny_checkpoint, sst2_dev):
+    path = export_onnx(tiny_checkpoint, tmp_path / "opt.onnx", optimize=True).path
+    fused = open_session(path).metadata["ort_fusions"]
+    # Layers 2..4 fuse; layer 1's residual is the embedding projection (see docs/converters.md).
+    assert fused["Attention"] >= 3 and fused["SkipLayerNormalization"] >= 7 and fused["FastGelu"] == 4
+    ops = collections.Counter(n.op_type for n in onnx.load(str(path)).graph.node)
+    assert ops["Attention"] == fused["Attention"]
+    tok = AlbertTokenizer(tiny_checkpoint / "spiece.model")
+    result = compare_models(tiny_checkpoint, path, tok, [s for _, s in sst2_dev[:200]])
+    assert result.max_abs_logit_diff <= 1e-4 and result.agreement == 1.0
