@@ -578,11 +578,13 @@ def check_cmd(report, baseline, thresholds, max_accuracy_drop, min_agreement, ma
 @click.option("--dev", "dev_file", type=click.Path(path_type=Path), default=None)
 @click.option("--test", "test_file", type=click.Path(path_type=Path), default=None)
 @click.option("--limit", type=int, default=None, help="Use only the first N training rows (a quick look).")
+@click.option("--prune/--no-prune", default=True, show_default=True, help="Also prune heads and FFN neurons, recover by distillation, and validate the pruned int8 model.")
 @click.option("--force", is_flag=True, help="Reuse a non-empty work directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo_cmd(output, preset, epochs, train_file, dev_file, test_file, limit, force, as_json) -> None:
-    """Run the whole pipeline on the built-in data: train, convert, quantize, validate on every
-    runtime, package a bundle and classify with it. Prints where the bundle and the report are."""
+def demo_cmd(output, preset, epochs, train_file, dev_file, test_file, limit, prune, force, as_json) -> None:
+    """Run the whole pipeline on the built-in data: train, convert, quantize, prune and recover,
+    validate on every runtime, package a bundle and classify with it. Prints where the bundle and
+    the report are."""
     import time as _time
 
     from edge_albert.pipeline import run_demo
@@ -590,7 +592,7 @@ def demo_cmd(output, preset, epochs, train_file, dev_file, test_file, limit, for
 
     started = _time.perf_counter()
     result = run_demo(output, preset=preset, epochs=epochs, train_file=train_file, dev_file=dev_file, test_file=test_file,
-                      limit=limit, force=force, log=(lambda *_: None) if as_json else click.echo)
+                      limit=limit, prune=prune, force=force, log=(lambda *_: None) if as_json else click.echo)
     total = _time.perf_counter() - started
     if as_json:
         _print_json({"bundle": str(result.bundle), "reports": {k: str(v) for k, v in result.reports.items()},

@@ -15,11 +15,13 @@ from tests.conftest import SST2
 def test_demo_pipeline(tmp_path):
     result = run_demo(tmp_path / "demo", epochs=1, train_file=SST2 / "train.tsv", dev_file=SST2 / "dev.tsv",
                       test_file=SST2 / "dev.tsv", limit=1500, log=lambda *_: None)
-    assert set(result.artifacts) == {"onnx-fp32", "tflite-fp32", "onnx-int8", "tflite-int8"}
+    assert set(result.artifacts) == {"onnx-fp32", "tflite-fp32", "onnx-int8", "tflite-int8", "onnx-pruned-int8"}
     assert all(p.is_file() for p in result.artifacts.values())
     report = json.loads(result.reports["json"].read_text())
-    assert [r["runtime"] for r in report["results"]] == ["torch", "onnxruntime", "litert", "onnxruntime", "litert"]
-    assert all(r["fidelity"]["agreement"] >= 0.97 for r in report["results"])
+    assert [r["runtime"] for r in report["results"]] == ["torch", "onnxruntime", "litert", "onnxruntime", "litert", "onnxruntime"]
+    assert all(r["fidelity"]["agreement"] >= 0.97 for r in report["results"][:5])
+    pruned = report["results"][5]
+    assert pruned["size_bytes"] < report["results"][3]["size_bytes"]  # pruned int8 < int8
     assert result.reports["html"].is_file()
     manifest = read_bundle(result.bundle).manifest
     assert [m["precision"] for m in manifest["models"]] == ["int8-dynamic", "int8-dynamic"]
