@@ -70,11 +70,13 @@ class Classifier:
         pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
         encodings, lengths, truncated = [], [], []
         for text, pair in zip(texts, pairs):
-            full = len(self.tokenizer.text_ids(text)) + (len(self.tokenizer.text_ids(pair)) + 1 if pair is not None else 0) + 2
-            enc = self.tokenizer.encode(text, pair, max_length=self.max_length)
+            enc = self.tokenizer.encode(text, pair, max_length=None)
+            too_long = len(enc.input_ids) > self.max_length
+            if too_long:  # only over-long texts are encoded a second time, with truncation
+                enc = self.tokenizer.encode(text, pair, max_length=self.max_length)
             encodings.append(enc)
             lengths.append(len(enc.input_ids))
-            truncated.append(full > self.max_length)
+            truncated.append(too_long)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         order = np.argsort(lengths, kind="stable")
         for start in range(0, len(order), batch_size):

@@ -106,7 +106,8 @@ def validate(
             metrics = classification_metrics(logits, labels)
             latency = []
             for t in threads:
-                timed = open_session(path, threads=t)
+                # Thread count is fixed when a session is created: reuse the open one where it fits.
+                timed = session if t == max(threads) else open_session(path, threads=t)
                 latency.append(measure_latency(timed, encodings, threads=t, lengths=lengths, runs=latency_runs, pad_id=tokenizer.pad_id).to_dict())
             results.append(ArtifactResult(
                 artifact=str(path), name=_artifact_name(path), runtime=session.runtime, precision=_precision(session),
