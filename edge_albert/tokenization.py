@@ -10,6 +10,7 @@ digit + comma is split again ("1990," -> "1990" ",").
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -116,7 +117,8 @@ class AlbertTokenizer:
             # Per character, outside special tokens, as the reference does (so Σ never becomes ς
             # and "<PAD>" becomes the pad token).
             text = "".join(part if part in SPECIAL_TOKENS else "".join(c.lower() for c in part) for part in _SPECIAL_SPLIT.split(text))
-        parts = [p for p in _SPECIAL_SPLIT.split(text)]
+        # Split again after lower-casing: it can create special tokens ("<PAD>" -> "<pad>").
+        parts = _SPECIAL_SPLIT.split(text)
         for i, part in enumerate(parts):
             if part == MASK and i > 0 and parts[i - 1]:
                 parts[i - 1] = parts[i - 1].rstrip()
@@ -131,7 +133,7 @@ class AlbertTokenizer:
         return tokens
 
     def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
-        return [self.special_ids.get(t, None) if t in self.special_ids else self.sp.PieceToId(t) for t in tokens]
+        return [self.special_ids[t] if t in self.special_ids else self.sp.PieceToId(t) for t in tokens]
 
     def text_ids(self, text: str) -> list[int]:
         """Token ids of `text` without special tokens around it."""
@@ -229,8 +231,6 @@ def train_tokenizer(
     if not lines:
         raise InputError("no text to train the tokenizer on")
     with staged_file(output, force=True) as stage:
-        import io
-
         buffer = io.BytesIO()
         try:
             spm.SentencePieceTrainer.train(

@@ -125,8 +125,9 @@ def split_rows(rows: list[tuple[int, str]], seed: int = SPLIT_SEED) -> tuple[lis
     random.Random(seed).shuffle(order)
     n_train = int(len(rows) * SPLIT_FRACTIONS[0])
     n_dev = int(len(rows) * SPLIT_FRACTIONS[1])
-    pick = lambda idx: [rows[i] for i in idx]  # noqa: E731
-    return pick(order[:n_train]), pick(order[n_train:n_train + n_dev]), pick(order[n_train + n_dev:])
+    bounds = (0, n_train, n_train + n_dev, len(order))
+    train, dev, test = ([rows[i] for i in order[a:b]] for a, b in zip(bounds, bounds[1:]))
+    return train, dev, test
 
 
 def _write_tsv(rows: list[tuple[int, str]], path: Path) -> None:
