@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project eats its own cooking: train a small seeded model on an SST-2 subset, convert and
 # quantize it, validate every artifact, and gate on the committed baseline. A change that costs
-# accuracy, fidelity, size or relative latency fails CI here.
+# accuracy, fidelity, size or relative latency, or changes the ARM64 (qemu) results, fails CI here.
 #   bash .ci/self_check.sh [--write-baseline]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ edge-albert convert "$W/run/model" --to tflite -o "$W/model.fp32.tflite"
 edge-albert quantize "$W/run/model" --method dynamic --to onnx -o "$W/model.int8.onnx"
 edge-albert quantize "$W/run/model" --method dynamic --to tflite -o "$W/model.int8.tflite"
 edge-albert validate "$W/run/model" "$W/model.fp32.onnx" "$W/model.fp32.tflite" "$W/model.int8.onnx" "$W/model.int8.tflite" \
-  --data "$SST2/dev.tsv" --no-memory --runs 10 -o "$W/report"
+  --data "$SST2/dev.tsv" --no-memory --runs 10 --target qemu-arm64 --target-texts 24 -o "$W/report"
 if [ "${1:-}" = "--write-baseline" ]; then
   cp "$W/report/report.json" .ci/baseline.json
   echo "wrote .ci/baseline.json"

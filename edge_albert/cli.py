@@ -278,17 +278,24 @@ def teacher_cmd(output: Path, base, resume, as_json, **kw) -> None:
 @click.option("--preset", default="tiny", show_default=True, type=click.Choice(["tiny", "small", "base", "large"]))
 @click.option("--tokenizer", type=click.Path(path_type=Path), default=None, help="Student spiece.model; default: train one on the training texts.")
 @click.option("--vocab-size", default=8000, show_default=True)
+@click.option("--augment", default=0, show_default=True, type=click.IntRange(0, 100),
+              help="Teacher-labelled variants per training text added to the transfer set (0: none).")
+@click.option("--teacher-embeddings/--no-teacher-embeddings", default=True, show_default=True,
+              help="Start a new student's embeddings from a Hugging Face teacher's word vectors.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the student lands in OUTPUT/model.")
-def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokenizer, vocab_size, resume, as_json, **kw) -> None:
+def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, teacher_embeddings, as_json, **kw) -> None:
     """Knowledge distillation into an ALBERT student (DistilBERT loss: soft targets at T + hard labels).
 
-    Teacher logits are computed once and cached in OUTPUT/cache.
+    Teacher logits are computed once and cached in OUTPUT/cache. A new student starts from the
+    teacher's word embeddings (projected to its embedding size); --augment N adds N
+    teacher-labelled variants of each training text (masked words, n-gram crops).
     """
     from edge_albert.training.recipes import distill
 
     spec = _data_spec(kw)
     config = _train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature)
-    _report(distill(spec, output, config, teacher=teacher, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume), as_json)
+    _report(distill(spec, output, config, teacher=teacher, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume,
+                    augment=augment, teacher_embeddings=teacher_embeddings), as_json)
 
 
 @main.command("convert")
@@ -499,12 +506,19 @@ def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, learning
 @click.option("--threads", default="1", show_default=True, help="Comma-separated thread counts for latency, e.g. 1,2.")
 @click.option("--runs", default=20, show_default=True, help="Timed runs per fixed-length latency point.")
 @click.option("--no-memory", is_flag=True, help="Skip peak-memory measurement (one subprocess per artifact).")
+@click.option("--target", "target_specs", multiple=True, metavar="SPEC",
+              help="Also run the .onnx/.tflite files on a target: qemu-arm64[:CPU] (cortex-a53, cortex-a72, cortex-a76, "
+                   "neoverse-n1, max; built on first use) or ssh://[user@]host[:port][?python=python3&identity=KEY]. Repeatable.")
+@click.option("--target-texts", default=32, show_default=True, help="Texts run on each target (per-sentence parity; emulation is slow).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and report.html.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout too.")
-def validate_cmd(reference, artifacts, data_file, text_column, label_column, limit, threads, runs, no_memory, output, as_json) -> None:
+def validate_cmd(reference, artifacts, data_file, text_column, label_column, limit, threads, runs, no_memory, target_specs, target_texts, output, as_json) -> None:
     """Validate ARTIFACTS (.onnx, .tflite, checkpoint dirs) against labels and against the fp32
     REFERENCE checkpoint: accuracy, macro-F1, agreement, logit diffs, KL, latency p50/p90/p99
-    (batch 1 at 32/64/128 tokens and at real lengths), throughput at batch 8/32, size, peak memory."""
+    (batch 1 at 32/64/128 tokens and at real lengths), throughput at batch 8/32, size, peak memory.
+
+    With --target, the files also run on ARM64 (the real aarch64 ONNX Runtime and LiteRT under
+    qemu) or on a device over SSH, and the report compares them with this host per sentence."""
     from edge_albert.data.readers import read_labeled
     from edge_albert.validation.report import summary_rows, validate, write_reports, HEADERS
 
@@ -519,7 +533,11 @@ def validate_cmd(reference, artifacts, data_file, text_column, label_column, lim
         thread_list = tuple(int(t) for t in threads.split(","))
     except ValueError:
         raise click.BadParameter("expected comma-separated integers", param_hint="--threads") from None
-    report = validate(reference, list(artifacts), data, threads=thread_list, latency_runs=runs, memory=not no_memory)
+    from edge_albert.targets import parse_target
+
+    targets = [parse_target(spec) for spec in target_specs]
+    report = validate(reference, list(artifacts), data, threads=thread_list, latency_runs=runs, memory=not no_memory,
+                      targets=targets, target_texts=target_texts)
     paths = write_reports(report, output)
     if as_json:
         _print_json(report.to_dict())
@@ -530,8 +548,38 @@ def validate_cmd(reference, artifacts, data_file, text_column, label_column, lim
     table = Table(*HEADERS, title=f"validation on {len(data)} examples")
     for row in summary_rows(report.to_dict()):
         table.add_row(*row)
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    if report.targets:
+        from edge_albert.validation.report import TARGET_HEADERS, target_rows
+
+        ttable = Table(*TARGET_HEADERS, title="targets (per sentence, batch 1)")
+        for row in target_rows(report.to_dict()):
+            ttable.add_row(*row)
+        console.print(ttable)
     click.echo(f"reports: {paths['json']}  {paths['markdown']}  {paths['html']}")
+
+
+@main.command("setup-arm64")
+@click.option("--cache", "folder", type=click.Path(path_type=Path), default=None,
+              help="Folder for the environment (default: $EDGE_ALBERT_CACHE/arm64 or ~/.cache/edge-albert/arm64).")
+@click.option("--refresh", is_flag=True, help="Rebuild even when a matching environment exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the environment as JSON.")
+def setup_arm64_cmd(folder, refresh, as_json) -> None:
+    """Build the ARM64 environment that `validate --target qemu-arm64` uses: qemu-user 10 from
+    bookworm-backports, a Debian arm64 userland with Python 3.11 (debootstrap), and the aarch64
+    wheels of this host's onnxruntime, ai-edge-litert, numpy and sentencepiece versions. Done once
+    and cached (about 1-2 minutes and 420 MB); needs apt-get, debootstrap, and access to the Debian
+    mirror and PyPI. Nothing on the host is installed or changed."""
+    from edge_albert.targets.arm64 import describe, ensure_arm64_environment
+
+    env = ensure_arm64_environment(folder, refresh=refresh, log=lambda msg: click.echo(msg, err=True))
+    info = describe(env)
+    if as_json:
+        _print_json(info)
+    else:
+        click.echo(f"ARM64 environment ready in {env.folder} ({info['bytes'] / 1e6:.0f} MB): "
+                   + ", ".join(f"{k} {v}" for k, v in env.versions.items()))
 
 
 @main.command("check")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from edge_albert.model.albert import AlbertForSequenceClassification
 from edge_albert.model.checkpoint import SPIECE_NAME, load_model
 from edge_albert.model.config import preset_config
 from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
-from edge_albert.training.batching import encode_dataset
+from edge_albert.training.batching import EncodedDataset, encode_dataset
 from edge_albert.training.teacher import HFClassifier, cached_teacher_logits, default_teacher_base, load_teacher
 from edge_albert.training.trainer import TrainConfig, TrainResult, save_albert, train_classifier
 
@@ -111,23 +111,51 @@ def distill(
     vocab_size: int = 8000,
     resume: bool = False,
     teacher_batch_size: int = 64,
+    augment: int = 0,
+    teacher_embeddings: bool = True,
 ) -> TrainResult:
-    """Distil `teacher` into an ALBERT student: soft targets at temperature T plus hard labels."""
+    """Distil `teacher` into an ALBERT student: soft targets at temperature T plus hard labels.
+
+    `augment` > 0 adds up to that many teacher-labelled variants of every training text (a
+    transfer set, see `transfer.augment_texts`); `teacher_embeddings` starts a new student's
+    embeddings from a Hugging Face teacher's word vectors (see `transfer.teacher_embedding_init`).
+    """
+    from edge_albert.training.transfer import augment_texts, teacher_embedding_init
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     train_data, dev_data = load_splits(data)
+    if augment and train_data.pairs is not None:
+        raise InputError("--augment works on single-text data; this data has a second text column", data.train)
     teacher_model = load_teacher(teacher)
     logits = cached_teacher_logits(teacher, train_data, config.max_length, run_dir / "cache", teacher=teacher_model, batch_size=teacher_batch_size)
     if logits.shape[1] != len(train_data.label_names):
         raise InputError(f"teacher has {logits.shape[1]} outputs but the data has {len(train_data.label_names)} labels", teacher)
     teacher_acc = float((logits.argmax(1) == np.asarray(train_data.labels)).mean())
-    (run_dir / "teacher.json").write_text(json.dumps({"teacher": str(teacher), "train_accuracy": teacher_acc}, indent=2) + "\n")
-    del teacher_model
+    info: dict = {"teacher": str(teacher), "train_accuracy": teacher_acc}
+
+    transfer = None
+    if augment:
+        texts = augment_texts(train_data.texts, augment, seed=config.seed)
+        transfer = LabeledTexts(texts, [-1] * len(texts), train_data.label_names, source="augmented")
+        transfer_logits = cached_teacher_logits(teacher, transfer, config.max_length, run_dir / "cache", teacher=teacher_model,
+                                                batch_size=teacher_batch_size)
+        info["augmented_examples"] = len(texts)
+
     model, spiece = _student(run_dir, train_data, init=init, preset=preset, tokenizer=tokenizer,
                              vocab_size=vocab_size, max_length=config.max_length, seed=config.seed)
     tok = AlbertTokenizer(spiece)
+    if teacher_embeddings and init is None and isinstance(teacher_model, HFClassifier) and not resume:
+        info["embedding_transfer"] = asdict(teacher_embedding_init(model, tok, teacher_model))
+    del teacher_model
+    (run_dir / "teacher.json").write_text(json.dumps(info, indent=2) + "\n")
+
     enc_train = encode_dataset(train_data, tok, config.max_length)
     enc_train.soft_targets = logits
+    if transfer is not None:
+        enc_transfer = encode_dataset(transfer, tok, config.max_length)
+        enc_train = EncodedDataset(enc_train.encodings + enc_transfer.encodings, np.concatenate([enc_train.labels, enc_transfer.labels]),
+                                   np.concatenate([logits, transfer_logits]))
     enc_dev = encode_dataset(dev_data, tok, config.max_length) if dev_data else None
     return train_classifier(model, save_albert(spiece), enc_train, enc_dev, config, run_dir, pad_id=tok.pad_id, resume=resume)
 

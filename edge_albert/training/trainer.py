@@ -76,7 +76,11 @@ def distillation_loss(
     alpha: float,
     temperature: float,
 ) -> torch.Tensor:
-    """alpha * KL(softmax(t/T) || softmax(s/T)) * T^2 + (1 - alpha) * CE(s, labels) (DistilBERT)."""
+    """alpha * KL(softmax(t/T) || softmax(s/T)) * T^2 + (1 - alpha) * CE(s, labels) (DistilBERT).
+
+    Examples labelled -1 contribute only the soft term; the hard term is scaled by the labelled
+    fraction of the batch so each gold label weighs the same whatever the batch mix.
+    """
     t = temperature
     soft = F.kl_div(
         F.log_softmax(student_logits / t, dim=-1),
@@ -84,7 +88,14 @@ def distillation_loss(
         reduction="batchmean",
         log_target=True,
     ) * (t * t)
-    hard = F.cross_entropy(student_logits, labels)
+    # Label -1 marks a transfer-set example with no gold label (teacher-labelled augmentation).
+    labelled = labels >= 0
+    if bool(labelled.all()):
+        hard = F.cross_entropy(student_logits, labels)
+    elif bool(labelled.any()):
+        hard = F.cross_entropy(student_logits[labelled], labels[labelled]) * labelled.float().mean()
+    else:
+        hard = student_logits.new_zeros(())
     return alpha * soft + (1.0 - alpha) * hard
 
 

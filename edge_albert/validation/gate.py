@@ -24,6 +24,9 @@ class GateThresholds:
     max_logit_diff: float | None = None  # absolute, with the fp32 reference
     max_size_growth: float = 0.05  # relative, vs the baseline's size
     max_latency_ratio_growth: float = 0.5  # relative growth of (artifact p50 / reference p50)
+    # Targets (ARM64 under qemu, devices): the same file on the target vs on this host.
+    target_min_agreement: float = 0.95
+    target_max_logit_diff: float = 0.05
 
     @classmethod
     def from_file(cls, path: Path) -> GateThresholds:
@@ -112,7 +115,27 @@ def check_report(report: dict, baseline: dict, thresholds: GateThresholds) -> Ga
     missing = set(base_index) - {(r["name"], r["runtime"]) for r in report["results"]}
     for name, runtime in sorted(missing):
         gate.rows.append(CheckRow(name, runtime, "present", None, None, None, False, "artifact in the baseline is missing from this run"))
+    _check_targets(report, baseline, thresholds, gate)
     return gate
+
+
+def _target_models(report: dict) -> dict[tuple[str, str], tuple[dict, dict]]:
+    return {(f"{Path(m['artifact']).name}@{run['target']}", m["runtime"]): (run, m) for run in report.get("targets", []) for m in run["models"]}
+
+
+def _check_targets(report: dict, baseline: dict, thresholds: GateThresholds, gate: GateResult) -> None:
+    current, base = _target_models(report), _target_models(baseline)
+    for (name, runtime), (run, m) in current.items():
+        b = base.get((name, runtime))
+        b_host = b[1]["vs_host"] if b else {}
+        add = lambda check, value, limit, base_value, ok, note="": gate.rows.append(CheckRow(name, runtime, check, value, limit, base_value, bool(ok), note))  # noqa: E731
+        agreement, diff = m["vs_host"]["agreement"], m["vs_host"]["max_abs_logit_diff"]
+        add("target_agreement_vs_host", agreement, thresholds.target_min_agreement, b_host.get("agreement"), agreement >= thresholds.target_min_agreement)
+        add("target_max_logit_diff_vs_host", diff, thresholds.target_max_logit_diff, b_host.get("max_abs_logit_diff"), diff <= thresholds.target_max_logit_diff)
+        mismatches = len(run["tokenizer_mismatches"])
+        add("target_tokenizer_ids", float(mismatches), 0.0, None, mismatches == 0, "texts whose token ids differ from the host's")
+    for name, runtime in sorted(set(base) - set(current)):
+        gate.rows.append(CheckRow(name, runtime, "present", None, None, None, False, "target run in the baseline is missing from this run"))
 
 
 def format_table(gate: GateResult, only_failures: bool = False) -> str:

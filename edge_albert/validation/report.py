@@ -26,7 +26,8 @@ from edge_albert.validation.machine import machine_info
 from edge_albert.validation.memory import measure_in_subprocess
 from edge_albert.validation.metrics import classification_metrics, fidelity_metrics
 
-SCHEMA_VERSION = 1
+# 2: adds `targets` (runs on ARM64 under qemu / devices over SSH). Version 1 reports still load.
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -52,6 +53,7 @@ class ValidationReport:
     dataset: dict
     reference: str
     results: list[ArtifactResult]
+    targets: list[dict] = field(default_factory=list)  # TargetRun.to_dict() per target
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,8 +89,15 @@ def validate(
     lengths: Sequence[int] = (32, 64, 128),
     memory: bool = True,
     max_length: int = 128,
+    targets: Sequence = (),
+    target_texts: int = 32,
 ) -> ValidationReport:
-    """Validate `artifacts` (files or checkpoint dirs) on their runtimes against `reference` (fp32 checkpoint)."""
+    """Validate `artifacts` (files or checkpoint dirs) on their runtimes against `reference` (fp32 checkpoint).
+
+    Each of `targets` (see `edge_albert.targets`) also runs the .onnx/.tflite artifacts on the
+    first `target_texts` texts at batch 1; its logits are compared with this host's run of the
+    same file and with the reference.
+    """
     reference = Path(reference)
     tokenizer = AlbertTokenizer(reference / "spiece.model")
     if not len(data):
@@ -116,9 +125,21 @@ def validate(
                 memory=measure_in_subprocess(path) if memory else {},
             ))
             advance(1, model=path.name)
+    target_runs = []
+    files = [p for p in paths if p.is_file() and p.suffix in (".onnx", ".tflite")]
+    if targets and files:
+        from edge_albert.targets import run_on_target
+        from edge_albert.targets.base import host_logits
+
+        texts = data.texts[:target_texts]
+        # The reference at batch 1 and real length, exactly as the target runs its files.
+        ref_small = host_logits(reference, tokenizer, texts, max_length, threads=max(threads))
+        for target in targets:
+            run = run_on_target(target, files, reference / "spiece.model", texts, max_length=max_length, reference_logits=ref_small)
+            target_runs.append(run.to_dict())
     return ValidationReport(
         SCHEMA_VERSION, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), machine_info(),
-        {"source": data.source, "examples": len(data), "labels": data.label_names}, str(reference), results,
+        {"source": data.source, "examples": len(data), "labels": data.label_names}, str(reference), results, target_runs,
     )
 
 
@@ -190,7 +211,33 @@ def to_markdown(report: dict) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
     lines += ["", "Agreement and logit differences are against the fp32 PyTorch reference on the same sentences.",
               "Emulated runtimes (qemu) report emulated timings, never device latency.", ""]
+    if report.get("targets"):
+        lines += ["## Targets", "", "Each file run on the target at batch 1, compared with this host running the same file "
+                  "(what the target's kernels change) and with the fp32 reference.", "",
+                  "| " + " | ".join(TARGET_HEADERS) + " |", "|" + "---|" * len(TARGET_HEADERS)]
+        lines += ["| " + " | ".join(row) + " |" for row in target_rows(report)]
+        lines.append("")
     return "\n".join(lines)
+
+
+TARGET_HEADERS = ["target", "target CPU", "artifact", "runtime", "texts", "agreement vs host %", "max |Δlogit| vs host",
+                  "agreement vs ref %", "max |Δlogit| vs ref", "tokenizer ids", "median ms"]
+
+
+def target_rows(report: dict) -> list[list[str]]:
+    rows = []
+    for run in report.get("targets", []):
+        cpu = f"{run['machine'].get('machine', '?')} ({', '.join(run['machine'].get('cpu_flags', [])) or 'no SIMD flags read'})"
+        ids = "identical" if not run["tokenizer_mismatches"] else f"{len(run['tokenizer_mismatches'])} differ"
+        for m in run["models"]:
+            ref = m.get("vs_reference") or {}
+            rows.append([
+                run["target"], cpu, Path(m["artifact"]).name, m["runtime"], str(run["texts"]),
+                f"{m['vs_host']['agreement'] * 100:.2f}", f"{m['vs_host']['max_abs_logit_diff']:.2e}",
+                f"{ref['agreement'] * 100:.2f}" if ref else "-", f"{ref['max_abs_logit_diff']:.2e}" if ref else "-", ids,
+                f"{m['median_ms']:.1f}" + (" (emulated)" if run.get("emulated") else ""),
+            ])
+    return rows
 
 
 def _svg_scatter(report: dict) -> str:
@@ -268,9 +315,19 @@ machine {html.escape(m['cpu_model'])}, {m['logical_cpus']} CPUs ({html.escape(',
 <h2>Latency distribution (real sentences, batch 1: p50–p90 box, whisker to p99)</h2>
 <div id="latency">{_svg_latency_bars(report)}</div>
 <p>Agreement and logit differences are against the fp32 PyTorch reference. Emulated runtimes report emulated timings, not device latency.</p>
+{_targets_html(report)}
 <script type="application/json" id="report-data">{html.escape(json.dumps(report))}</script>
 </body></html>
 """
+
+
+def _targets_html(report: dict) -> str:
+    if not report.get("targets"):
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in TARGET_HEADERS)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in target_rows(report))
+    return (f'<h2>Targets</h2><p>Each file run on the target at batch 1, against this host running the same file and against the '
+            f'fp32 reference.</p><table id="targets"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
 
 
 def write_reports(report: ValidationReport | dict, output_dir: Path, *, force: bool = True) -> dict[str, Path]:
@@ -284,4 +341,4 @@ def write_reports(report: ValidationReport | dict, output_dir: Path, *, force: b
     return paths
 
 
-__all__ = ["validate", "ValidationReport", "ArtifactResult", "write_reports", "load_report", "metrics_by_artifact", "to_markdown", "to_html", "SCHEMA_VERSION"]
+__all__ = ["validate", "ValidationReport", "ArtifactResult", "write_reports", "load_report", "metrics_by_artifact", "to_markdown", "to_html", "SCHEMA_VERSION", "target_rows", "TARGET_HEADERS"]

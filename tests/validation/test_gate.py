@@ -23,7 +23,10 @@ def data(sst2_dev):
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory, trained_checkpoint, trained_artifacts, data):
-    report = validate(trained_checkpoint, [trained_artifacts["onnx"]], data, latency_runs=5, memory=False)
+    from edge_albert.targets import LocalTarget
+
+    # A local target exercises the targets section of the report and gate without emulation.
+    report = validate(trained_checkpoint, [trained_artifacts["onnx"]], data, latency_runs=5, memory=False, targets=[LocalTarget()], target_texts=8)
     return write_reports(report, tmp_path_factory.mktemp("good"))["json"]
 
 
@@ -87,3 +90,25 @@ def test_missing_artifact_fails_and_bad_input_exits_2(tmp_path, good):
     (tmp_path / "junk.json").write_text("{}")
     out = run_check(tmp_path / "junk.json", "--baseline", good)
     assert out.returncode == 2 and "not an edge-albert validation report" in out.stderr
+
+
+def test_target_runs_are_reported_and_gated(good):
+    from edge_albert.validation.report import load_report, to_html, to_markdown
+
+    report = load_report(good)
+    run = report["targets"][0]
+    assert run["target"] == "local" and run["texts"] == 8 and run["models"][0]["vs_host"]["max_abs_logit_diff"] == 0.0
+    assert "## Targets" in to_markdown(report) and 'id="targets"' in to_html(report)
+    gate = check_report(report, report, GateThresholds())
+    checks = {r.check for r in gate.rows if "@local" in r.artifact}
+    assert checks == {"target_agreement_vs_host", "target_max_logit_diff_vs_host", "target_tokenizer_ids"} and gate.passed
+
+    drifted = json.loads(json.dumps(report))
+    drifted["targets"][0]["models"][0]["vs_host"].update(agreement=0.5, max_abs_logit_diff=0.7)
+    drifted["targets"][0]["tokenizer_mismatches"] = [3]
+    failed = {r.check for r in check_report(drifted, report, GateThresholds()).failures}
+    assert failed == {"target_agreement_vs_host", "target_max_logit_diff_vs_host", "target_tokenizer_ids"}
+
+    without = dict(report, targets=[])
+    missing = check_report(without, report, GateThresholds()).failures
+    assert [r.check for r in missing] == ["present"] and "@local" in missing[0].artifact

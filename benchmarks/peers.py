@@ -1,0 +1,174 @@
+"""Our int8 ALBERT-base files beside what users get from the usual tools, timed in one run.
+
+    python benchmarks/peers.py [--runs 20] [--threads 1] [--venv DIR]
+
+Rows (ALBERT-base shape, random weights, vocab 30000; batch 1, 128 tokens):
+- PyTorch fp32 eager, and ONNX Runtime fp32 (our export).
+- ONNX Runtime `quantize_dynamic` (QInt8, per-channel) by hand, on Optimum's plain export.
+- Optimum: `ORTModelForSequenceClassification(export=True)` + `ORTQuantizer` with
+  `AutoQuantizationConfig.avx512_vnni(is_static=False)`. Optimum lives in its own virtual
+  environment (optimum-onnx pins transformers 4.57.6; torch is the same 2.13.0 CPU wheel), created
+  on first use in DIR (default ~/.cache/edge-albert/venv-optimum); it only exports and quantizes.
+- LiteRT: litert-torch export at 128 tokens + ai-edge-quantizer's `dynamic_wi8_afp32` recipe,
+  without our changes.
+- Ours: `edge-albert quantize --method dynamic --to onnx|tflite`.
+- The int8 GEMM floor: the encoder's multiply-accumulates at the rate ONNX Runtime's
+  MatMulInteger reaches on this machine for the FFN's shape.
+
+Every file is timed in this process with the same onnxruntime / ai-edge-litert, in one run, so
+the ratios compare; the JSON records the machine and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge_albert.converters.onnx import export_onnx
+from edge_albert.converters.tflite import export_tflite
+from edge_albert.model.albert import AlbertForSequenceClassification
+from edge_albert.model.checkpoint import save_model
+from edge_albert.model.config import encoder_flops, preset_config
+from edge_albert.quantization import quantize, recipe
+from edge_albert.runtimes import open_session
+from edge_albert.tokenization import train_tokenizer
+from edge_albert.validation.latency import LatencyStats, synthetic_batch, time_batches
+
+from harness import write_result
+
+OPTIMUM_REQUIREMENTS = ["torch==2.13.0", "optimum-onnx[onnxruntime]==0.1.0"]
+
+OPTIMUM_SCRIPT = r"""
+import sys
+from optimum.onnxruntime import ORTModelForSequenceClassification, ORTQuantizer
+from optimum.onnxruntime.configuration import AutoQuantizationConfig
+ckpt, out = sys.argv[1], sys.argv[2]
+model = ORTModelForSequenceClassification.from_pretrained(ckpt, export=True)
+model.save_pretrained(out + "/fp32")
+quantizer = ORTQuantizer.from_pretrained(out + "/fp32")
+quantizer.quantize(save_dir=out + "/int8", quantization_config=AutoQuantizationConfig.avx512_vnni(is_static=False))
+"""
+
+
+def ensure_optimum_venv(folder: Path) -> Path:
+    python = folder / "bin" / "python"
+    if python.is_file() and subprocess.run([str(python), "-c", "import optimum.onnxruntime"], capture_output=True).returncode == 0:
+        return python
+    print(f"creating the Optimum environment in {folder} ({' '.join(OPTIMUM_REQUIREMENTS)})", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *OPTIMUM_REQUIREMENTS], check=True)
+    gpu = subprocess.run([str(python), "-m", "pip", "list"], capture_output=True, text=True).stdout
+    if "nvidia" in gpu:
+        raise SystemExit(f"{folder} pulled CUDA packages; refusing to continue (check the torch pin)")
+    return python
+
+
+def matmul_integer_gops(m: int, k: int, n: int, runs: int, threads: int) -> float:
+    """MatMulInteger (u8 x s8, the dynamic-quantization kernel) throughput in GOP/s."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("w", TensorProto.INT8, [k, n], rng.integers(-127, 127, (k, n), dtype=np.int8).tobytes(), raw=True)
+    graph = helper.make_graph([helper.make_node("MatMulInteger", ["a", "w"], ["y"])], "gemm",
+                              [helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT32, [m, n])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    a = rng.integers(0, 255, (m, k), dtype=np.uint8)
+    for _ in range(3):
+        session.run(None, {"a": a})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, {"a": a})
+        times.append(time.perf_counter() - start)
+    return 2 * m * k * n / float(np.median(times)) / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--length", type=int, default=128)
+    parser.add_argument("--venv", type=Path, default=Path(os.environ.get("EDGE_ALBERT_CACHE", Path.home() / ".cache" / "edge-albert")) / "venv-optimum")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    optimum_python = ensure_optimum_venv(args.venv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        spm = train_tokenizer([f"word{i} and some text {i % 97}" for i in range(3000)], folder / "spiece.model", vocab_size=500)
+        torch.manual_seed(0)
+        config = preset_config("base", vocab_size=30000, max_position_embeddings=512, labels=["negative", "positive"])
+        ckpt = save_model(AlbertForSequenceClassification(config), folder / "base", tokenizer_model=spm)
+
+        print("Optimum: export + ORTQuantizer (avx512_vnni, dynamic)", flush=True)
+        subprocess.run([str(optimum_python), "-c", OPTIMUM_SCRIPT, str(ckpt), str(folder / "optimum")], check=True,
+                       env=dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"))
+        optimum_fp32 = folder / "optimum" / "fp32" / "model.onnx"
+        optimum_int8 = next((folder / "optimum" / "int8").glob("*.onnx"))
+
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        by_hand = folder / "by_hand.int8.onnx"
+        quantize_dynamic(str(optimum_fp32), str(by_hand), per_channel=True, weight_type=QuantType.QInt8)
+
+        from ai_edge_quantizer import quantizer as aeq
+        from ai_edge_quantizer import recipe as aeq_recipe
+
+        plain_tflite = export_tflite(ckpt, folder / "plain.tflite", buckets=[args.length]).path
+        q = aeq.Quantizer(str(plain_tflite))
+        q.load_quantization_recipe(aeq_recipe.dynamic_wi8_afp32())
+        litert_peer = folder / "litert_peer.int8.tflite"
+        q.quantize().export_model(str(litert_peer), overwrite=True)
+
+        artifacts = {
+            "PyTorch fp32 eager": (ckpt, "peer"),
+            "ONNX Runtime fp32 (our export)": (export_onnx(ckpt, folder / "ours.onnx").path, "ours"),
+            "ONNX Runtime quantize_dynamic by hand (QInt8, per-channel)": (by_hand, "peer"),
+            "Optimum export + ORTQuantizer avx512_vnni dynamic": (optimum_int8, "peer"),
+            "LiteRT: litert-torch + ai-edge-quantizer dynamic_wi8_afp32": (litert_peer, "peer"),
+            "ours: ONNX int8 (edge-albert quantize --method dynamic --to onnx)": (
+                Path(quantize(ckpt, folder / "ours.int8.onnx", recipe("dynamic"), to="onnx").output), "ours"),
+            "ours: TFLite int8 (edge-albert quantize --method dynamic --to tflite)": (
+                Path(quantize(ckpt, folder / "ours.int8.tflite", recipe("dynamic"), to="tflite").output), "ours"),
+        }
+        batch = synthetic_batch(1, args.length)
+        measured = {}
+        for name, (path, who) in artifacts.items():
+            session = open_session(path, threads=args.threads)
+            stats = LatencyStats.of(time_batches(session, [batch] * args.runs))
+            size = sum(p.stat().st_size for p in path.glob("*.safetensors")) if path.is_dir() else path.stat().st_size
+            measured[name] = {"who": who, "size_bytes": size, "latency": stats.__dict__, "file": path.name}
+            print(f"  {name}: {size / 1e6:.1f} MB, {stats.p50_ms:.1f} ms", flush=True)
+
+    flops = encoder_flops(config, args.length)
+    gops = matmul_integer_gops(args.length, config.hidden_size, config.intermediate_size, args.runs, args.threads)
+    floor_ms = flops / (gops * 1e9) * 1000
+    optimum = measured["Optimum export + ORTQuantizer avx512_vnni dynamic"]
+    rows = []
+    for name, m in measured.items():
+        p50 = m["latency"]["p50_ms"]
+        rows.append([name, f"{m['size_bytes'] / 1e6:.2f}", f"{p50:.1f}", f"{optimum['latency']['p50_ms'] / p50:.2f}x",
+                     f"{optimum['size_bytes'] / m['size_bytes']:.2f}x", f"{floor_ms / p50 * 100:.0f}%"])
+    rows.append([f"int8 GEMM floor: {flops / 1e9:.1f} GOP at {gops:.0f} GOP/s (MatMulInteger {args.length}x{config.hidden_size}x{config.intermediate_size})",
+                 "-", f"{floor_ms:.1f}", "-", "-", "100%"])
+    write_result("peers", ["path", "MB", f"p50 ms ({args.length} tok, batch 1)", "speed vs Optimum", "smaller than Optimum", "of int8 floor"],
+                 rows, {"artifacts": measured, "encoder_flops": flops, "matmul_integer_gops": gops, "floor_ms": floor_ms,
+                        "optimum_venv": str(args.venv), "length": args.length}, args.threads)
+
+
+if __name__ == "__main__":
+    main()

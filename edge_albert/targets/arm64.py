@@ -1,0 +1,205 @@
+"""ARM64 under qemu user-mode emulation: the real aarch64 builds of ONNX Runtime and LiteRT,
+so their ARM kernels (MLAS arm64, XNNPACK NEON) compute the logits.
+
+`ensure_arm64_environment()` builds, once, in a cache folder and without changing the host beyond
+apt downloads:
+- qemu: `qemu-user` 10 from bookworm-backports, fetched with a private apt configuration and
+  unpacked (its qemu-aarch64 is static). Bookworm's own qemu 7.2 passes the host's x86
+  /proc/cpuinfo to the guest, and onnxruntime segfaults on import under it.
+- userland: `debootstrap --foreign --variant=minbase --arch=arm64 --include=python3 bookworm`,
+  then the base packages unpacked with `dpkg-deb --fsys-tarfile | tar --keep-directory-symlink`
+  (plain `dpkg -x` can replace the /lib -> usr/lib link). binfmt_misc is not needed: qemu is run
+  on the guest's python3.11 directly with `-L ROOT`.
+- wheels: the host's versions of onnxruntime, ai-edge-litert, numpy and sentencepiece, for
+  aarch64, with `pip install --target`. Every manylinux glibc tag is listed: pip does not expand
+  a tag to older glibc versions, and with too few tags it silently picks an old release.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+from edge_albert.errors import InputError
+from edge_albert.targets.base import PACKAGE_ROOT, Target, TargetError, _check
+
+SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+WHEELS = ("onnxruntime", "ai-edge-litert", "numpy", "sentencepiece")
+GLIBC_MINORS = range(17, 37)  # manylinux_2_17 .. manylinux_2_36 (bookworm has glibc 2.36)
+CPUS = ("cortex-a53", "cortex-a72", "cortex-a76", "neoverse-n1", "max")
+ENV_FILE = "environment.json"
+
+
+@dataclass
+class Arm64Environment:
+    folder: Path
+    qemu: Path
+    root: Path
+    site: Path
+    versions: dict[str, str]
+
+    @property
+    def python(self) -> Path:
+        return self.root / "usr" / "bin" / "python3.11"
+
+    def command(self, args: list[str], cpu: str = "cortex-a72") -> tuple[list[str], dict[str, str]]:
+        """The host command and environment that run the guest's python with `args`."""
+        env = dict(os.environ, QEMU_CPU=cpu, PYTHONPATH=f"{self.site}:{PACKAGE_ROOT}", PYTHONDONTWRITEBYTECODE="1",
+                   PYTHONNOUSERSITE="1")
+        env.pop("PYTHONHOME", None)
+        return [str(self.qemu), "-L", str(self.root), str(self.python), *args], env
+
+
+def default_cache() -> Path:
+    base = os.environ.get("EDGE_ALBERT_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "edge-albert") / "arm64"
+
+
+def _host_versions() -> dict[str, str]:
+    out = {}
+    for name in WHEELS:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            raise InputError(f"{name} is not installed on this host; the ARM64 environment uses the host's versions (pip install edge-albert)") from None
+    return out
+
+
+def _mirror() -> str:
+    """The Debian mirror the host's apt uses (so a local mirror or proxy is honoured)."""
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        m = re.search(r"^URIs:\s*(\S+/debian)/?\s*$", text, re.M) or re.search(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+/debian)/?\s+", text, re.M)
+        if m:
+            return m.group(1)
+    return DEFAULT_MIRROR
+
+
+def load_arm64_environment(folder: Path | None = None) -> Arm64Environment | None:
+    """The cached environment, or None when it was never built or is incomplete."""
+    folder = Path(folder) if folder else default_cache()
+    try:
+        data = json.loads((folder / ENV_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    env = Arm64Environment(folder, folder / "qemu-aarch64", folder / "root", folder / "site", data.get("versions", {}))
+    if not (env.qemu.is_file() and env.python.is_file() and env.site.is_dir()):
+        return None
+    return env
+
+
+def _run(cmd: list[str], what: str, **kw) -> None:
+    proc = subprocess.run(cmd, capture_output=True, **kw)
+    _check(proc, what)
+
+
+def _fetch_qemu(work: Path, mirror: str, dest: Path) -> None:
+    apt = work / "apt"
+    for sub in ("state/lists/partial", "cache/archives/partial"):
+        (apt / sub).mkdir(parents=True, exist_ok=True)
+    (apt / "sources.list").write_text(f"deb {mirror} {SUITE}-backports main\n")
+    opts = [f"-oDir::Etc::SourceList={apt / 'sources.list'}", "-oDir::Etc::SourceParts=/dev/null", f"-oDir::State={apt / 'state'}",
+            f"-oDir::Cache={apt / 'cache'}", "-oDebug::NoLocking=1", "-oAPT::Sandbox::User=root", "-qq"]
+    _run(["apt-get", *opts, "update"], "apt-get update (bookworm-backports)")
+    _run(["apt-get", *opts, "download", f"qemu-user/{SUITE}-backports"], "apt-get download qemu-user", cwd=apt)
+    debs = sorted(apt.glob("qemu-user_*.deb"))
+    if not debs:
+        raise TargetError("apt-get download qemu-user left no .deb")
+    unpacked = work / "qemu-deb"
+    _run(["dpkg-deb", "-x", str(debs[-1]), str(unpacked)], "dpkg-deb -x qemu-user")
+    shutil.copy2(unpacked / "usr" / "bin" / "qemu-aarch64", dest)
+
+
+def _bootstrap(root: Path, mirror: str) -> None:
+    if shutil.which("debootstrap") is None:
+        raise TargetError("debootstrap is not installed: apt-get install debootstrap")
+    _run(["debootstrap", "--foreign", "--variant=minbase", "--arch=arm64", "--include=python3", SUITE, str(root), mirror],
+         "debootstrap (arm64 userland)")
+    paths = dict(line.split(maxsplit=1) for line in (root / "debootstrap" / "debpaths").read_text().splitlines() if line.strip())
+    for package in (root / "debootstrap" / "base").read_text().split():
+        deb = root / paths[package].strip().lstrip("/")
+        tar = subprocess.Popen(["tar", "-x", "--keep-directory-symlink", "-C", str(root)], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        extract = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=tar.stdin, stderr=subprocess.PIPE)
+        tar.stdin.close()
+        if tar.wait() != 0 or extract.returncode != 0:
+            raise TargetError(f"unpacking {deb.name} into the arm64 userland failed")
+    shutil.rmtree(root / "var" / "cache" / "apt" / "archives", ignore_errors=True)
+
+
+def _install_wheels(site: Path, versions: dict[str, str]) -> None:
+    platforms = ["--platform", "manylinux2014_aarch64"]
+    for minor in GLIBC_MINORS:
+        platforms += ["--platform", f"manylinux_2_{minor}_aarch64"]
+    _run(["python3" if shutil.which("python3") else "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-warn-conflicts",
+          "--target", str(site), "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", *platforms,
+          *[f"{k}=={v}" for k, v in versions.items()]], "pip install (aarch64 wheels)")
+
+
+def ensure_arm64_environment(folder: Path | None = None, *, refresh: bool = False, log=lambda msg: None) -> Arm64Environment:
+    """The ARM64 environment in `folder` (default: the edge-albert cache), built when missing."""
+    folder = Path(folder) if folder else default_cache()
+    versions = _host_versions()
+    env = None if refresh else load_arm64_environment(folder)
+    if env is not None and env.versions == versions:
+        return env
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    mirror = _mirror()
+    # Build beside the final folder and rename when complete: an interrupted setup leaves nothing half-built.
+    work = Path(tempfile.mkdtemp(prefix=".arm64-build-", dir=folder.parent))
+    try:
+        log(f"qemu-user from {SUITE}-backports ({mirror})")
+        _fetch_qemu(work, mirror, work / "qemu-aarch64")
+        log("arm64 userland with python3 (debootstrap)")
+        _bootstrap(work / "root", mirror)
+        log("aarch64 wheels: " + ", ".join(f"{k}=={v}" for k, v in versions.items()))
+        _install_wheels(work / "site", versions)
+        shutil.rmtree(work / "apt", ignore_errors=True)
+        shutil.rmtree(work / "qemu-deb", ignore_errors=True)
+        qemu_version = subprocess.run([str(work / "qemu-aarch64"), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+        (work / ENV_FILE).write_text(json.dumps({"versions": versions, "qemu": qemu_version, "mirror": mirror}, indent=2) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        work.rename(folder)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    env = load_arm64_environment(folder)
+    if env is None:
+        raise TargetError("the ARM64 environment was built but does not load", folder)
+    return env
+
+
+class QemuArm64Target(Target):
+    """The aarch64 Python with aarch64 onnxruntime / ai-edge-litert, under qemu-aarch64."""
+
+    def __init__(self, environment: Arm64Environment | None = None, cpu: str = "cortex-a72") -> None:
+        if cpu not in CPUS:
+            raise InputError(f"unknown qemu CPU {cpu!r}; choose one of {', '.join(CPUS)}")
+        self.environment = environment or ensure_arm64_environment()
+        self.cpu = cpu
+        self.name = f"qemu-arm64:{cpu}"
+        self.emulated = f"qemu-aarch64 {cpu}"
+
+    def execute(self, job_dir: Path, *, timeout: float) -> None:
+        cmd, env = self.environment.command(["-m", "edge_albert.targets.harness", str(job_dir)], self.cpu)
+        proc = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
+        _check(proc, f"harness under {self.emulated}")
+
+
+def describe(env: Arm64Environment) -> dict:
+    size = sum(p.stat().st_size for p in env.folder.rglob("*") if p.is_file() and not p.is_symlink())
+    return {**{k: str(v) for k, v in asdict(env).items() if k != "versions"}, "versions": env.versions, "bytes": size}
+
+
+__all__ = ["Arm64Environment", "ensure_arm64_environment", "load_arm64_environment", "QemuArm64Target", "default_cache", "describe", "CPUS"]

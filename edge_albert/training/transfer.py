@@ -1,0 +1,139 @@
+"""Moving a teacher's knowledge into a small ALBERT student beyond its soft targets.
+
+Two things decide how much a small student learns from a teacher on a small task set (measured
+here: a tiny ALBERT trained on SST-2's 67k phrases plateaus near 80% whether it learns from hard
+labels or from the teacher's logits, because every word it has not seen in a labelled phrase
+stays a random vector):
+
+- `teacher_embedding_init`: the student starts from the teacher's pretrained word vectors. Each
+  sentencepiece piece is mapped to the teacher's own WordPiece tokens, their embeddings are
+  averaged, and the table is projected on its top principal components down to ALBERT's factorized
+  embedding size (DistilBERT initialises its student from the teacher for the same reason).
+- `augment_texts`: a transfer set of new sentences for the teacher to label, made as in Tang et
+  al. 2019 ("Distilling Task-Specific Knowledge from BERT into Simple Neural Networks"): each word
+  is masked with probability `p_mask`, and with probability `p_ngram` only an n-gram (n = 1..5) of
+  the result is kept. The teacher's logits on them are the only targets (no hard label).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from edge_albert.tokenization import SPIECE_UNDERLINE, AlbertTokenizer
+
+MASK_WORD = "[MASK]"
+# Our special pieces and the WordPiece names of the same tokens in BERT-family teachers.
+_SPECIAL_TO_WORDPIECE = {"<pad>": "[PAD]", "<unk>": "[UNK]", "[CLS]": "[CLS]", "[SEP]": "[SEP]", "[MASK]": "[MASK]"}
+
+
+@dataclass
+class EmbeddingTransfer:
+    """What `teacher_embedding_init` did."""
+
+    pieces: int
+    mapped: int  # pieces that found at least one teacher token
+    explained_variance: float  # of the teacher vectors, by the kept principal components
+    positions_copied: int
+
+
+def _teacher_token_ids(piece: str, tokenizer) -> list[int]:
+    vocab = tokenizer.get_vocab()
+    if piece in _SPECIAL_TO_WORDPIECE:
+        tid = vocab.get(_SPECIAL_TO_WORDPIECE[piece])
+        return [tid] if tid is not None else []
+    if piece.startswith(SPIECE_UNDERLINE):
+        text = piece[len(SPIECE_UNDERLINE):]
+        return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+    # A word continuation: WordPiece writes these as "##piece".
+    tid = vocab.get("##" + piece.lower())
+    if tid is not None:
+        return [tid]
+    return tokenizer(piece, add_special_tokens=False)["input_ids"]
+
+
+@torch.no_grad()
+def teacher_embedding_init(student: torch.nn.Module, student_tokenizer: AlbertTokenizer, teacher: torch.nn.Module) -> EmbeddingTransfer:
+    """Initialise the student's word, position and token-type embeddings from a Hugging Face teacher.
+
+    `teacher` is an `HFClassifier` (any BERT-family model with `get_input_embeddings`). The
+    teacher's embedding sum (word + position + type) is projected with one linear map, so the
+    student's sum is the projection of the teacher's.
+    """
+    hf = teacher.hf
+    base = hf.base_model
+    t_words = hf.get_input_embeddings().weight.float()
+    emb = student.albert.embeddings
+    size = emb.word_embeddings.embedding_dim
+    if size > t_words.shape[1]:
+        raise ValueError(f"student embedding size {size} is larger than the teacher's {t_words.shape[1]}")
+
+    vectors = torch.zeros(student_tokenizer.vocab_size, t_words.shape[1])
+    found = torch.zeros(student_tokenizer.vocab_size, dtype=torch.bool)
+    for i in range(student_tokenizer.vocab_size):
+        ids = _teacher_token_ids(student_tokenizer.sp.IdToPiece(i), teacher.tokenizer)
+        if ids:
+            vectors[i] = t_words[ids].mean(0)
+            found[i] = True
+    mean = vectors[found].mean(0)
+    vectors[~found] = mean
+    _, singular, v = torch.linalg.svd(vectors[found] - mean, full_matrices=False)
+    basis = v[:size].T  # [teacher dim, student dim]
+    variance = singular.pow(2)
+    explained = float(variance[:size].sum() / variance.sum())
+
+    # Keep the student's initial scale: the factorized embedding feeds a LayerNorm, but the
+    # hidden mapping after it was initialised for vectors of this spread.
+    projected = (vectors - mean) @ basis
+    scale = float(emb.word_embeddings.weight.std() / projected.std())
+    emb.word_embeddings.weight.copy_(projected * scale)
+
+    positions = 0
+    t_emb = getattr(base, "embeddings", None)
+    if t_emb is not None and hasattr(t_emb, "position_embeddings"):
+        t_pos = t_emb.position_embeddings.weight.float()
+        positions = min(t_pos.shape[0], emb.position_embeddings.num_embeddings)
+        emb.position_embeddings.weight[:positions] = (t_pos[:positions] @ basis) * scale
+        if hasattr(t_emb, "token_type_embeddings"):
+            t_types = t_emb.token_type_embeddings.weight.float()
+            n = min(t_types.shape[0], emb.token_type_embeddings.num_embeddings)
+            emb.token_type_embeddings.weight[:n] = (t_types[:n] @ basis) * scale
+    return EmbeddingTransfer(pieces=student_tokenizer.vocab_size, mapped=int(found.sum()), explained_variance=explained,
+                             positions_copied=positions)
+
+
+def augment_texts(texts: list[str], copies: int, *, seed: int = 0, p_mask: float = 0.1, p_ngram: float = 0.25,
+                  max_ngram: int = 5, exclude: set[str] | None = None) -> list[str]:
+    """Up to `copies` new variants of each text (masked words, n-gram crops), deduplicated.
+
+    Texts in `exclude` (e.g. the labelled set itself) and empty results are dropped; the same
+    seed gives the same list.
+    """
+    rng = random.Random(seed)
+    seen = set(exclude or ()) | set(texts)
+    out: list[str] = []
+    for text in texts:
+        words = text.split()
+        if not words:
+            continue
+        made = 0
+        for _ in range(copies * 3):  # extra draws make up for duplicates
+            if made == copies:
+                break
+            new = [MASK_WORD if rng.random() < p_mask else w for w in words]
+            if rng.random() < p_ngram and len(new) > 1:
+                n = rng.randint(1, min(max_ngram, len(new)))
+                start = rng.randint(0, len(new) - n)
+                new = new[start:start + n]
+            candidate = " ".join(new)
+            if candidate in seen or all(w == MASK_WORD for w in new):
+                continue
+            seen.add(candidate)
+            out.append(candidate)
+            made += 1
+    return out
+
+
+__all__ = ["EmbeddingTransfer", "teacher_embedding_init", "augment_texts", "MASK_WORD"]

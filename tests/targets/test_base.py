@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_albert.errors import InputError
+from edge_albert.targets import LocalTarget, parse_target, run_on_target
+from edge_albert.targets.base import host_logits
+
+
+def test_local_target_runs_the_harness_in_a_fresh_process(trained_checkpoint, int8_artifacts, sst2_dev):
+    texts = [s for _, s in sst2_dev[:12]]
+    spiece = trained_checkpoint / "spiece.model"
+    run = run_on_target(LocalTarget(), [int8_artifacts["onnx"], int8_artifacts["tflite_int8"]], spiece, texts)
+    assert run.texts == 12 and run.tokenizer_mismatches == [] and run.emulated is None
+    assert [m.runtime for m in run.models] == ["onnxruntime", "litert"]
+    for m in run.models:
+        # Same machine, same runtime build, same inputs: the subprocess must reproduce the host bit for bit.
+        assert m.vs_host["max_abs_logit_diff"] == 0.0
+        assert m.median_ms > 0 and m.load_seconds > 0
+
+
+def test_host_logits_match_the_reference_model(trained_checkpoint, trained_artifacts, sst2_dev):
+    from edge_albert.runtimes import open_session
+    from edge_albert.tokenization import AlbertTokenizer
+
+    texts = [s for _, s in sst2_dev[:8]]
+    tok = AlbertTokenizer(trained_checkpoint / "spiece.model")
+    onnx = host_logits(trained_artifacts["onnx"], tok, texts, 128)
+    torch_ = host_logits(trained_checkpoint, tok, texts, 128)
+    assert onnx.shape == (8, 2)
+    np.testing.assert_allclose(onnx, torch_, atol=1e-4)
+    assert open_session(trained_checkpoint).runtime == "torch"
+
+
+def test_targets_refuse_checkpoint_directories_and_unknown_specs(trained_checkpoint):
+    with pytest.raises(InputError, match="onnx and .tflite"):
+        run_on_target(LocalTarget(), [trained_checkpoint], trained_checkpoint / "spiece.model", ["good"])
+    with pytest.raises(InputError, match="unknown target"):
+        parse_target("raspberry")
+    with pytest.raises(InputError, match="unknown qemu CPU"):
+        from edge_albert.targets.arm64 import QemuArm64Target
+
+        QemuArm64Target(environment=object(), cpu="pentium")
+    with pytest.raises(InputError, match="unknown option"):
+        parse_target("ssh://pi@host?pythn=python3")

@@ -1,0 +1,61 @@
+"""Teacher-embedding initialisation and the augmented transfer set."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edge_albert.training.trainer import distillation_loss
+from edge_albert.training.transfer import MASK_WORD, augment_texts, teacher_embedding_init
+
+
+def test_augment_texts_is_seeded_new_and_bounded():
+    texts = ["a gorgeous , witty , seductive movie .", "the film is strictly routine .", "bad", ""]
+    out = augment_texts(texts, 3, seed=0)
+    assert out == augment_texts(texts, 3, seed=0) and out != augment_texts(texts, 3, seed=1)
+    assert len(out) == len(set(out)) and not set(out) & set(texts)
+    assert 1 <= len(out) <= 3 * 3  # "bad" has no new variant but "[MASK]" alone, which is dropped
+    originals = [set(t.split()) for t in texts if t]
+    for text in out:
+        words = text.split()
+        assert any(set(words) - {MASK_WORD} <= o for o in originals)  # only words of a source text
+        assert any(w != MASK_WORD for w in words)
+
+
+def test_distillation_loss_ignores_missing_labels():
+    torch.manual_seed(0)
+    s, t = torch.randn(6, 2), torch.randn(6, 2)
+    gold = torch.tensor([0, 1, 1, 0, 1, 0])
+    soft_only = distillation_loss(s, t, torch.full((6,), -1), alpha=0.7, temperature=2.0)
+    assert soft_only == pytest.approx(float(distillation_loss(s, t, gold, alpha=1.0, temperature=2.0)) * 0.7, rel=1e-6)
+    mixed = gold.clone()
+    mixed[3:] = -1
+    expected = 0.7 * distillation_loss(s, t, gold, 1.0, 2.0) + 0.3 * torch.nn.functional.cross_entropy(s[:3], gold[:3]) * 0.5
+    assert float(distillation_loss(s, t, mixed, 0.7, 2.0)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_teacher_embeddings_carry_word_similarity(spiece_model):
+    from edge_albert.model.albert import AlbertForSequenceClassification
+    from edge_albert.model.config import preset_config
+    from edge_albert.tokenization import AlbertTokenizer
+    from edge_albert.training.teacher import HFClassifier, default_teacher_base
+
+    tok = AlbertTokenizer(spiece_model)
+    teacher = HFClassifier(default_teacher_base(), labels=["negative", "positive"])  # the real pretrained MiniLM
+    torch.manual_seed(0)
+    student = AlbertForSequenceClassification(preset_config("tiny", vocab_size=tok.vocab_size, labels=["negative", "positive"],
+                                                            max_position_embeddings=128))
+    before = student.albert.embeddings.word_embeddings.weight.detach().clone()
+    info = teacher_embedding_init(student, tok, teacher)
+    assert info.mapped >= 0.99 * info.pieces and info.positions_copied == 128 and 0.3 < info.explained_variance < 1.0
+    weights = student.albert.embeddings.word_embeddings.weight.detach()
+    assert weights.std() == pytest.approx(float(before.std()), rel=1e-3)  # the student's initial scale is kept
+
+    def cos(a: str, b: str) -> float:
+        ids = [tok.sp.PieceToId(p) for p in (a, b)]
+        assert tok.unk_id not in ids, (a, b)
+        return float(torch.nn.functional.cosine_similarity(weights[ids[0]], weights[ids[1]], dim=0))
+
+    # Random vectors are near-orthogonal; the teacher's put synonyms together.
+    assert cos("▁good", "▁great") > cos("▁good", "▁film") + 0.2
+    assert cos("▁movie", "▁film") > cos("▁movie", "▁good") + 0.2
