@@ -82,7 +82,11 @@ class AlbertAttention(nn.Module):
         b, n = context.shape[0], context.shape[1]
         context = context.reshape(b, n, self.all_head_size)
         projected = self.output_dropout(self.dense(context))
-        return self.LayerNorm(hidden_states + projected)
+        # `projected + hidden_states`, not the reverse as in transformers (the sum is bit-identical):
+        # ONNX Runtime's attention fusion follows the first Add input of the residual LayerNorm,
+        # and in the first layer `hidden_states` is itself an Add (the embedding projection's
+        # bias), which sent it down the wrong branch; the first layer then stayed unfused.
+        return self.LayerNorm(projected + hidden_states)
 
 
 class AlbertLayer(nn.Module):

@@ -61,3 +61,18 @@ def test_bad_inputs(tmp_path, tiny_checkpoint, tiny_tflite):
     with pytest.raises(InputError, match="exceeds the model's max_position_embeddings"):
         export_tflite(tiny_checkpoint, tmp_path / "x.tflite", buckets=[32, 1024])
     assert not (tmp_path / "x.tflite").exists()
+
+
+def test_tensor_names_are_compact_and_unique(tiny_tflite):
+    from ai_edge_litert import schema_py_generated as schema
+
+    from edge_albert.converters.tflite import compact_tensor_name
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tiny_tflite.read_bytes(), 0))
+    names = [t.name.decode() for sg in model.subgraphs for t in sg.tensors]
+    assert len(names) == len(set(names))
+    assert max(len(n) for n in names) < 200  # litert-torch writes up to ~1,700 characters
+    assert {"seq32_input_ids", "seq128_logits_output"} <= set(names)
+    long = ("edge_albert.converters.tflite._NamedLogits/edge_albert.model.albert.AlbertModel_albert/"
+            "torch.nn.modules.linear.Linear_embedding_hidden_mapping_in;7")
+    assert compact_tensor_name(long) == "NamedLogits/albert/embedding_hidden_mapping_in;7"

@@ -28,3 +28,22 @@ def test_tflite_recipes(tmp_path, trained_checkpoint, dev, method, min_agreement
     assert meta["labels"] == ["negative", "positive"] and meta["buckets"] == [32, 64, 128]
     assert meta["precision"].startswith({"dynamic": "int8", "static": "int8", "fp16": "float16"}[method])
     assert open_session(report.output).buckets == [32, 64, 128]
+    if method == "dynamic":
+        _assert_one_scale_per_embedding_table(report.output)
+
+
+def _assert_one_scale_per_embedding_table(path):
+    """Embedding tables are int8 with one scale: per-row scales would be stored once per signature."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(open(path, "rb").read(), 0))
+    codes = [op.builtinCode or op.deprecatedBuiltinCode for op in model.operatorCodes]
+    seen = 0
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            if codes[op.opcodeIndex] in (schema.BuiltinOperator.EMBEDDING_LOOKUP, schema.BuiltinOperator.GATHER):
+                table = subgraph.tensors[op.inputs[1] if codes[op.opcodeIndex] == schema.BuiltinOperator.EMBEDDING_LOOKUP else op.inputs[0]]
+                if table.type == schema.TensorType.INT8:
+                    assert len(table.quantization.scale) == 1
+                    seen += 1
+    assert seen >= 3  # word and token-type tables at least, in every signature
