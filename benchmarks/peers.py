@@ -3,7 +3,7 @@
     python benchmarks/peers.py [--runs 20] [--threads 1] [--venv DIR]
 
 Rows (ALBERT-base shape, random weights, vocab 30000; batch 1, 128 tokens):
-- PyTorch fp32 eager, and ONNX Runtime fp32 (our export).
+- PyTorch fp32 eager, and ONNX Runtime fp32 (our export, plain and with ORT's fusions).
 - ONNX Runtime `quantize_dynamic` (QInt8, per-channel) by hand, on Optimum's plain export.
 - Optimum: `ORTModelForSequenceClassification(export=True)` + `ORTQuantizer` with
   `AutoQuantizationConfig.avx512_vnni(is_static=False)`. Optimum lives in its own virtual
@@ -137,6 +137,7 @@ def main() -> None:
         artifacts = {
             "PyTorch fp32 eager": (ckpt, "peer"),
             "ONNX Runtime fp32 (our export)": (export_onnx(ckpt, folder / "ours.onnx").path, "ours"),
+            "ONNX Runtime fp32, ORT fusions (edge-albert convert --optimize)": (export_onnx(ckpt, folder / "ours.opt.onnx", optimize=True).path, "ours"),
             "ONNX Runtime quantize_dynamic by hand (QInt8, per-channel)": (by_hand, "peer"),
             "Optimum export + ORTQuantizer avx512_vnni dynamic": (optimum_int8, "peer"),
             "LiteRT: litert-torch + ai-edge-quantizer dynamic_wi8_afp32": (litert_peer, "peer"),

@@ -520,8 +520,10 @@ def validate_cmd(reference, artifacts, data_file, text_column, label_column, lim
     With --target, the files also run on ARM64 (the real aarch64 ONNX Runtime and LiteRT under
     qemu) or on a device over SSH, and the report compares them with this host per sentence."""
     from edge_albert.data.readers import read_labeled
+    from edge_albert.targets import parse_target
     from edge_albert.validation.report import summary_rows, validate, write_reports, HEADERS
 
+    targets = [parse_target(spec) for spec in target_specs]
     if data_file is None:
         from edge_albert.data.rt_polarity import default_dataset
 
@@ -533,9 +535,6 @@ def validate_cmd(reference, artifacts, data_file, text_column, label_column, lim
         thread_list = tuple(int(t) for t in threads.split(","))
     except ValueError:
         raise click.BadParameter("expected comma-separated integers", param_hint="--threads") from None
-    from edge_albert.targets import parse_target
-
-    targets = [parse_target(spec) for spec in target_specs]
     report = validate(reference, list(artifacts), data, threads=thread_list, latency_runs=runs, memory=not no_memory,
                       targets=targets, target_texts=target_texts)
     paths = write_reports(report, output)

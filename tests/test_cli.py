@@ -15,7 +15,7 @@ COMMANDS = sorted(main.commands)
 
 def test_all_pipeline_stages_are_commands():
     for name in ("tokenizer", "init", "inspect", "data", "pretrain", "train", "teacher", "distill", "convert", "quantize",
-                 "validate", "check", "package", "keygen", "predict", "demo"):
+                 "validate", "setup-arm64", "check", "package", "keygen", "predict", "demo"):
         assert name in COMMANDS
 
 
@@ -36,6 +36,9 @@ def test_user_errors_are_one_line_exit_2(tmp_path, tiny_checkpoint):
         ("convert", tmp_path / "missing", "--to", "onnx", "-o", tmp_path / "x.onnx"),
         ("predict", tmp_path / "missing.eabundle", "hello"),
         ("quantize", tiny_checkpoint, "--method", "static", "-o", tmp_path / "s.onnx"),
+        ("validate", tiny_checkpoint, "--data", tmp_path / "missing.tsv", "--target", "qemu-arm64", "-o", tmp_path / "r"),
+        ("validate", tiny_checkpoint, "--target", "raspberry", "-o", tmp_path / "r"),
+        ("validate", tiny_checkpoint, "--target", "ssh://pi@host?pythn=3", "-o", tmp_path / "r"),
     ]
     for args in cases:
         out = run(*args)

@@ -186,10 +186,16 @@ class QemuArm64Target(Target):
     def __init__(self, environment: Arm64Environment | None = None, cpu: str = "cortex-a72") -> None:
         if cpu not in CPUS:
             raise InputError(f"unknown qemu CPU {cpu!r}; choose one of {', '.join(CPUS)}")
-        self.environment = environment or ensure_arm64_environment()
+        self._environment = environment  # built on first use, so parsing a target spec stays cheap
         self.cpu = cpu
         self.name = f"qemu-arm64:{cpu}"
         self.emulated = f"qemu-aarch64 {cpu}"
+
+    @property
+    def environment(self) -> Arm64Environment:
+        if self._environment is None:
+            self._environment = ensure_arm64_environment()
+        return self._environment
 
     def execute(self, job_dir: Path, *, timeout: float) -> None:
         cmd, env = self.environment.command(["-m", "edge_albert.targets.harness", str(job_dir)], self.cpu)
