@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from edge_albert.data.readers import read_labeled
+from edge_albert.errors import InputError
 from edge_albert.quantization import quantize, recipe
 from edge_albert.quantization.configs import RECIPES
 
@@ -38,7 +39,12 @@ def main() -> None:
         for fmt in args.formats.split(","):
             for name in args.recipes.split(","):
                 start = time.perf_counter()
-                report = quantize(args.checkpoint, Path(tmp) / f"{name}.{fmt}", recipe(name), to=fmt, calibration_texts=calibration, eval_data=dev)
+                try:
+                    report = quantize(args.checkpoint, Path(tmp) / f"{name}.{fmt}", recipe(name), to=fmt, calibration_texts=calibration,
+                                      eval_data=dev)
+                except InputError as exc:  # a recipe this format does not offer
+                    rows.append([fmt, name, "-", "-", "-", "-", "-", "-", f"not offered: {exc}"[:60]])
+                    continue
                 c = report.comparison
                 drop = c.accuracy_drop * 100
                 int8 = name != "weight_only_wf16"

@@ -125,8 +125,38 @@ def optimize_for_onnxruntime(path: Path, output: Path, num_heads: int, hidden_si
     from onnxruntime.transformers.optimizer import optimize_model
 
     optimized = optimize_model(str(path), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=0)
+    share_identical_initializers(optimized.model)
     optimized.save_model_to_file(str(output))
     return {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+
+
+def share_identical_initializers(model: onnx.ModelProto) -> int:
+    """Make nodes read one initializer where several hold the same bytes; returns how many went.
+
+    ORT's Attention fusion writes a packed QKV weight and bias for every fused node, so ALBERT's
+    shared layer came back as 12 copies (ALBERT-base: 124.7 MB instead of 46.8 MB).
+    """
+    import hashlib
+
+    first: dict[tuple, str] = {}
+    rename: dict[str, str] = {}
+    kept = []
+    for init in model.graph.initializer:
+        key = (init.data_type, tuple(init.dims), hashlib.sha256(init.raw_data).hexdigest()) if init.raw_data else None
+        if key is not None and key in first:
+            rename[init.name] = first[key]
+            continue
+        if key is not None:
+            first[key] = init.name
+        kept.append(init)
+    if rename:
+        for node in model.graph.node:
+            for i, name in enumerate(node.input):
+                if name in rename:
+                    node.input[i] = rename[name]
+        del model.graph.initializer[:]
+        model.graph.initializer.extend(kept)
+    return len(rename)
 
 
 def strip_debug_info(model: onnx.ModelProto) -> None:

@@ -116,6 +116,9 @@ def quantize(
     checkpoint = Path(checkpoint)
     if to == "tflite" and getattr(config, "keep_float", ()):
         raise InputError("keeping op groups in float is supported for ONNX only")
+    if to == "tflite" and isinstance(config, StaticInt8Config) and config.calibration != "minmax":
+        # ai-edge-quantizer calibrates with min-max only; saying so beats silently ignoring it.
+        raise InputError(f"{config.calibration} calibration is supported for ONNX only; TFLite static int8 uses min-max (static_wi8_ai8)")
     tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
     output = Path(output)
     if isinstance(config, StaticInt8Config) and not calibration_texts:

@@ -108,6 +108,9 @@ def test_optimized_export_fuses_attention_and_keeps_parity(tmp_path, tiny_checkp
     assert fused["Attention"] == 4 and fused["SkipLayerNormalization"] == 8 and fused["FastGelu"] == 4
     ops = collections.Counter(n.op_type for n in onnx.load(str(path)).graph.node)
     assert ops["Attention"] == fused["Attention"]
+    # The fused QKV weights of the shared layer are stored once, like the unfused weights.
+    plain = export_onnx(tiny_checkpoint, tmp_path / "plain.onnx").path
+    assert path.stat().st_size <= 1.02 * plain.stat().st_size
     tok = AlbertTokenizer(tiny_checkpoint / "spiece.model")
     result = compare_models(tiny_checkpoint, path, tok, [s for _, s in sst2_dev[:200]])
     assert result.max_abs_logit_diff <= 1e-4 and result.agreement == 1.0
