@@ -1,6 +1,6 @@
 """Our int8 ALBERT-base files beside what users get from the usual tools, timed in one run.
 
-    python benchmarks/peers.py [--runs 20] [--threads 1] [--venv DIR]
+    python benchmarks/peers.py [--runs 20] [--threads 1]
 
 Rows (ALBERT-base shape, random weights, vocab 30000; batch 1, 128 tokens):
 - PyTorch fp32 eager, and ONNX Runtime fp32 (our export, plain and with ORT's fusions).
@@ -8,7 +8,7 @@ Rows (ALBERT-base shape, random weights, vocab 30000; batch 1, 128 tokens):
 - Optimum: `ORTModelForSequenceClassification(export=True)` + `ORTQuantizer` with
   `AutoQuantizationConfig.avx512_vnni(is_static=False)`. Optimum lives in its own virtual
   environment (optimum-onnx pins transformers 4.57.6; torch is the same 2.13.0 CPU wheel), created
-  on first use in DIR (default ~/.cache/edge-albert/venv-optimum); it only exports and quantizes.
+  on first use in ~/.cache/edge-albert/venv-optimum ($EDGE_ALBERT_CACHE); it only exports and quantizes.
 - LiteRT: litert-torch export at 128 tokens + ai-edge-quantizer's `dynamic_wi8_afp32` recipe,
   without our changes.
 - Ours: `edge-albert quantize --method dynamic --to onnx|tflite`.
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,7 +46,6 @@ from harness import write_result
 OPTIMUM_REQUIREMENTS = ["torch==2.13.0", "optimum-onnx[onnxruntime]==0.1.0"]
 
 OPTIMUM_SCRIPT = r"""
-import sys
 from optimum.onnxruntime import ORTModelForSequenceClassification, ORTQuantizer
 from optimum.onnxruntime.configuration import AutoQuantizationConfig
 ckpt, out = sys.argv[1], sys.argv[2]
@@ -58,22 +56,14 @@ quantizer.quantize(save_dir=out + "/int8", quantization_config=AutoQuantizationC
 """
 
 
-def ensure_optimum_venv(folder: Path) -> Path:
-    python = folder / "bin" / "python"
-    if python.is_file() and subprocess.run([str(python), "-c", "import optimum.onnxruntime"], capture_output=True).returncode == 0:
-        return python
-    print(f"creating the Optimum environment in {folder} ({' '.join(OPTIMUM_REQUIREMENTS)})", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *OPTIMUM_REQUIREMENTS], check=True)
-    gpu = subprocess.run([str(python), "-m", "pip", "list"], capture_output=True, text=True).stdout
-    if "nvidia" in gpu:
-        raise SystemExit(f"{folder} pulled CUDA packages; refusing to continue (check the torch pin)")
-    return python
+def ensure_optimum_venv() -> Path:
+    from edge_albert.isolated_env import ensure_venv
+
+    return ensure_venv("optimum", OPTIMUM_REQUIREMENTS, "optimum.onnxruntime")
 
 
 def matmul_integer_gops(m: int, k: int, n: int, runs: int, threads: int) -> float:
     """MatMulInteger (u8 x s8, the dynamic-quantization kernel) throughput in GOP/s."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -102,10 +92,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--length", type=int, default=128)
-    parser.add_argument("--venv", type=Path, default=Path(os.environ.get("EDGE_ALBERT_CACHE", Path.home() / ".cache" / "edge-albert")) / "venv-optimum")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    optimum_python = ensure_optimum_venv(args.venv)
+    optimum_python = ensure_optimum_venv()
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -168,7 +157,7 @@ def main() -> None:
                  "-", f"{floor_ms:.1f}", "-", "-", "100%"])
     write_result("peers", ["path", "MB", f"p50 ms ({args.length} tok, batch 1)", "speed vs Optimum", "smaller than Optimum", "of int8 floor"],
                  rows, {"artifacts": measured, "encoder_flops": flops, "matmul_integer_gops": gops, "floor_ms": floor_ms,
-                        "optimum_venv": str(args.venv), "length": args.length}, args.threads)
+                        "length": args.length}, args.threads)
 
 
 if __name__ == "__main__":

@@ -300,10 +300,12 @@ def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokeniz
 
 @main.command("convert")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--to", "to", required=True, type=click.Choice(["onnx", "tflite"]), help="Target format.")
+@click.option("--to", "to", required=True, type=click.Choice(["onnx", "tflite", "mediapipe"]),
+              help="Target format. mediapipe: one-signature TFLite (--max-length tokens) with the TFLite Model Metadata that "
+                   "MediaPipe's TextClassifier needs (tokenizer and labels packed in; the writer runs in a cached venv).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output file (.onnx or .tflite).")
 @click.option("--buckets", default="32,64,128", show_default=True, help="TFLite: sequence-length buckets, one signature each.")
-@click.option("--max-length", type=int, default=None, help="ONNX: maximum tokens recorded in the metadata (default 128).")
+@click.option("--max-length", type=int, default=None, help="ONNX: maximum tokens recorded in the metadata; mediapipe: the input length (default 128).")
 @click.option("--optimize", is_flag=True, help="ONNX: apply ONNX Runtime's fusions (Attention, SkipLayerNorm, FastGelu); the file then runs on ONNX Runtime only.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

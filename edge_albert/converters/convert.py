@@ -53,8 +53,12 @@ def convert(
         from edge_albert.converters.tflite import export_tflite
 
         result = export_tflite(checkpoint, output, buckets=buckets, force=force)
+    elif to == "mediapipe":
+        from edge_albert.converters.mediapipe import export_mediapipe
+
+        result = export_mediapipe(checkpoint, output, max_length=max_length or max(buckets), force=force)
     else:
-        raise InputError(f"unknown target {to!r}; use onnx or tflite")
+        raise InputError(f"unknown target {to!r}; use onnx, tflite or mediapipe")
     tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
     check = compare_models(checkpoint, result.path, tokenizer, list(check_texts), max_length=result.metadata["max_length"])
     if not check.within(max_abs_diff=atol, min_agreement=1.0):

@@ -1,0 +1,60 @@
+"""TFLite for MediaPipe's TextClassifier (Android, iOS, web and Python tasks).
+
+MediaPipe accepts a model with one subgraph, three int32 inputs [1, N] (ids, mask, segment ids)
+and TFLite Model Metadata whose input process unit is the tokenizer. So this export is our TFLite
+with a single length bucket, plus metadata written by MediaPipe's own `text_classifier`
+metadata writer: the SentencePiece model and the label file are packed into the .tflite, and our
+`edge_albert` metadata entry stays. The writer runs in its own cached venv (mediapipe 0.10.21
+needs numpy < 2). Checked by running MediaPipe's TextClassifier on the file (tests).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+from edge_albert.converters.onnx import ExportResult
+from edge_albert.converters.tflite import export_tflite
+from edge_albert.errors import InputError
+from edge_albert.isolated_env import ensure_venv
+from edge_albert.model.checkpoint import SPIECE_NAME
+from edge_albert.staging import staged_file
+
+MEDIAPIPE_REQUIREMENTS = ["mediapipe==0.10.21"]
+
+WRITER = r"""
+import json, sys
+from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer, text_classifier
+src, spiece, labels, prefix, out = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], sys.argv[5]
+writer = text_classifier.MetadataWriter.create_for_bert_model(
+    bytearray(open(src, "rb").read()), metadata_writer.SentencePieceTokenizer(spiece), metadata_writer.Labels().add(labels),
+    ids_name=prefix + "input_ids", mask_name=prefix + "attention_mask", segment_name=prefix + "token_type_ids")
+model, _ = writer.populate()
+open(out, "wb").write(model)
+"""
+
+
+def mediapipe_python() -> Path:
+    return ensure_venv("mediapipe", MEDIAPIPE_REQUIREMENTS, "mediapipe.tasks.python.metadata.metadata_writers.text_classifier")
+
+
+def export_mediapipe(checkpoint: Path, output: Path, *, max_length: int = 128, force: bool = False) -> ExportResult:
+    """A single-signature float32 .tflite with MediaPipe TextClassifier metadata."""
+    checkpoint, output = Path(checkpoint), Path(output)
+    python = mediapipe_python()
+    with tempfile.TemporaryDirectory(prefix="edge-albert-mediapipe-") as tmp:
+        plain = export_tflite(checkpoint, Path(tmp) / "plain.tflite", buckets=[max_length])
+        labels = plain.metadata["labels"]
+        with staged_file(output, force=force) as stage:
+            proc = subprocess.run([str(python), "-c", WRITER, str(plain.path), str(checkpoint / SPIECE_NAME), json.dumps(labels),
+                                   f"seq{max_length}_", str(stage)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                tail = proc.stderr.strip().splitlines()
+                raise InputError(f"MediaPipe metadata writer failed ({tail[-1] if tail else 'no output'})", checkpoint)
+    metadata = dict(plain.metadata, mediapipe=True)
+    return ExportResult(output, "tflite", output.stat().st_size, plain.parameters, metadata)
+
+
+__all__ = ["export_mediapipe", "mediapipe_python", "MEDIAPIPE_REQUIREMENTS"]
