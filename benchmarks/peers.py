@@ -46,6 +46,7 @@ from harness import write_result
 OPTIMUM_REQUIREMENTS = ["torch==2.13.0", "optimum-onnx[onnxruntime]==0.1.0"]
 
 OPTIMUM_SCRIPT = r"""
+import sys
 from optimum.onnxruntime import ORTModelForSequenceClassification, ORTQuantizer
 from optimum.onnxruntime.configuration import AutoQuantizationConfig
 ckpt, out = sys.argv[1], sys.argv[2]

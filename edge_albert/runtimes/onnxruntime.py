@@ -11,6 +11,14 @@ from edge_albert.errors import InputError
 from edge_albert.runtimes.base import INPUT_NAMES
 
 
+# ORT's load-time SkipLayerNormFusion (Add + LayerNormalization -> SkipLayerNormalization) made
+# our graphs slower on the CPU provider: its kernel took 21% of an ALBERT-base int8 run, and
+# without the fusion base int8 ran 33.5 instead of 42 ms, tiny int8 3.1 instead of 4.2 ms at
+# 128 tokens (onnxruntime 1.32.0, 1 thread, docs/benchmarks.md). Files already fused by
+# `convert --optimize` keep their SkipLayerNormalization nodes.
+DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
+
+
 class OnnxRuntimeSession:
     runtime = "onnxruntime"
 
@@ -24,7 +32,8 @@ class OnnxRuntimeSession:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = ort.InferenceSession(content if content is not None else str(self.path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(content if content is not None else str(self.path), options, providers=["CPUExecutionProvider"],
+                                                disabled_optimizers=DISABLED_OPTIMIZERS)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise InputError(f"ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})", self.path) from None
         names = [i.name for i in self.session.get_inputs()]
