@@ -7,22 +7,17 @@ They run in their own environment as a subprocess; only files cross over.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from edge_albert.cache import cache_dir
 from edge_albert.errors import InputError
-
-
-def cache_root() -> Path:
-    base = os.environ.get("EDGE_ALBERT_CACHE")
-    return Path(base) if base else Path.home() / ".cache" / "edge-albert"
 
 
 def ensure_venv(name: str, requirements: list[str], probe: str) -> Path:
     """The python of the cached venv `name` with `requirements`; `probe` is an import that must work."""
-    folder = cache_root() / f"venv-{name}"
+    folder = cache_dir() / f"venv-{name}"
     python = folder / "bin" / "python"
     if python.is_file() and subprocess.run([str(python), "-c", f"import {probe}"], capture_output=True).returncode == 0:
         return python
@@ -39,4 +34,4 @@ def ensure_venv(name: str, requirements: list[str], probe: str) -> Path:
     return python
 
 
-__all__ = ["ensure_venv", "cache_root"]
+__all__ = ["ensure_venv"]

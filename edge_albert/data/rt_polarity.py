@@ -10,7 +10,6 @@ verify pinned sha256 digests, cache it, and write a fixed seeded train/dev/test 
 from __future__ import annotations
 
 import io
-import os
 import random
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_albert.cache import cache_dir
 from edge_albert.errors import InputError
 from edge_albert.staging import staged_file
 from edge_albert.tokenization import sha256_file
@@ -33,14 +33,6 @@ FILE_SHA256 = "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350"
 LABEL_NAMES = ["negative", "positive"]
 SPLIT_SEED = 1234
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
-
-
-def cache_dir() -> Path:
-    """$EDGE_ALBERT_CACHE, else $XDG_CACHE_HOME/edge-albert, else ~/.cache/edge-albert."""
-    if os.environ.get("EDGE_ALBERT_CACHE"):
-        return Path(os.environ["EDGE_ALBERT_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "edge-albert"
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from dataclasses import asdict, dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
+from edge_albert.cache import cache_dir
 from edge_albert.errors import InputError
-from edge_albert.targets.base import PACKAGE_ROOT, Target, TargetError, _check
+from edge_albert.targets.base import PACKAGE_ROOT, Target, TargetError, check_process
 
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -59,8 +60,7 @@ class Arm64Environment:
 
 
 def default_cache() -> Path:
-    base = os.environ.get("EDGE_ALBERT_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "edge-albert") / "arm64"
+    return cache_dir() / "arm64"
 
 
 def _host_versions() -> dict[str, str]:
@@ -101,7 +101,7 @@ def load_arm64_environment(folder: Path | None = None) -> Arm64Environment | Non
 
 def _run(cmd: list[str], what: str, **kw) -> None:
     proc = subprocess.run(cmd, capture_output=True, **kw)
-    _check(proc, what)
+    check_process(proc, what)
 
 
 def _fetch_qemu(work: Path, mirror: str, dest: Path) -> None:
@@ -200,7 +200,7 @@ class QemuArm64Target(Target):
     def execute(self, job_dir: Path, *, timeout: float) -> None:
         cmd, env = self.environment.command(["-m", "edge_albert.targets.harness", str(job_dir)], self.cpu)
         proc = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
-        _check(proc, f"harness under {self.emulated}")
+        check_process(proc, f"harness under {self.emulated}")
 
 
 def describe(env: Arm64Environment) -> dict:

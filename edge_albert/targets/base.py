@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_albert.errors import InputError
-from edge_albert.targets.harness import JOB_FILE, RESULT_FILE, TEXTS_FILE
+from edge_albert.targets.harness import JOB_FILE, RESULT_FILE, TEXTS_FILE, single_batch
 from edge_albert.tokenization import AlbertTokenizer
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds edge_albert/
@@ -42,7 +42,7 @@ class Target(ABC):
         """Run the harness on `job_dir`; `job_dir/result.json` exists afterwards."""
 
 
-def _check(proc: subprocess.CompletedProcess, what: str) -> None:
+def check_process(proc: subprocess.CompletedProcess, what: str) -> None:
     if proc.returncode != 0:
         tail = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
         raise TargetError(f"{what} failed (exit {proc.returncode}): {tail[-1] if tail else 'no output'}")
@@ -56,7 +56,7 @@ class LocalTarget(Target):
     def execute(self, job_dir: Path, *, timeout: float) -> None:
         env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT), PYTHONDONTWRITEBYTECODE="1")
         proc = subprocess.run([sys.executable, "-m", "edge_albert.targets.harness", str(job_dir)], env=env, capture_output=True, timeout=timeout)
-        _check(proc, "local harness")
+        check_process(proc, "local harness")
 
 
 @dataclass
@@ -87,13 +87,8 @@ def host_logits(path: Path, tokenizer: AlbertTokenizer, texts: Sequence[str], ma
     from edge_albert.runtimes import open_session
 
     session = open_session(path, threads=threads)
-    rows = []
-    for text in texts:
-        enc = tokenizer.encode(text, max_length=max_length)
-        ids = np.asarray([enc.input_ids], dtype=np.int64)
-        rows.append(np.asarray(session.run({"input_ids": ids, "attention_mask": np.ones_like(ids),
-                                            "token_type_ids": np.asarray([enc.token_type_ids], dtype=np.int64)}), dtype=np.float32)[0])
-    return np.stack(rows)
+    rows = [session.run(single_batch(tokenizer.encode(text, max_length=max_length)))[0] for text in texts]
+    return np.stack(rows).astype(np.float32)
 
 
 def run_on_target(

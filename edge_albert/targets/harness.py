@@ -22,12 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from edge_albert.runtimes import open_session
-from edge_albert.tokenization import AlbertTokenizer
+from edge_albert.tokenization import AlbertTokenizer, Encoding
 from edge_albert.validation.machine import machine_info
 
 JOB_FILE = "job.json"
 TEXTS_FILE = "texts.json"
 RESULT_FILE = "result.json"
+
+
+def single_batch(encoding: Encoding) -> dict[str, np.ndarray]:
+    """One text at batch 1 and its real length (no padding), as the harness runs it."""
+    ids = np.asarray([encoding.input_ids], dtype=np.int64)
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.asarray([encoding.token_type_ids], dtype=np.int64)}
 
 
 def run_job(job_dir: Path) -> dict:
@@ -45,8 +51,7 @@ def run_job(job_dir: Path) -> dict:
         load_seconds = time.perf_counter() - started
         logits, seconds = [], []
         for enc in encodings:
-            ids = np.asarray([enc.input_ids], dtype=np.int64)
-            batch = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.asarray([enc.token_type_ids], dtype=np.int64)}
+            batch = single_batch(enc)
             start = time.perf_counter()
             out = session.run(batch)
             seconds.append(time.perf_counter() - start)

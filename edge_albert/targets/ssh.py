@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from edge_albert.errors import InputError
-from edge_albert.targets.base import PACKAGE_ROOT, Target, TargetError, _check
+from edge_albert.targets.base import PACKAGE_ROOT, Target, TargetError, check_process
 from edge_albert.targets.harness import RESULT_FILE
 
 
@@ -78,7 +78,7 @@ class SshTarget(Target):
             proc = subprocess.run(self._ssh(f"sh -c {shlex.quote(script)}"), input=self._payload(job_dir), capture_output=True, timeout=timeout)
         except FileNotFoundError:
             raise TargetError("the ssh client is not installed (apt-get install openssh-client)") from None
-        _check(proc, f"harness on {self.name}")
+        check_process(proc, f"harness on {self.name}")
         (Path(job_dir) / RESULT_FILE).write_bytes(proc.stdout)
 
 
