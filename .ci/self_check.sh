@@ -17,6 +17,8 @@ edge-albert quantize "$W/run/model" --method dynamic --to onnx -o "$W/model.int8
 edge-albert quantize "$W/run/model" --method dynamic --to tflite -o "$W/model.int8.tflite"
 edge-albert validate "$W/run/model" "$W/model.fp32.onnx" "$W/model.fp32.tflite" "$W/model.int8.onnx" "$W/model.int8.tflite" \
   --data "$SST2/dev.tsv" --no-memory --runs 10 --target qemu-arm64 --target-texts 24 -o "$W/report"
+# REPORT_OUT=path keeps this run's report for a look after the temporary folder is gone.
+if [ -n "${REPORT_OUT:-}" ]; then cp "$W/report/report.json" "$REPORT_OUT"; fi
 if [ "${1:-}" = "--write-baseline" ]; then
   cp "$W/report/report.json" .ci/baseline.json
   echo "wrote .ci/baseline.json"

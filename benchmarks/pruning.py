@@ -45,12 +45,14 @@ def main() -> None:
     parser.add_argument("--recover-epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32", help="Recovery training arithmetic.")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     args = parser.parse_args()
     spec = DataSpec(SST2 / "train.tsv", SST2 / "dev.tsv", label_names=["negative", "positive"])
     run = args.runs_dir / f"prune-h{args.heads}-f{args.ffn}-d{args.depth}"
     report = prune_checkpoint(args.checkpoint, run, PruneConfig(heads=args.heads, ffn=args.ffn, depth=args.depth), spec,
-                              recover=TrainConfig(epochs=args.recover_epochs, learning_rate=args.lr, max_length=64, threads=args.threads) if args.recover_epochs else None)
+                              recover=TrainConfig(epochs=args.recover_epochs, learning_rate=args.lr, max_length=64, threads=args.threads,
+                                                      precision=args.precision) if args.recover_epochs else None)
     pruned = Path(report.checkpoint)
     dev = read_labeled(SST2 / "dev.tsv")
     dev.label_names = ["negative", "positive"]

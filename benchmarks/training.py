@@ -1,7 +1,7 @@
 """The training recipes on SST-2 (issue targets: teacher >= 89%, tiny from scratch >= 80%,
 tiny distilled >= 86%, each within 60 minutes on 2 cores), and a table of their results.
 
-    python benchmarks/training.py run teacher|scratch|distill|distill-aug [--runs-dir runs] [--threads N]
+    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-base [--runs-dir runs] [--threads N]
     python benchmarks/training.py summarize [--runs-dir runs]
 
 `run` executes the recipe's exact `edge-albert` command (printed first) and `summarize` tables
@@ -36,6 +36,20 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
         "distill-aug": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--epochs", "3",
                         "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "2000", "--augment", "3",
                         "-o", str(runs / "distill-aug")],
+        # Word-level layer distillation (TinyBERT's intermediate-layer loss across tokenizers) and
+        # sentence-representation matching on SST-2's own phrases, teacher word vectors; and the
+        # same run without the two representation terms, as its control.
+        "distill-words": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--epochs", "2",
+                          "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000",
+                          "--hidden-weight", "1", "--feature-weight", "1", "-o", str(runs / "distill-words")],
+        "distill-words-control": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny",
+                                  "--epochs", "2", "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64",
+                                  "--eval-every", "1000", "-o", str(runs / "distill-words-control")],
+        # An ALBERT-base-shaped student (12 repetitions of a 768-wide layer), the unpruned model of
+        # issue 6's base-shape pruning run; bf16 autocast makes one epoch fit in about 20 minutes.
+        "distill-base": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "base", "--epochs", "1",
+                         "--lr", "1e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "500", "--precision", "bf16",
+                         "-o", str(runs / "distill-base")],
     }
 
 
@@ -54,7 +68,7 @@ def summarize(runs: Path, threads: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("action", choices=["run", "summarize"])
-    parser.add_argument("recipe", nargs="?", choices=["teacher", "scratch", "distill", "distill-aug"])
+    parser.add_argument("recipe", nargs="?", choices=["teacher", "scratch", "distill", "distill-aug", "distill-words", "distill-words-control", "distill-base"])
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

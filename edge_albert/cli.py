@@ -100,6 +100,13 @@ def inspect_cmd(checkpoint: Path, as_json: bool) -> None:
 
 # Data and training options shared by train / teacher / distill ------------------------------
 
+_PRECISION_OPTION = click.option(
+    "--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32", show_default=True,
+    help="Training arithmetic: bf16 autocast (fp32 master weights) is 2.4-3.5x faster on CPUs with native bf16 "
+         "(AVX512-BF16/AMX, Arm BF16) and emulated, slower, elsewhere; auto picks bf16 only where it is native. "
+         "Evaluation and exports stay fp32.")
+
+
 def _data_options(fn):
     options = [
         click.option("--train", "train_file", type=click.Path(path_type=Path), default=None, help="Labelled training file (TSV/CSV/JSONL). Default: the built-in rt-polarity data."),
@@ -130,6 +137,7 @@ def _train_options(fn):
         click.option("--eval-every", default=None, type=int, help="Evaluate every N steps (default: once per epoch)."),
         click.option("--max-steps", default=None, type=int, help="Stop after N optimizer steps."),
         click.option("--threads", default=None, type=int, help="Torch threads (default: all cores)."),
+        _PRECISION_OPTION,
         click.option("--resume", is_flag=True, help="Continue from RUN_DIR/state.pt (saved after each epoch)."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     ]
@@ -138,7 +146,8 @@ def _train_options(fn):
     return fn
 
 
-_TRAIN_KEYS = ("epochs", "batch_size", "weight_decay", "warmup_ratio", "max_grad_norm", "layer_decay", "max_length", "seed", "patience", "eval_every", "max_steps", "threads")
+_TRAIN_KEYS = ("epochs", "batch_size", "weight_decay", "warmup_ratio", "max_grad_norm", "layer_decay", "max_length", "seed", "patience", "eval_every", "max_steps", "threads",
+               "precision")
 
 
 def _data_spec(kw: dict):
@@ -235,9 +244,10 @@ def train_cmd(output: Path, init, preset, tokenizer, vocab_size, resume, as_json
 @click.option("--max-steps", default=None, type=int)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=None, type=int)
+@_PRECISION_OPTION
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the checkpoint lands in OUTPUT/model.")
 @click.option("--json", "as_json", is_flag=True)
-def pretrain_cmd(text_files, text_column, preset, tokenizer, vocab_size, epochs, batch_size, learning_rate, max_length, max_steps, seed, threads, output, as_json) -> None:
+def pretrain_cmd(text_files, text_column, preset, tokenizer, vocab_size, epochs, batch_size, learning_rate, max_length, max_steps, seed, threads, precision, output, as_json) -> None:
     """Pretrain ALBERT with masked language modelling (15%: 80/10/10) plus sentence-order
     prediction on raw text; fine-tune the result with `edge-albert train --init OUTPUT/model`."""
     from dataclasses import asdict
@@ -245,7 +255,8 @@ def pretrain_cmd(text_files, text_column, preset, tokenizer, vocab_size, epochs,
     from edge_albert.training.pretrain import pretrain
     from edge_albert.training.trainer import TrainConfig
 
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length, max_steps=max_steps, seed=seed, threads=threads, warmup_ratio=0.05)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length, max_steps=max_steps, seed=seed, threads=threads, warmup_ratio=0.05,
+                         precision=precision)
     result = pretrain(list(text_files), output, config, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, text_column=text_column)
     if as_json:
         _print_json(asdict(result))
@@ -280,22 +291,37 @@ def teacher_cmd(output: Path, base, resume, as_json, **kw) -> None:
 @click.option("--vocab-size", default=8000, show_default=True)
 @click.option("--augment", default=0, show_default=True, type=click.IntRange(0, 100),
               help="Teacher-labelled variants per training text added to the transfer set (0: none).")
+@click.option("--augment-join", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Fraction of the variants that join two training texts with a connective into one long text.")
 @click.option("--teacher-embeddings/--no-teacher-embeddings", default=True, show_default=True,
               help="Start a new student's embeddings from a Hugging Face teacher's word vectors.")
+@click.option("--feature-weight", default=0.0, show_default=True, type=click.FloatRange(0.0),
+              help="Representation distillation: weight of the MSE between the student's sentence representation (pooled output and "
+                   "mean token state, through a learned projection) and the teacher's, standardised; 0 disables.")
+@click.option("--hidden-weight", default=0.0, show_default=True, type=click.FloatRange(0.0),
+              help="Word-level layer distillation (TinyBERT's intermediate-layer loss across tokenizers): weight of the MSE between "
+                   "the student's and a Hugging Face teacher's hidden states averaged over each word; 0 disables.")
+@click.option("--hidden-layers", default=2, show_default=True, type=click.IntRange(1),
+              help="How many student repetitions (evenly spread, ending with the last) --hidden-weight matches to teacher layers.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the student lands in OUTPUT/model.")
-def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, teacher_embeddings, as_json, **kw) -> None:
+def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, augment_join, teacher_embeddings,
+                feature_weight, hidden_weight, hidden_layers, as_json, **kw) -> None:
     """Knowledge distillation into an ALBERT student (DistilBERT loss: soft targets at T + hard labels).
 
     Teacher logits are computed once and cached in OUTPUT/cache. A new student starts from the
     teacher's word embeddings (projected to its embedding size); --augment N adds N
-    teacher-labelled variants of each training text (masked words, n-gram crops).
+    teacher-labelled variants of each training text (masked words, n-gram crops, and with
+    --augment-join P that fraction of long texts made of two joined ones);
+    --feature-weight W also matches the teacher's sentence representations, and --hidden-weight W
+    its hidden states word by word (both cached beside the logits).
     """
     from edge_albert.training.recipes import distill
 
     spec = _data_spec(kw)
-    config = _train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature)
+    config = _train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature, feature_weight=feature_weight,
+                           hidden_weight=hidden_weight, hidden_layers=hidden_layers)
     _report(distill(spec, output, config, teacher=teacher, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume,
-                    augment=augment, teacher_embeddings=teacher_embeddings), as_json)
+                    augment=augment, augment_join=augment_join, teacher_embeddings=teacher_embeddings), as_json)
 
 
 @main.command("convert")
@@ -471,9 +497,10 @@ def predict_cmd(bundle, texts, backend, threads, public_key, batch_size) -> None
 @click.option("--max-length", default=128, show_default=True)
 @click.option("--threads", default=None, type=int)
 @click.option("--seed", default=0, show_default=True)
+@_PRECISION_OPTION
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory: pruned/ (before recovery), recover/model (after).")
 @click.option("--json", "as_json", is_flag=True)
-def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, learning_rate, max_length, threads, seed, output, as_json, **kw) -> None:
+def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, learning_rate, max_length, threads, seed, precision, output, as_json, **kw) -> None:
     """Prune attention heads and FFN neurons (ranked by Taylor importance on --train data, removed
     physically), trim the shared layer's repetitions (--depth), optionally add unstructured
     zeros, then recover accuracy by distilling the unpruned model into the pruned one."""
@@ -483,7 +510,8 @@ def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, learning
     from edge_albert.training.trainer import TrainConfig
 
     spec = _data_spec(kw) if (heads or ffn or recover_epochs) else None
-    recover = TrainConfig(epochs=recover_epochs, learning_rate=learning_rate, max_length=max_length, threads=threads, seed=seed) if recover_epochs else None
+    recover = (TrainConfig(epochs=recover_epochs, learning_rate=learning_rate, max_length=max_length, threads=threads, seed=seed, precision=precision)
+               if recover_epochs else None)
     report = prune_checkpoint(checkpoint, output, PruneConfig(heads=heads, ffn=ffn, depth=depth, magnitude=magnitude), spec, recover=recover)
     s = report.summary
     if as_json:
@@ -615,6 +643,9 @@ def check_cmd(report, baseline, thresholds, max_accuracy_drop, min_agreement, ma
         _print_json(gate.to_dict())
     else:
         click.echo(format_table(gate))
+        skipped = [r for r in gate.rows if r.skipped]
+        if skipped:
+            click.echo(f"{len(skipped)} check(s) skipped: {skipped[0].note[len('skipped: '):]}")
         click.echo("PASS" if gate.passed else f"FAIL: {len(gate.failures)} check(s) regressed")
     sys.exit(0 if gate.passed else 1)
 

@@ -180,6 +180,12 @@ class AlbertModel(AlbertPreTrainedModel):
         return sequence_output, pooled_output
 
 
+def masked_mean(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `states` [B, N, H] over the real (mask 1) tokens of each row."""
+    weights = attention_mask.to(states.dtype).unsqueeze(-1)
+    return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
 def _default_inputs(input_ids, attention_mask, token_type_ids):
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
@@ -208,6 +214,18 @@ class AlbertForSequenceClassification(AlbertPreTrainedModel):
         attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
         _, pooled = self.albert(input_ids, attention_mask, token_type_ids)
         return self.classifier(self.dropout(pooled))
+
+    def forward_with_features(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, sentence representation [B, 2H]): the pooled output next to the mean of the
+        last layer over real tokens, what representation distillation matches to a teacher's."""
+        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        sequence, pooled = self.albert(input_ids, attention_mask, token_type_ids)
+        return self.classifier(self.dropout(pooled)), torch.cat([pooled, masked_mean(sequence, attention_mask)], dim=-1)
 
 
 class AlbertMLMHead(nn.Module):
@@ -280,4 +298,5 @@ __all__ = [
     "AlbertForPreTraining",
     "ARCHITECTURES",
     "MASK_VALUE",
+    "masked_mean",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,12 +17,17 @@ import torch
 from edge_albert.data.readers import LabeledTexts
 from edge_albert.tokenization import AlbertTokenizer, Encoding, pad_encodings
 
+if TYPE_CHECKING:
+    from edge_albert.training.word_states import WordTargets
+
 
 @dataclass
 class EncodedDataset:
     encodings: list[Encoding]
     labels: np.ndarray
     soft_targets: np.ndarray | None = None  # teacher logits [N, C], when distilling
+    teacher_features: np.ndarray | None = None  # teacher sentence representations [N, D], for representation distillation
+    word_targets: WordTargets | None = None  # teacher per-word hidden states, for word-level layer distillation
 
     def __len__(self) -> int:
         return len(self.encodings)
@@ -41,12 +47,16 @@ class Batch:
     labels: torch.Tensor
     soft_targets: torch.Tensor | None
     indices: np.ndarray
+    teacher_features: torch.Tensor | None = None
+    # (states [B, W, layers, D], words the teacher saw [B], words in the text [B])
+    teacher_words: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
 
 def make_batch(data: EncodedDataset, indices: Sequence[int], pad_id: int) -> Batch:
     idx = np.asarray(indices)
     arrays = pad_encodings([data.encodings[i] for i in idx], pad_id)
     soft = torch.from_numpy(data.soft_targets[idx]).float() if data.soft_targets is not None else None
+    features = torch.from_numpy(data.teacher_features[idx]).float() if data.teacher_features is not None else None
     return Batch(
         torch.from_numpy(arrays["input_ids"]),
         torch.from_numpy(arrays["attention_mask"]),
@@ -54,6 +64,8 @@ def make_batch(data: EncodedDataset, indices: Sequence[int], pad_id: int) -> Bat
         torch.from_numpy(data.labels[idx]),
         soft,
         idx,
+        features,
+        data.word_targets.states.batch(idx) if data.word_targets is not None else None,
     )
 
 

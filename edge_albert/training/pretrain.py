@@ -24,6 +24,7 @@ from edge_albert.model.config import preset_config
 from edge_albert.model.factory import parameter_count
 from edge_albert.progress import progress_bar
 from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
+from edge_albert.training.precision import autocast, resolve_precision
 from edge_albert.training.trainer import TrainConfig, make_optimizer
 
 IGNORE = -100
@@ -110,13 +111,14 @@ def pretrain(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads or torch.get_num_threads())
     rng = np.random.default_rng(config.seed)
+    precision = resolve_precision(config.precision)
     token_lists = [tok.text_ids(t) for t in texts]
     model = AlbertForPreTraining(preset_config(preset, vocab_size=tok.vocab_size, max_position_embeddings=max(512, config.max_length)))
     steps_per_epoch = math.ceil(len(token_lists) / config.batch_size)
     total = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps, steps_per_epoch * config.epochs)
     optimizer, scheduler = make_optimizer(model, config, total)
     log = open(run_dir / "train_log.jsonl", "w", encoding="utf-8")
-    log.write(json.dumps({"event": "start", "config": asdict(config), "texts": len(texts)}) + "\n")
+    log.write(json.dumps({"event": "start", "config": asdict(config), "precision": precision, "texts": len(texts)}) + "\n")
     started, step = time.perf_counter(), 0
     mlm_hist, sop_hist, mlm_acc, sop_acc = [], [], [], []
     model.train()
@@ -126,7 +128,9 @@ def pretrain(
             order = rng.permutation(len(pairs))
             for start in range(0, len(order), config.batch_size):
                 ids, mask, types, labels, sop = _batch([pairs[i] for i in order[start:start + config.batch_size]], tok, rng)
-                mlm_logits, sop_logits = model(ids, mask, types)
+                with autocast(precision):
+                    mlm_logits, sop_logits = model(ids, mask, types)
+                mlm_logits, sop_logits = mlm_logits.float(), sop_logits.float()
                 mlm_loss = F.cross_entropy(mlm_logits.reshape(-1, mlm_logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
                 sop_loss = F.cross_entropy(sop_logits, sop)
                 loss = mlm_loss + sop_loss

@@ -16,7 +16,8 @@ from edge_albert.model.checkpoint import SPIECE_NAME, load_model
 from edge_albert.model.config import preset_config
 from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
 from edge_albert.training.batching import EncodedDataset, encode_dataset
-from edge_albert.training.teacher import HFClassifier, cached_teacher_logits, default_teacher_base, load_teacher
+from edge_albert.training.teacher import HFClassifier, cached_teacher_outputs, default_teacher_base, load_teacher
+from edge_albert.training.precision import resolve_precision
 from edge_albert.training.trainer import TrainConfig, TrainResult, save_albert, train_classifier
 
 
@@ -99,6 +100,13 @@ def train_teacher(data: DataSpec, run_dir: Path, config: TrainConfig, *, base: P
     return train_classifier(model, lambda m, path: m.save(path), enc_train, enc_dev, config, Path(run_dir), pad_id=model.pad_id, resume=resume)
 
 
+def word_layer_pairs(student: AlbertForSequenceClassification, teacher: torch.nn.Module, count: int) -> list[tuple[int, int]]:
+    """(student repetition, teacher layer) pairs for word-level layer distillation."""
+    from edge_albert.training.word_states import matched_layers
+
+    return matched_layers(student.config.num_hidden_layers, teacher.config.num_hidden_layers, count)
+
+
 def distill(
     data: DataSpec,
     run_dir: Path,
@@ -112,15 +120,18 @@ def distill(
     resume: bool = False,
     teacher_batch_size: int = 64,
     augment: int = 0,
+    augment_join: float = 0.0,
     teacher_embeddings: bool = True,
 ) -> TrainResult:
     """Distil `teacher` into an ALBERT student: soft targets at temperature T plus hard labels.
 
     `augment` > 0 adds up to that many teacher-labelled variants of every training text (a
-    transfer set, see `transfer.augment_texts`); `teacher_embeddings` starts a new student's
+    transfer set, see `transfer.augment_texts`; `augment_join` of them are two texts joined into
+    one long one); `teacher_embeddings` starts a new student's
     embeddings from a Hugging Face teacher's word vectors (see `transfer.teacher_embedding_init`).
     """
     from edge_albert.training.transfer import augment_texts, teacher_embedding_init
+    from edge_albert.training.word_states import WordStates, WordTargets, piece_starts_word
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -128,34 +139,51 @@ def distill(
     if augment and train_data.pairs is not None:
         raise InputError("--augment works on single-text data; this data has a second text column", data.train)
     teacher_model = load_teacher(teacher)
-    logits = cached_teacher_logits(teacher, train_data, config.max_length, run_dir / "cache", teacher=teacher_model, batch_size=teacher_batch_size)
+    model, spiece = _student(run_dir, train_data, init=init, preset=preset, tokenizer=tokenizer,
+                             vocab_size=vocab_size, max_length=config.max_length, seed=config.seed)
+    tok = AlbertTokenizer(spiece)
+    features = config.feature_weight > 0
+    layer_pairs = word_layer_pairs(model, teacher_model, config.hidden_layers) if config.hidden_weight > 0 else []
+    if layer_pairs and train_data.pairs is not None:
+        raise InputError("--hidden-weight works on single-text data; this data has a second text column", data.train)
+    word_layers = [t for _, t in layer_pairs] or None
+    # The teacher labels the transfer set in the training arithmetic: bf16 is ~3x faster there too.
+    precision = resolve_precision(config.precision)
+    outputs = cached_teacher_outputs(teacher, train_data, config.max_length, run_dir / "cache", teacher=teacher_model,
+                                     batch_size=teacher_batch_size, features=features, word_layers=word_layers, precision=precision)
+    logits = outputs.logits
     if logits.shape[1] != len(train_data.label_names):
         raise InputError(f"teacher has {logits.shape[1]} outputs but the data has {len(train_data.label_names)} labels", teacher)
     teacher_acc = float((logits.argmax(1) == np.asarray(train_data.labels)).mean())
     info: dict = {"teacher": str(teacher), "train_accuracy": teacher_acc}
+    if layer_pairs:
+        info["word_layer_pairs"] = layer_pairs
 
-    transfer = None
+    transfer = transfer_outputs = None
     if augment:
-        texts = augment_texts(train_data.texts, augment, seed=config.seed)
+        texts = augment_texts(train_data.texts, augment, seed=config.seed, p_join=augment_join)
         transfer = LabeledTexts(texts, [-1] * len(texts), train_data.label_names, source="augmented")
-        transfer_logits = cached_teacher_logits(teacher, transfer, config.max_length, run_dir / "cache", teacher=teacher_model,
-                                                batch_size=teacher_batch_size)
+        transfer_outputs = cached_teacher_outputs(teacher, transfer, config.max_length, run_dir / "cache", teacher=teacher_model,
+                                                  batch_size=teacher_batch_size, features=features, word_layers=word_layers, precision=precision)
         info["augmented_examples"] = len(texts)
 
-    model, spiece = _student(run_dir, train_data, init=init, preset=preset, tokenizer=tokenizer,
-                             vocab_size=vocab_size, max_length=config.max_length, seed=config.seed)
-    tok = AlbertTokenizer(spiece)
     if teacher_embeddings and init is None and isinstance(teacher_model, HFClassifier) and not resume:
         info["embedding_transfer"] = asdict(teacher_embedding_init(model, tok, teacher_model))
     del teacher_model
     (run_dir / "teacher.json").write_text(json.dumps(info, indent=2) + "\n")
 
-    enc_train = encode_dataset(train_data, tok, config.max_length)
-    enc_train.soft_targets = logits
+    parts = [(encode_dataset(train_data, tok, config.max_length), outputs)]
     if transfer is not None:
-        enc_transfer = encode_dataset(transfer, tok, config.max_length)
-        enc_train = EncodedDataset(enc_train.encodings + enc_transfer.encodings, np.concatenate([enc_train.labels, enc_transfer.labels]),
-                                   np.concatenate([logits, transfer_logits]))
+        parts.append((encode_dataset(transfer, tok, config.max_length), transfer_outputs))
+    enc_train = EncodedDataset(
+        [e for enc, _ in parts for e in enc.encodings],
+        np.concatenate([enc.labels for enc, _ in parts]),
+        np.concatenate([out.logits for _, out in parts]),
+        np.concatenate([out.features for _, out in parts]) if features else None,
+    )
+    if layer_pairs:
+        enc_train.word_targets = WordTargets(WordStates.concatenate([out.word_states for _, out in parts]), piece_starts_word(tok),
+                                             [tok.cls_id, tok.sep_id, tok.pad_id], [s for s, _ in layer_pairs])
     enc_dev = encode_dataset(dev_data, tok, config.max_length) if dev_data else None
     return train_classifier(model, save_albert(spiece), enc_train, enc_dev, config, run_dir, pad_id=tok.pad_id, resume=resume)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,12 @@ import torch
 
 from edge_albert.data.readers import LabeledTexts
 from edge_albert.errors import InputError
+from edge_albert.model.albert import masked_mean
 from edge_albert.staging import staged_directory, staged_file
 from edge_albert.tokenization import AlbertTokenizer, Encoding, sha256_file
+from edge_albert.training.precision import autocast
 from edge_albert.training.batching import EncodedDataset, encode_dataset
+from edge_albert.training.word_states import WordStates, teacher_pass
 
 
 def default_teacher_base() -> Path:
@@ -58,6 +63,16 @@ class HFClassifier(torch.nn.Module):
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         return self.hf(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
 
+    def forward_with_features(self, input_ids, attention_mask=None, token_type_ids=None):
+        """(logits, [pooled output, mean last hidden state]), as the ALBERT student gives them."""
+        out = self.hf(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, output_hidden_states=True)
+        last = out.hidden_states[-1]
+        mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        # The classifier head's input: BERT's pooler when the model has one, else the first token.
+        pooler = getattr(self.hf.base_model, "pooler", None)
+        pooled = pooler(last) if pooler is not None else last[:, 0]
+        return out.logits, torch.cat([pooled, masked_mean(last, mask)], dim=-1)
+
     def encode(self, data: LabeledTexts, max_length: int) -> EncodedDataset:
         pairs = data.pairs or [None] * len(data)
         encodings = []
@@ -87,6 +102,9 @@ class AlbertTeacher(torch.nn.Module):
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         return self.model(input_ids, attention_mask, token_type_ids)
 
+    def forward_with_features(self, input_ids, attention_mask=None, token_type_ids=None):
+        return self.model.forward_with_features(input_ids, attention_mask, token_type_ids)
+
     def encode(self, data: LabeledTexts, max_length: int) -> EncodedDataset:
         return encode_dataset(data, self.tokenizer, max_length)
 
@@ -111,7 +129,49 @@ def _teacher_fingerprint(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_teacher_logits(
+@dataclass
+class TeacherOutputs:
+    logits: np.ndarray  # [N, C] float32
+    features: np.ndarray | None  # [N, D] float16 sentence representations, when asked for
+    word_states: WordStates | None = None  # per-word hidden states of some layers, when asked for
+
+
+def _load_array(path: Path, rows: int) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # a damaged cache file is recomputed
+    return array if array.shape[0] == rows else None
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with staged_file(path, force=True) as stage:
+        with open(stage, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+
+
+def _load_word_states(path: Path, rows: int, layers: tuple[int, ...]) -> WordStates | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            states = WordStates(z["states"], z["offsets"], z["words"], layers)
+    except (OSError, ValueError, KeyError):
+        return None  # a damaged cache file is recomputed
+    return states if len(states) == rows and states.offsets[-1] == len(states.states) else None
+
+
+def _save_word_states(path: Path, states: WordStates) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with staged_file(path, force=True) as stage:
+        with open(stage, "wb") as fh:
+            np.savez(fh, states=states.states, offsets=states.offsets, words=states.words)
+
+
+def cached_teacher_outputs(
     teacher_dir: Path,
     data: LabeledTexts,
     max_length: int,
@@ -119,26 +179,47 @@ def cached_teacher_logits(
     *,
     teacher: HFClassifier | AlbertTeacher | None = None,
     batch_size: int = 64,
-) -> np.ndarray:
-    """Teacher logits [N, C] for `data`, computed once and reused while nothing changed."""
-    from edge_albert.training.trainer import predict_logits
+    features: bool = False,
+    word_layers: Sequence[int] | None = None,
+    precision: str = "fp32",
+) -> TeacherOutputs:
+    """Teacher logits (and sentence representations, and per-word states of `word_layers`) for
+    `data`, computed once and reused while neither the teacher's weights, the texts, the
+    tokenisation settings nor the arithmetic (`precision`, resolved: fp32 or bf16) changed."""
+    from edge_albert.training.trainer import predict_outputs
 
-    key = hashlib.sha256(
-        json.dumps([_teacher_fingerprint(teacher_dir), data.texts, data.pairs, max_length], ensure_ascii=False).encode()
-    ).hexdigest()[:24]
-    path = Path(cache) / f"teacher-logits-{key}.npy"
-    if path.is_file():
-        logits = np.load(path, allow_pickle=False)
-        if logits.shape[0] == len(data):
-            return logits
+    settings = [_teacher_fingerprint(teacher_dir), data.texts, data.pairs, max_length] + ([precision] if precision != "fp32" else [])
+    key = hashlib.sha256(json.dumps(settings, ensure_ascii=False).encode()).hexdigest()[:24]
+    logits_path = Path(cache) / f"teacher-logits-{key}.npy"
+    features_path = Path(cache) / f"teacher-features-{key}.npy"
+    logits = _load_array(logits_path, len(data))
+    feats = _load_array(features_path, len(data)) if features else None
+    if word_layers:
+        words_path = Path(cache) / f"teacher-words-{key}-layers{'-'.join(map(str, word_layers))}.npz"
+        words = _load_word_states(words_path, len(data), tuple(word_layers))
+        if logits is not None and words is not None and (feats is not None or not features):
+            return TeacherOutputs(logits, feats, words)
+        teacher = teacher or load_teacher(teacher_dir)
+        if not isinstance(teacher, HFClassifier) or data.pairs is not None:
+            raise InputError("word-level layer distillation needs a Hugging Face teacher and single-text data", teacher_dir)
+        with autocast(precision):
+            logits, feats, words = teacher_pass(teacher, data.texts, max_length, word_layers, batch_size=batch_size)
+        _save_array(logits_path, logits)
+        _save_array(features_path, feats)
+        _save_word_states(words_path, words)
+        return TeacherOutputs(logits, feats if features else None, words)
+    if logits is not None and (feats is not None or not features):
+        return TeacherOutputs(logits, feats)
     teacher = teacher or load_teacher(teacher_dir)
     encoded = teacher.encode(data, max_length)
-    logits = predict_logits(teacher, encoded, teacher.pad_id, batch_size=batch_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with staged_file(path, force=True) as stage:
-        with open(stage, "wb") as fh:
-            np.save(fh, logits, allow_pickle=False)
-    return logits
+    with autocast(precision):
+        logits, feats = predict_outputs(teacher, encoded, teacher.pad_id, batch_size=batch_size, features=features)
+    logits = logits.astype(np.float32)
+    _save_array(logits_path, logits)
+    if features:
+        feats = feats.astype(np.float16)  # half the disk and memory; a regression target needs no more
+        _save_array(features_path, feats)
+    return TeacherOutputs(logits, feats)
 
 
-__all__ = ["default_teacher_base", "HFClassifier", "AlbertTeacher", "load_teacher", "cached_teacher_logits"]
+__all__ = ["default_teacher_base", "HFClassifier", "AlbertTeacher", "load_teacher", "TeacherOutputs", "cached_teacher_outputs"]

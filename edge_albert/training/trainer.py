@@ -14,6 +14,7 @@ Run directory layout:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -32,6 +33,8 @@ from edge_albert.model.factory import parameter_count
 from edge_albert.progress import progress_bar
 from edge_albert.staging import staged_file
 from edge_albert.training.batching import EncodedDataset, eval_batches, training_batches
+from edge_albert.training.precision import autocast, resolve_precision
+from edge_albert.training.word_states import WordStateDistiller, capture_layer_outputs
 from edge_albert.validation.metrics import classification_metrics
 
 
@@ -55,6 +58,16 @@ class TrainConfig:
     alpha: float = 0.5
     temperature: float = 2.0
     log_every: int = 50
+    # "fp32", "bf16" (autocast, fp32 master weights) or "auto" (bf16 where the CPU has it natively).
+    precision: str = "fp32"
+    # Representation distillation (used when the training data carries teacher features): weight
+    # of the MSE between the projected student representation and the standardised teacher's.
+    feature_weight: float = 0.0
+    # Word-level intermediate-layer distillation (used when the training data carries the
+    # teacher's per-word hidden states): weight of that MSE (see training/word_states.py).
+    hidden_weight: float = 0.0
+    # How many student repetitions (spread evenly, ending with the last) are matched to teacher layers.
+    hidden_layers: int = 2
 
 
 @dataclass
@@ -128,10 +141,14 @@ def parameter_groups(model: AlbertForSequenceClassification, lr: float, weight_d
     ]
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int):
-    """AdamW over `parameter_groups` with linear warm-up then linear decay to zero."""
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int, extra: torch.nn.Module | None = None):
+    """AdamW over `parameter_groups` (plus `extra`'s parameters at the peak rate) with linear
+    warm-up then linear decay to zero."""
     warmup = int(total_steps * config.warmup_ratio)
-    optimizer = torch.optim.AdamW(parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_decay), lr=config.learning_rate)
+    groups = parameter_groups(model, config.learning_rate, config.weight_decay, config.layer_decay)
+    if extra is not None:
+        groups.append({"params": [p for p in extra.parameters() if p.requires_grad], "lr": config.learning_rate, "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda step: (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total_steps - step) / max(1, total_steps - warmup)),
@@ -140,16 +157,48 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int
 
 
 @torch.no_grad()
+def predict_outputs(
+    model: torch.nn.Module, data: EncodedDataset, pad_id: int, batch_size: int = 64, features: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits for every example in dataset order, and with `features` the model's sentence
+    representations (`forward_with_features`)."""
+    model.eval()
+    logits_out = feats_out = None
+    for batch in eval_batches(data, batch_size, pad_id):
+        inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        logits, feats = model.forward_with_features(*inputs) if features else (model(*inputs), None)
+        if logits_out is None:
+            logits_out = np.zeros((len(data), logits.shape[-1]), dtype=np.float32)
+            if feats is not None:
+                feats_out = np.zeros((len(data), feats.shape[-1]), dtype=np.float32)
+        logits_out[batch.indices] = logits.float().numpy()
+        if feats is not None:
+            feats_out[batch.indices] = feats.float().numpy()
+    if logits_out is None:
+        return np.zeros((0, 0), dtype=np.float32), None
+    return logits_out, feats_out
+
+
 def predict_logits(model: torch.nn.Module, data: EncodedDataset, pad_id: int, batch_size: int = 64) -> np.ndarray:
     """Logits for every example, in dataset order."""
-    model.eval()
-    out = None
-    for batch in eval_batches(data, batch_size, pad_id):
-        logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-        if out is None:
-            out = np.zeros((len(data), logits.shape[-1]), dtype=np.float32)
-        out[batch.indices] = logits.numpy()
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    return predict_outputs(model, data, pad_id, batch_size)[0]
+
+
+class FeatureProjector(torch.nn.Module):
+    """Maps the student's sentence representation onto the teacher's standardised one.
+
+    Training-only: it is optimised with the student and dropped afterwards; the teacher's
+    per-dimension mean and spread are fixed buffers so that every dimension weighs the same."""
+
+    def __init__(self, student_dim: int, teacher_features: np.ndarray) -> None:
+        super().__init__()
+        feats = torch.from_numpy(np.asarray(teacher_features, dtype=np.float32))
+        self.proj = torch.nn.Linear(student_dim, feats.shape[1])
+        self.register_buffer("mean", feats.mean(0))
+        self.register_buffer("std", feats.std(0).clamp_min(1e-4))
+
+    def loss(self, student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(self.proj(student_features), (teacher_features - self.mean) / self.std)
 
 
 def evaluate(model: torch.nn.Module, data: EncodedDataset, pad_id: int) -> dict[str, float]:
@@ -200,12 +249,23 @@ def train_classifier(
     torch.set_num_threads(config.threads or torch.get_num_threads())
     torch.manual_seed(config.seed)
     distilling = train.soft_targets is not None
+    precision = resolve_precision(config.precision)
+    projector = None
+    if train.teacher_features is not None and config.feature_weight > 0:
+        if not hasattr(model, "forward_with_features"):
+            raise InputError("representation distillation needs a student with forward_with_features (an ALBERT classifier)")
+        projector = FeatureProjector(2 * model.config.hidden_size, train.teacher_features)
+    distiller = None
+    if train.word_targets is not None and config.hidden_weight > 0:
+        targets = train.word_targets
+        distiller = WordStateDistiller(model.config.hidden_size, targets.states, targets.student_layers, targets.starts, targets.special_ids)
+    aids = torch.nn.ModuleList([m for m in (projector, distiller) if m is not None])
 
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    optimizer, scheduler = make_optimizer(model, config, total_steps)
+    optimizer, scheduler = make_optimizer(model, config, total_steps, extra=aids if len(aids) else None)
 
     state_path = run_dir / "state.pt"
     start_epoch, step, best, best_step, stale = 0, 0, None, 0, 0
@@ -215,6 +275,8 @@ def train_classifier(
             raise InputError("no state.pt to resume from; run without --resume", run_dir)
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
+        if len(aids):
+            aids.load_state_dict(state["training_aids"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
@@ -222,7 +284,7 @@ def train_classifier(
         best = json.loads(state["best"]) if state["best"] else None
         history = json.loads(state["history"])
     log = _Log(run_dir / "train_log.jsonl", append=resume)
-    log.write(event="start", config=asdict(config), train_examples=len(train), dev_examples=len(dev) if dev else 0,
+    log.write(event="start", config=asdict(config), precision=precision, train_examples=len(train), dev_examples=len(dev) if dev else 0,
               distilling=distilling, resumed_at_epoch=start_epoch)
 
     started = time.perf_counter()
@@ -249,13 +311,24 @@ def train_classifier(
             advance(step)
             for epoch in range(start_epoch, config.epochs):
                 model.train()
-                running = 0.0
+                running = running_feature = running_hidden = 0.0
                 for i, batch in enumerate(training_batches(train, config.batch_size, config.seed + epoch, pad_id)):
-                    logits = model(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+                    inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
+                    with autocast(precision), (capture_layer_outputs(model) if distiller is not None else contextlib.nullcontext([])) as layer_outputs:
+                        logits, feats = model.forward_with_features(*inputs) if projector is not None else (model(*inputs), None)
+                    logits = logits.float()  # the losses in fp32 whatever the forward ran in
                     if distilling:
                         loss = distillation_loss(logits, batch.soft_targets, batch.labels, config.alpha, config.temperature)
                     else:
                         loss = F.cross_entropy(logits, batch.labels)
+                    if projector is not None:
+                        feature_loss = projector.loss(feats.float(), batch.teacher_features)
+                        running_feature += feature_loss.item()
+                        loss = loss + config.feature_weight * feature_loss
+                    if distiller is not None:
+                        hidden_loss = distiller.loss(layer_outputs, batch.input_ids, batch.attention_mask, *batch.teacher_words)
+                        running_hidden += hidden_loss.item()
+                        loss = loss + config.hidden_weight * hidden_loss
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if config.max_grad_norm:
@@ -265,9 +338,12 @@ def train_classifier(
                     step += 1
                     running += loss.item()
                     if step % config.log_every == 0:
-                        log.write(event="step", epoch=epoch, step=step, loss=running / config.log_every, lr=scheduler.get_last_lr()[-1])
+                        extra = {"feature_loss": running_feature / config.log_every} if projector is not None else {}
+                        if distiller is not None:
+                            extra["hidden_loss"] = running_hidden / config.log_every
+                        log.write(event="step", epoch=epoch, step=step, loss=running / config.log_every, lr=scheduler.get_last_lr()[-1], **extra)
                         advance(1, loss=f"{running / config.log_every:.4f}")
-                        running = 0.0
+                        running = running_feature = running_hidden = 0.0
                     else:
                         advance(1)
                     if config.eval_every and step % config.eval_every == 0:
@@ -282,6 +358,7 @@ def train_classifier(
                     torch.save(
                         {
                             "model": model.state_dict(),
+                            **({"training_aids": aids.state_dict()} if len(aids) else {}),
                             "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(),
                             "rng": torch.get_rng_state(),
@@ -315,4 +392,4 @@ def train_classifier(
     return result
 
 
-__all__ = ["TrainConfig", "TrainResult", "train_classifier", "save_albert", "distillation_loss", "parameter_groups", "make_optimizer", "predict_logits", "evaluate"]
+__all__ = ["TrainConfig", "TrainResult", "train_classifier", "save_albert", "distillation_loss", "parameter_groups", "make_optimizer", "predict_logits", "predict_outputs", "FeatureProjector", "evaluate"]

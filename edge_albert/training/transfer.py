@@ -13,6 +13,9 @@ stays a random vector):
   al. 2019 ("Distilling Task-Specific Knowledge from BERT into Simple Neural Networks"): each word
   is masked with probability `p_mask`, and with probability `p_ngram` only an n-gram (n = 1..5) of
   the result is kept. The teacher's logits on them are the only targets (no hard label).
+  `p_join` adds long texts (two texts and a connective): measured on SST-2 dev, the distilled
+  student lost most accuracy on long sentences (73% on sentences of 30+ words against 89% under
+  10 words, the teacher 88-91% at every length), and SST-2's training phrases are mostly short.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import torch
 from edge_albert.tokenization import SPIECE_UNDERLINE, AlbertTokenizer
 
 MASK_WORD = "[MASK]"
+# What joins two texts into one longer one in `augment_texts(p_join=...)`.
+CONNECTIVES = (",", ";", "and", "but", ", but", "while", "although", ".")
 # Our special pieces and the WordPiece names of the same tokens in BERT-family teachers.
 _SPECIAL_TO_WORDPIECE = {"<pad>": "[PAD]", "<unk>": "[UNK]", "[CLS]": "[CLS]", "[SEP]": "[SEP]", "[MASK]": "[MASK]"}
 
@@ -105,9 +110,11 @@ def teacher_embedding_init(student: torch.nn.Module, student_tokenizer: AlbertTo
 
 
 def augment_texts(texts: list[str], copies: int, *, seed: int = 0, p_mask: float = 0.1, p_ngram: float = 0.25,
-                  max_ngram: int = 5, exclude: set[str] | None = None) -> list[str]:
+                  max_ngram: int = 5, p_join: float = 0.0, exclude: set[str] | None = None) -> list[str]:
     """Up to `copies` new variants of each text (masked words, n-gram crops), deduplicated.
 
+    With probability `p_join` a variant is instead the masked text joined to another masked text
+    of the set by a connective ("X , but Y"): long sentences that the phrase-heavy data lacks.
     Texts in `exclude` (e.g. the labelled set itself) and empty results are dropped; the same
     seed gives the same list.
     """
@@ -123,7 +130,10 @@ def augment_texts(texts: list[str], copies: int, *, seed: int = 0, p_mask: float
             if made == copies:
                 break
             new = [MASK_WORD if rng.random() < p_mask else w for w in words]
-            if rng.random() < p_ngram and len(new) > 1:
+            if p_join and rng.random() < p_join:
+                other = texts[rng.randrange(len(texts))].split()
+                new = new + [rng.choice(CONNECTIVES)] + [MASK_WORD if rng.random() < p_mask else w for w in other]
+            elif rng.random() < p_ngram and len(new) > 1:
                 n = rng.randint(1, min(max_ngram, len(new)))
                 start = rng.randint(0, len(new) - n)
                 new = new[start:start + n]
@@ -136,4 +146,4 @@ def augment_texts(texts: list[str], copies: int, *, seed: int = 0, p_mask: float
     return out
 
 
-__all__ = ["EmbeddingTransfer", "teacher_embedding_init", "augment_texts", "MASK_WORD"]
+__all__ = ["EmbeddingTransfer", "teacher_embedding_init", "augment_texts", "MASK_WORD", "CONNECTIVES"]

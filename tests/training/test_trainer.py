@@ -114,3 +114,24 @@ def test_layer_decay_groups():
     assert lrs[model.albert.embeddings.word_embeddings.weight.data_ptr()] == (0.25, 0.1)
     assert lrs[model.albert.embeddings.LayerNorm.weight.data_ptr()][1] == 0.0
     assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
+
+
+def test_representation_distillation_fits_teacher_features_and_saves_plain_model(tmp_path, data):
+    from edge_albert.training.trainer import predict_outputs
+
+    tok, train, dev = data
+    # The "teacher" is another small ALBERT; its sentence representations are the targets.
+    teacher = small_model(tok.vocab_size, seed=7)
+    logits, feats = predict_outputs(teacher, train, tok.pad_id, features=True)
+    assert feats.shape == (len(train), 2 * teacher.config.hidden_size)
+    distilled = EncodedDataset(train.encodings, train.labels, logits, feats.astype(np.float16))
+    with_features, _ = run(tmp_path / "f", (tok, distilled, dev), epochs=6, feature_weight=1.0, alpha=0.5, learning_rate_override=1e-3)
+    records = [json.loads(l) for l in (tmp_path / "f" / "train_log.jsonl").read_text().splitlines()]
+    feature_losses = [r["feature_loss"] for r in records if r["event"] == "step"]
+    # Standardised targets start near MSE 1 and the student learns to predict them.
+    assert np.mean(feature_losses[:3]) > 0.5 and np.mean(feature_losses[-6:]) < 0.8 * np.mean(feature_losses[:3])
+    without, _ = run(tmp_path / "n", (tok, EncodedDataset(train.encodings, train.labels, logits), dev), epochs=6, alpha=0.5, learning_rate_override=1e-3)
+    assert not torch.equal(with_features.classifier.weight, without.classifier.weight)
+    # The projector is a training aid: the saved checkpoint has exactly the plain model's tensors.
+    saved = load_model(tmp_path / "f" / "model").state_dict()
+    assert saved.keys() == without.state_dict().keys()

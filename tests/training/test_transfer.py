@@ -59,3 +59,21 @@ def test_teacher_embeddings_carry_word_similarity(spiece_model):
     # Random vectors are near-orthogonal; the teacher's put synonyms together.
     assert cos("▁good", "▁great") > cos("▁good", "▁film") + 0.2
     assert cos("▁movie", "▁film") > cos("▁movie", "▁good") + 0.2
+
+
+def test_augment_join_makes_long_texts_from_two_sources():
+    from edge_albert.training.transfer import CONNECTIVES
+
+    texts = [f"phrase number {i} is rather good" for i in range(50)]
+    plain = augment_texts(texts, 2, seed=0)
+    joined = augment_texts(texts, 2, seed=0, p_join=1.0)
+    assert joined == augment_texts(texts, 2, seed=0, p_join=1.0) and joined != plain
+    source_words = {w for t in texts for w in t.split()}
+    for text in joined:
+        words = text.split()
+        assert len(words) >= 12  # two six-word texts and a connective
+        assert set(words) <= source_words | {MASK_WORD} | {w for c in CONNECTIVES for w in c.split()}
+    assert max(len(t.split()) for t in plain) <= 6
+    half = augment_texts(texts, 4, seed=1, p_join=0.5)
+    share = sum(len(t.split()) > 6 for t in half) / len(half)
+    assert 0.4 < share < 0.8  # above one half: plain variants collide and are dropped more often

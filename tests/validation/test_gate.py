@@ -12,7 +12,7 @@ import torch
 
 from edge_albert.data.readers import LabeledTexts
 from edge_albert.model.checkpoint import load_model, save_model
-from edge_albert.validation.gate import GateThresholds, check_report
+from edge_albert.validation.gate import GateThresholds, check_report, format_table
 from edge_albert.validation.report import validate, write_reports
 
 
@@ -81,6 +81,16 @@ def test_size_and_latency_checks(good):
     assert failed == {"size_bytes", "latency_ratio_to_reference"}
     assert check_report(report, base, GateThresholds()).passed
 
+    # A baseline from another CPU class (here: one without AVX512-VNNI) says nothing about this
+    # run's latency ratios: the check is shown as skipped, and the size check still fails.
+    elsewhere = json.loads(good.read_text())
+    elsewhere["machine"]["cpu_flags"] = [f for f in elsewhere["machine"]["cpu_flags"] if f != "avx512_vnni"] + ["sve"]
+    gate = check_report(grown, elsewhere, GateThresholds())
+    assert {r.check for r in gate.failures} == {"size_bytes"}
+    skipped = [r for r in gate.rows if r.skipped]
+    assert skipped and {r.check for r in skipped} == {"latency_ratio_to_reference"} and "another CPU class" in skipped[0].note
+    assert "skip" in format_table(gate)
+
 
 def test_missing_artifact_fails_and_bad_input_exits_2(tmp_path, good):
     report = json.loads(good.read_text())
@@ -105,9 +115,25 @@ def test_target_runs_are_reported_and_gated(good):
 
     drifted = json.loads(json.dumps(report))
     drifted["targets"][0]["models"][0]["vs_host"].update(agreement=0.5, max_abs_logit_diff=0.7)
+    drifted["targets"][0]["models"][0]["vs_reference"].update(agreement=0.5, max_abs_logit_diff=0.7)
     drifted["targets"][0]["tokenizer_mismatches"] = [3]
     failed = {r.check for r in check_report(drifted, report, GateThresholds()).failures}
     assert failed == {"target_agreement_vs_host", "target_max_logit_diff_vs_host", "target_tokenizer_ids"}
+
+    # A device further from the host than the limit, but no further from the fp32 model than the
+    # host's own run of the file (an AVX2 host saturating int8 products), passes with a note;
+    # further from the fp32 model than the host fails.
+    model = drifted["targets"][0]["models"][0]
+    drifted["targets"][0]["tokenizer_mismatches"] = []
+    host = next(r for r in drifted["results"] if r["artifact"] == model["artifact"])
+    host["fidelity"]["max_abs_logit_diff"] = 0.08
+    model["vs_host"].update(agreement=1.0, max_abs_logit_diff=0.07)
+    model["vs_reference"]["max_abs_logit_diff"] = 0.03
+    rows = {r.check: r for r in check_report(drifted, report, GateThresholds()).rows if "@local" in r.artifact}
+    assert rows["target_max_logit_diff_vs_host"].ok and "host's own error" in rows["target_max_logit_diff_vs_host"].note
+    model["vs_reference"]["max_abs_logit_diff"] = 0.09
+    failed = {r.check for r in check_report(drifted, report, GateThresholds()).failures}
+    assert failed == {"target_max_logit_diff_vs_host"}
 
     without = dict(report, targets=[])
     missing = check_report(without, report, GateThresholds()).failures
