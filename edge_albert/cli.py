@@ -613,7 +613,9 @@ def setup_arm64_cmd(folder, refresh, as_json) -> None:
 
 @main.command("check")
 @click.argument("report", type=click.Path(path_type=Path))
-@click.option("--baseline", required=True, type=click.Path(path_type=Path), help="Baseline validation report (JSON) to compare with.")
+@click.option("--baseline", "baselines", required=True, multiple=True, type=click.Path(path_type=Path),
+              help="Baseline validation report (JSON) to compare with. Repeat it with one baseline per CPU class (e.g. AVX2 and "
+                   "AVX512-VNNI machines): the one measured on this report's CPU class is used, else the first, without latency checks.")
 @click.option("--thresholds", type=click.Path(path_type=Path), default=None, help="JSON file with GateThresholds fields (overridden by the options below).")
 @click.option("--max-accuracy-drop", type=float, default=None, help="Accuracy points (0.5 = half a point) an artifact may lose against the baseline.")
 @click.option("--min-agreement", type=float, default=None, help="Minimum prediction agreement with the fp32 reference (0-1).")
@@ -622,26 +624,31 @@ def setup_arm64_cmd(folder, refresh, as_json) -> None:
 @click.option("--max-latency-growth", type=float, default=None, help="Allowed relative growth of latency / reference latency (same run).")
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help="Write JUnit XML here for CI systems.")
 @click.option("--json", "as_json", is_flag=True)
-def check_cmd(report, baseline, thresholds, max_accuracy_drop, min_agreement, max_logit_diff, max_size_growth, max_latency_growth, junit, as_json) -> None:
+def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, max_logit_diff, max_size_growth, max_latency_growth, junit, as_json) -> None:
     """Fail (exit 1) when REPORT regresses against BASELINE: accuracy, fidelity, size or latency.
 
     Exit codes: 0 pass, 1 regression, 2 usage or input error.
     """
     import dataclasses
 
-    from edge_albert.validation.gate import GateThresholds, check_report, format_table, write_junit
+    from edge_albert.validation.gate import GateThresholds, check_report, format_table, select_baseline, write_junit
     from edge_albert.validation.report import load_report
 
     limits = GateThresholds.from_file(thresholds) if thresholds else GateThresholds()
     overrides = {"max_accuracy_drop": max_accuracy_drop / 100 if max_accuracy_drop is not None else None, "min_agreement": min_agreement,
                  "max_logit_diff": max_logit_diff, "max_size_growth": max_size_growth, "max_latency_ratio_growth": max_latency_growth}
     limits = dataclasses.replace(limits, **{k: v for k, v in overrides.items() if v is not None})
-    gate = check_report(load_report(report), load_report(baseline), limits)
+    current = load_report(report)
+    loaded = [load_report(b) for b in baselines]
+    baseline = select_baseline(current, loaded)
+    used = baselines[loaded.index(baseline)]
+    gate = check_report(current, baseline, limits)
     if junit:
         write_junit(gate, junit)
     if as_json:
-        _print_json(gate.to_dict())
+        _print_json({**gate.to_dict(), "baseline": str(used)})
     else:
+        click.echo(f"baseline: {used}")
         click.echo(format_table(gate))
         skipped = [r for r in gate.rows if r.skipped]
         if skipped:

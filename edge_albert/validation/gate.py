@@ -112,6 +112,14 @@ def latency_comparable(report: dict, baseline: dict) -> str | None:
             f"{', '.join(here[1]) or 'no flags'}); latency not compared: record a baseline on this CPU class")
 
 
+def select_baseline(report: dict, baselines: list[dict]) -> dict:
+    """The baseline measured on this report's CPU class, else the first one (whose latency checks
+    are then skipped). Keeping one baseline per CPU class that CI runs on keeps every check live."""
+    if not baselines:
+        raise InputError("no baseline report given")
+    return next((b for b in baselines if latency_comparable(report, b) is None), baselines[0])
+
+
 def check_report(report: dict, baseline: dict, thresholds: GateThresholds) -> GateResult:
     """Every check for every artifact of `report` that the baseline also has."""
     base_index = {(r["name"], r["runtime"]): r for r in baseline["results"]}
@@ -198,4 +206,4 @@ def write_junit(gate: GateResult, path: Path) -> Path:
     return Path(path)
 
 
-__all__ = ["GateThresholds", "GateResult", "CheckRow", "check_report", "latency_comparable", "format_table", "write_junit"]
+__all__ = ["GateThresholds", "GateResult", "CheckRow", "check_report", "latency_comparable", "select_baseline", "format_table", "write_junit"]

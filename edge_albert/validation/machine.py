@@ -10,6 +10,17 @@ INTERESTING_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni",
 PACKAGES = ("edge-albert", "torch", "onnx", "onnxruntime", "ai-edge-litert", "litert-torch", "ai-edge-quantizer", "numpy", "sentencepiece", "transformers")
 
 
+# The flag that tells most about int8 and float speed, best first (for naming a CPU class).
+_CLASS_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni", "avx512f", "avx2", "avx", "sve", "asimddp", "asimd")
+
+
+def cpu_class_name(machine: dict) -> str:
+    """A short file-name-safe name for a machine's CPU class, e.g. `x86_64-avx2`."""
+    flags = set(machine.get("cpu_flags") or [])
+    best = next((f for f in _CLASS_FLAGS if f in flags), "generic")
+    return f"{machine.get('machine') or 'unknown'}-{best}"
+
+
 def machine_info() -> dict:
     model, flags = platform.processor() or "unknown", []
     try:
@@ -40,4 +51,4 @@ def machine_info() -> dict:
     }
 
 
-__all__ = ["machine_info"]
+__all__ = ["machine_info", "cpu_class_name"]

@@ -90,6 +90,23 @@ def test_size_and_latency_checks(good):
     skipped = [r for r in gate.rows if r.skipped]
     assert skipped and {r.check for r in skipped} == {"latency_ratio_to_reference"} and "another CPU class" in skipped[0].note
     assert "skip" in format_table(gate)
+    # Given one baseline per CPU class, the one measured on this report's class is used.
+    from edge_albert.validation.gate import select_baseline
+
+    assert select_baseline(grown, [elsewhere, base]) is base and select_baseline(grown, [elsewhere]) is elsewhere
+
+
+def test_check_picks_the_baseline_of_this_cpu_class(tmp_path, good):
+    other = json.loads(good.read_text())
+    other["machine"]["cpu_flags"] = ["sve"]
+    for r in other["results"]:
+        r["accuracy"] = 1.0  # would fail every accuracy check if it were used
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    out = run_check(good, "--baseline", tmp_path / "other.json", "--baseline", good, "--json")
+    assert out.returncode == 0, out.stdout
+    assert json.loads(out.stdout)["baseline"] == str(good)
+    alone = run_check(good, "--baseline", tmp_path / "other.json")
+    assert alone.returncode == 1 and "skip" in alone.stdout and "another CPU class" in alone.stdout
 
 
 def test_missing_artifact_fails_and_bad_input_exits_2(tmp_path, good):
@@ -138,3 +155,16 @@ def test_target_runs_are_reported_and_gated(good):
     without = dict(report, targets=[])
     missing = check_report(without, report, GateThresholds()).failures
     assert [r.check for r in missing] == ["present"] and "@local" in missing[0].artifact
+
+
+def test_committed_ci_baselines_are_named_after_their_cpu_class():
+    from pathlib import Path
+
+    from edge_albert.validation.machine import cpu_class_name
+
+    assert cpu_class_name({"machine": "x86_64", "cpu_flags": ["avx", "avx2", "fma"]}) == "x86_64-avx2"
+    assert cpu_class_name({"machine": "aarch64", "cpu_flags": ["asimd", "asimddp"]}) == "aarch64-asimddp"
+    files = sorted((Path(__file__).resolve().parents[2] / ".ci" / "baselines").glob("*.json"))
+    assert files
+    for f in files:
+        assert f.stem == cpu_class_name(json.loads(f.read_text())["machine"]), f
