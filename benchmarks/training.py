@@ -1,7 +1,7 @@
 """The training recipes on SST-2 (issue targets: teacher >= 89%, tiny from scratch >= 80%,
 tiny distilled >= 86%, each within 60 minutes on 2 cores), and a table of their results.
 
-    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-base [--runs-dir runs] [--threads N]
+    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-aug|distill-base [--runs-dir runs] [--threads N]
     python benchmarks/training.py summarize [--runs-dir runs]
 
 `run` executes the recipe's exact `edge-albert` command (printed first) and `summarize` tables
@@ -45,6 +45,14 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
         "distill-words-control": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny",
                                   "--epochs", "2", "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64",
                                   "--eval-every", "1000", "-o", str(runs / "distill-words-control")],
+        # Stage 2 of distill-words: the stage-1 student goes on learning, with the same three
+        # distillation terms, from 2 teacher-labelled variants per phrase, 30% of them two phrases
+        # joined into one long text (SST-2's dev sentences are longer than its training phrases);
+        # 3,000 steps (half an epoch over the 195k texts) to fit the hour.
+        "distill-words-aug": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"),
+                              "--init", str(runs / "distill-words" / "model"), "--epochs", "1", "--max-steps", "3000", "--lr", "1e-4", "--alpha", "0.7",
+                              "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--augment", "2", "--augment-join", "0.3",
+                              "--hidden-weight", "1", "--feature-weight", "1", "-o", str(runs / "distill-words-aug")],
         # An ALBERT-base-shaped student (12 repetitions of a 768-wide layer), the unpruned model of
         # issue 6's base-shape pruning run; bf16 autocast makes one epoch fit in about 20 minutes.
         "distill-base": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "base", "--epochs", "1",
@@ -68,7 +76,7 @@ def summarize(runs: Path, threads: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("action", choices=["run", "summarize"])
-    parser.add_argument("recipe", nargs="?", choices=["teacher", "scratch", "distill", "distill-aug", "distill-words", "distill-words-control", "distill-base"])
+    parser.add_argument("recipe", nargs="?", choices=["teacher", "scratch", "distill", "distill-aug", "distill-words", "distill-words-control", "distill-words-aug", "distill-base"])
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
