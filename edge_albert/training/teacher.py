@@ -65,13 +65,18 @@ class HFClassifier(torch.nn.Module):
 
     def forward_with_features(self, input_ids, attention_mask=None, token_type_ids=None):
         """(logits, [pooled output, mean last hidden state]), as the ALBERT student gives them."""
+        logits, features, _ = self.forward_with_states(input_ids, attention_mask, token_type_ids)
+        return logits, features
+
+    def forward_with_states(self, input_ids, attention_mask=None, token_type_ids=None):
+        """(logits, sentence features as `forward_with_features`, every layer's hidden states)."""
         out = self.hf(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, output_hidden_states=True)
         last = out.hidden_states[-1]
         mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
         # The classifier head's input: BERT's pooler when the model has one, else the first token.
         pooler = getattr(self.hf.base_model, "pooler", None)
         pooled = pooler(last) if pooler is not None else last[:, 0]
-        return out.logits, torch.cat([pooled, masked_mean(last, mask)], dim=-1)
+        return out.logits, torch.cat([pooled, masked_mean(last, mask)], dim=-1), out.hidden_states
 
     def encode(self, data: LabeledTexts, max_length: int) -> EncodedDataset:
         pairs = data.pairs or [None] * len(data)

@@ -194,7 +194,6 @@ def teacher_pass(teacher, texts: Sequence[str], max_length: int, layers: Sequenc
                  progress: str = "teacher") -> tuple[np.ndarray, np.ndarray, WordStates]:
     """One pass of a Hugging Face teacher (`HFClassifier`) over single texts: logits [N, C],
     sentence features [N, 2D] (as `forward_with_features`) and per-word states of `layers`."""
-    from edge_albert.model.albert import masked_mean
     from edge_albert.progress import progress_bar
 
     hf, tok = teacher.hf, teacher.tokenizer
@@ -205,21 +204,17 @@ def teacher_pass(teacher, texts: Sequence[str], max_length: int, layers: Sequenc
     order = np.argsort([len(t) for t in texts], kind="stable")
     logits = feats = None
     per_text: list[np.ndarray | None] = [None] * n
-    pooler = getattr(hf.base_model, "pooler", None)
     with progress_bar(n, progress, unit="text") as advance:
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             batch_texts = [texts[i] for i in idx]
             enc = tok(batch_texts, truncation=True, max_length=max_length, padding=True, return_offsets_mapping=True, return_tensors="pt")
             offsets = enc.pop("offset_mapping")
-            out = hf(**enc, output_hidden_states=True)
-            last = out.hidden_states[-1]
-            pooled = pooler(last) if pooler is not None else last[:, 0]
-            f = torch.cat([pooled, masked_mean(last, enc["attention_mask"])], dim=-1)
+            batch_logits, f, hidden = teacher.forward_with_states(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))
             if logits is None:
-                logits = np.zeros((n, out.logits.shape[-1]), dtype=np.float32)
+                logits = np.zeros((n, batch_logits.shape[-1]), dtype=np.float32)
                 feats = np.zeros((n, f.shape[-1]), dtype=np.float16)
-            logits[idx] = out.logits.float().numpy()
+            logits[idx] = batch_logits.float().numpy()
             feats[idx] = f.float().numpy().astype(np.float16)
             index = torch.full(enc["input_ids"].shape, -1, dtype=torch.long)
             for row, text in enumerate(batch_texts):
@@ -228,7 +223,7 @@ def teacher_pass(teacher, texts: Sequence[str], max_length: int, layers: Sequenc
                     if b > a and enc["attention_mask"][row, j]:
                         index[row, j] = int(chars[a]) if a < len(chars) else -1
             words = max(1, int(index.max()) + 1)
-            stacked = torch.stack([word_means(out.hidden_states[l].float(), index, words) for l in layers], dim=2)  # [B, W, L, D]
+            stacked = torch.stack([word_means(hidden[l].float(), index, words) for l in layers], dim=2)  # [B, W, L, D]
             seen = (index.max(1).values + 1).tolist()
             for row, i in enumerate(idx):
                 per_text[i] = stacked[row, :seen[row]].numpy().astype(np.float16)
