@@ -1,6 +1,6 @@
 """Pruned vs unpruned, fp32 and int8, in ONNX Runtime and LiteRT, measured in one run.
 
-    python benchmarks/pruning.py CHECKPOINT --heads 0.34 --ffn 0.4 --depth 3 --recover-epochs 1 [--runs-dir runs]
+    python benchmarks/pruning.py CHECKPOINT --heads 0.34 --ffn 0.4 --depth 3 --recover-epochs 1 [--recover-steps N] [--limit N] [--runs-dir runs]
 
 The recovery distils CHECKPOINT (the unpruned model) into the pruned one on SST-2 train; every
 artifact is then validated on SST-2 dev (accuracy, size, p50 latency at real lengths, 1 thread).
@@ -43,15 +43,18 @@ def main() -> None:
     parser.add_argument("--ffn", type=float, default=0.4)
     parser.add_argument("--depth", type=int, default=None)
     parser.add_argument("--recover-epochs", type=int, default=1)
+    parser.add_argument("--recover-steps", type=int, default=None, help="Stop recovery after N steps.")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="Rank and recover on the first N SST-2 train rows only (the unpruned teacher labels them once: hours for a base-sized model on all 67k).")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32", help="Recovery training arithmetic.")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     args = parser.parse_args()
-    spec = DataSpec(SST2 / "train.tsv", SST2 / "dev.tsv", label_names=["negative", "positive"])
+    spec = DataSpec(SST2 / "train.tsv", SST2 / "dev.tsv", label_names=["negative", "positive"], limit=args.limit)
     run = args.runs_dir / f"prune-h{args.heads}-f{args.ffn}-d{args.depth}"
     report = prune_checkpoint(args.checkpoint, run, PruneConfig(heads=args.heads, ffn=args.ffn, depth=args.depth), spec,
-                              recover=TrainConfig(epochs=args.recover_epochs, learning_rate=args.lr, max_length=64, threads=args.threads,
+                              recover=TrainConfig(epochs=args.recover_epochs, max_steps=args.recover_steps, learning_rate=args.lr, max_length=64, threads=args.threads,
                                                       precision=args.precision) if args.recover_epochs else None)
     pruned = Path(report.checkpoint)
     dev = read_labeled(SST2 / "dev.tsv")
@@ -67,7 +70,8 @@ def main() -> None:
         rows.append([r["name"], r["runtime"], r["precision"], kind, f"{flops[kind] / 1e9:.3f}", f"{r['size_bytes'] / 1e6:.2f}", f"{r['accuracy'] * 100:.2f}", f"{lat:.2f}"])
     data = {"prune_report": {"heads_removed": report.summary.heads_removed, "ffn_kept": report.summary.ffn_kept, "depth": report.summary.depth,
                              "flops_reduction": report.summary.flops_reduction, "dev_accuracy_before": report.dev_accuracy_before,
-                             "dev_accuracy_pruned": report.dev_accuracy_pruned, "dev_accuracy_recovered": report.dev_accuracy_recovered},
+                             "dev_accuracy_pruned": report.dev_accuracy_pruned, "dev_accuracy_recovered": report.dev_accuracy_recovered,
+                             "recovery_steps": report.recovery_steps, "train_rows": args.limit or "all", "checkpoint": str(args.checkpoint)},
             "validation": result}
     write_result("pruning", ["artifact", "runtime", "precision", "model", "GFLOPs@128", "MB", "SST-2 dev acc %", "p50 ms real 1 thr"], rows, data, 1)
 

@@ -1,11 +1,14 @@
 """The training recipes on SST-2 (issue targets: teacher >= 89%, tiny from scratch >= 80%,
 tiny distilled >= 86%, each within 60 minutes on 2 cores), and a table of their results.
 
-    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-aug|distill-base [--runs-dir runs] [--threads N]
+    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-base [--runs-dir runs] [--threads N]
     python benchmarks/training.py summarize [--runs-dir runs]
+    python benchmarks/training.py diagnose RUN [RUN ...] [--runs-dir runs]
 
 `run` executes the recipe's exact `edge-albert` command (printed first) and `summarize` tables
-every finished run: dev accuracy, parameters, size, steps and wall time.
+every finished run: dev accuracy, parameters, size, steps and wall time. `diagnose` measures
+how far students are from their teacher (runs/teacher/model): agreement on SST-2 dev and on
+training phrases (underfitting shows there), and dev accuracy by sentence length.
 """
 
 from __future__ import annotations
@@ -45,6 +48,17 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
         "distill-words-control": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny",
                                   "--epochs", "2", "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64",
                                   "--eval-every", "1000", "-o", str(runs / "distill-words-control")],
+        # distill-words with an exponential moving average of the weights evaluated and saved.
+        "distill-words-ema": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--epochs", "2",
+                              "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000",
+                              "--hidden-weight", "1", "--feature-weight", "1", "--ema", "0.999", "-o", str(runs / "distill-words-ema")],
+        # distill-words trained twice as long (4 epochs), and with 3x the word-level layer loss.
+        "distill-words-long": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--epochs", "4",
+                               "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000",
+                               "--hidden-weight", "1", "--feature-weight", "1", "-o", str(runs / "distill-words-long")],
+        "distill-words-h3": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--epochs", "2",
+                             "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000",
+                             "--hidden-weight", "3", "--feature-weight", "1", "-o", str(runs / "distill-words-h3")],
         # Stage 2 of distill-words: the stage-1 student goes on learning, with the same three
         # distillation terms, from 2 teacher-labelled variants per phrase, 30% of them two phrases
         # joined into one long text (SST-2's dev sentences are longer than its training phrases);
@@ -54,10 +68,12 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
                               "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--augment", "2", "--augment-join", "0.3",
                               "--hidden-weight", "1", "--feature-weight", "1", "-o", str(runs / "distill-words-aug")],
         # An ALBERT-base-shaped student (12 repetitions of a 768-wide layer), the unpruned model of
-        # issue 6's base-shape pruning run; bf16 autocast makes one epoch fit in about 20 minutes.
+        # issue 6's base-shape pruning run. 1,000 steps (half an epoch): on AVX2-only x86 with 2
+        # threads a step takes 2.5 s in fp32 (bf16 is emulated there), so this fits the hour;
+        # `auto` uses bf16 on CPUs that multiply it natively.
         "distill-base": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "base", "--epochs", "1",
-                         "--lr", "1e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "500", "--precision", "bf16",
-                         "-o", str(runs / "distill-base")],
+                         "--max-steps", "1000", "--lr", "1e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "500",
+                         "--precision", "auto", "-o", str(runs / "distill-base")],
     }
 
 
@@ -73,17 +89,72 @@ def summarize(runs: Path, threads: int) -> None:
     write_result("training", ["run", "SST-2 dev acc %", "params", "weights MB", "steps", "wall min"], rows, data, threads)
 
 
+LENGTHS = [(0, 10), (10, 20), (20, 30), (30, 10**6)]
+
+
+def diagnose(runs: Path, names: list[str], threads: int) -> None:
+    import numpy as np
+    import torch
+
+    from edge_albert.data.readers import read_labeled
+    from edge_albert.model.checkpoint import load_model
+    from edge_albert.tokenization import AlbertTokenizer
+    from edge_albert.training.batching import encode_dataset
+    from edge_albert.training.teacher import cached_teacher_outputs
+    from edge_albert.training.trainer import predict_logits
+
+    torch.set_num_threads(threads)
+    dev, train = read_labeled(SST2 / "dev.tsv"), read_labeled(SST2 / "train.tsv")
+    words = np.array([len(t.split()) for t in train.texts])
+    rng = np.random.default_rng(0)
+    # A fixed sample of short phrases and the first 3,000 long ones (near-sentences, like dev's).
+    short = rng.choice(np.flatnonzero(words < 10), 1500, replace=False)
+    long = np.flatnonzero(words >= 15)[:3000]
+    sample = train.subset(np.concatenate([short, long]))
+    teacher = runs / "teacher" / "model"
+    t_dev = cached_teacher_outputs(teacher, dev, 64, runs / "diagnose-cache").logits.argmax(1)
+    t_train = cached_teacher_outputs(teacher, sample, 64, runs / "diagnose-cache").logits.argmax(1)
+    y, dev_words = np.asarray(dev.labels), np.array([len(t.split()) for t in dev.texts])
+    headers = ["run", "dev acc %", "agree w/ teacher dev %", "student-only wrong %", "train agree <10 w %", "train agree >=15 w %",
+               "dev acc by words <10 / 10-19 / 20-29 / 30+"]
+    rows = [["teacher", f"{(t_dev == y).mean() * 100:.2f}", "-", "-", "-", "-",
+             " / ".join(f"{(t_dev == y)[(dev_words >= lo) & (dev_words < hi)].mean() * 100:.1f}" for lo, hi in LENGTHS)]]
+    data = {}
+    for name in names:
+        model_dir = runs / name / "model"
+        model, tok = load_model(model_dir).eval(), AlbertTokenizer(model_dir / "spiece.model")
+        p_dev = predict_logits(model, encode_dataset(dev, tok, 64), tok.pad_id).argmax(1)
+        p_train = predict_logits(model, encode_dataset(sample, tok, 64), tok.pad_id).argmax(1)
+        row = {"dev_accuracy": float((p_dev == y).mean()), "dev_agreement": float((p_dev == t_dev).mean()),
+               "student_only_wrong": float(((p_dev != y) & (t_dev == y)).mean()),
+               "train_agreement_short": float((p_train == t_train)[:len(short)].mean()), "train_agreement_long": float((p_train == t_train)[len(short):].mean()),
+               "dev_accuracy_by_words": [float((p_dev == y)[(dev_words >= lo) & (dev_words < hi)].mean()) for lo, hi in LENGTHS]}
+        data[name] = row
+        rows.append([name, f"{row['dev_accuracy'] * 100:.2f}", f"{row['dev_agreement'] * 100:.1f}", f"{row['student_only_wrong'] * 100:.1f}",
+                     f"{row['train_agreement_short'] * 100:.1f}", f"{row['train_agreement_long'] * 100:.1f}",
+                     " / ".join(f"{v * 100:.1f}" for v in row["dev_accuracy_by_words"])])
+    write_result("training-diagnosis", headers, rows, data, threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("action", choices=["run", "summarize"])
-    parser.add_argument("recipe", nargs="?", choices=["teacher", "scratch", "distill", "distill-aug", "distill-words", "distill-words-control", "distill-words-aug", "distill-base"])
+    parser.add_argument("action", choices=["run", "summarize", "diagnose"])
+    parser.add_argument("names", nargs="*", help="run: one recipe; diagnose: run directories' names under --runs-dir")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.action == "run":
-        cmd = recipes(args.runs_dir, args.threads)[args.recipe]
+        known = recipes(args.runs_dir, args.threads)
+        if len(args.names) != 1 or args.names[0] not in known:
+            parser.error(f"run takes one recipe: {', '.join(known)}")
+        cmd = known[args.names[0]]
         print("$ " + " ".join(cmd), flush=True)
         sys.exit(subprocess.call(cmd))
+    if args.action == "diagnose":
+        if not args.names:
+            parser.error("diagnose takes the names of finished runs under --runs-dir")
+        diagnose(args.runs_dir, args.names, args.threads)
+        return
     summarize(args.runs_dir, args.threads)
 
 

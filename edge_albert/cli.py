@@ -137,6 +137,8 @@ def _train_options(fn):
         click.option("--eval-every", default=None, type=int, help="Evaluate every N steps (default: once per epoch)."),
         click.option("--max-steps", default=None, type=int, help="Stop after N optimizer steps."),
         click.option("--threads", default=None, type=int, help="Torch threads (default: all cores)."),
+        click.option("--ema", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
+                     help="Evaluate and save an exponential moving average of the weights with this decay (e.g. 0.999; 0 disables)."),
         _PRECISION_OPTION,
         click.option("--resume", is_flag=True, help="Continue from RUN_DIR/state.pt (saved after each epoch)."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
@@ -147,7 +149,7 @@ def _train_options(fn):
 
 
 _TRAIN_KEYS = ("epochs", "batch_size", "weight_decay", "warmup_ratio", "max_grad_norm", "layer_decay", "max_length", "seed", "patience", "eval_every", "max_steps", "threads",
-               "precision")
+               "precision", "ema")
 
 
 def _data_spec(kw: dict):
@@ -493,6 +495,8 @@ def predict_cmd(bundle, texts, backend, threads, public_key, batch_size) -> None
 @click.option("--depth", type=int, default=None, help="Run the shared layer(s) this many times instead of num_hidden_layers.")
 @click.option("--magnitude", default=0.0, show_default=True, help="Unstructured sparsity (zeros only: dense ONNX/TFLite do not get faster).")
 @click.option("--recover-epochs", default=0, show_default=True, help="Epochs of distillation from the unpruned model after pruning (0: none).")
+@click.option("--recover-steps", type=int, default=None,
+              help="Stop recovery after N optimizer steps (with --recover-epochs; a large model's epoch can take hours).")
 @click.option("--lr", "learning_rate", default=1e-4, show_default=True, help="Recovery learning rate.")
 @click.option("--max-length", default=128, show_default=True)
 @click.option("--threads", default=None, type=int)
@@ -500,7 +504,7 @@ def predict_cmd(bundle, texts, backend, threads, public_key, batch_size) -> None
 @_PRECISION_OPTION
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory: pruned/ (before recovery), recover/model (after).")
 @click.option("--json", "as_json", is_flag=True)
-def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, learning_rate, max_length, threads, seed, precision, output, as_json, **kw) -> None:
+def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, recover_steps, learning_rate, max_length, threads, seed, precision, output, as_json, **kw) -> None:
     """Prune attention heads and FFN neurons (ranked by Taylor importance on --train data, removed
     physically), trim the shared layer's repetitions (--depth), optionally add unstructured
     zeros, then recover accuracy by distilling the unpruned model into the pruned one."""
@@ -510,7 +514,10 @@ def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, learning
     from edge_albert.training.trainer import TrainConfig
 
     spec = _data_spec(kw) if (heads or ffn or recover_epochs) else None
-    recover = (TrainConfig(epochs=recover_epochs, learning_rate=learning_rate, max_length=max_length, threads=threads, seed=seed, precision=precision)
+    if recover_steps is not None and not recover_epochs:
+        raise InputError("--recover-steps limits a recovery: pass --recover-epochs N too")
+    recover = (TrainConfig(epochs=recover_epochs, max_steps=recover_steps, learning_rate=learning_rate, max_length=max_length, threads=threads,
+                           seed=seed, precision=precision)
                if recover_epochs else None)
     report = prune_checkpoint(checkpoint, output, PruneConfig(heads=heads, ffn=ffn, depth=depth, magnitude=magnitude), spec, recover=recover)
     s = report.summary
@@ -522,6 +529,8 @@ def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, learning
     click.echo(f"parameters: {s.parameters_before:,} -> {s.parameters_after:,}; depth {s.depth}; FFN {s.ffn_kept}")
     fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     click.echo(f"dev accuracy: unpruned {fmt(report.dev_accuracy_before)}, pruned {fmt(report.dev_accuracy_pruned)}, recovered {fmt(report.dev_accuracy_recovered)}")
+    if report.recovery_steps is not None:
+        click.echo(f"recovery: {report.recovery_steps} steps of distillation from the unpruned model")
     if s.sparsity:
         click.echo(f"magnitude sparsity: mean {sum(s.sparsity.values()) / len(s.sparsity):.3f} over {len(s.sparsity)} matrices (dense files do not get faster)")
 

@@ -39,13 +39,14 @@ def test_user_errors_are_one_line_exit_2(tmp_path, tiny_checkpoint):
         ("validate", tiny_checkpoint, "--data", tmp_path / "missing.tsv", "--target", "qemu-arm64", "-o", tmp_path / "r"),
         ("validate", tiny_checkpoint, "--target", "raspberry", "-o", tmp_path / "r"),
         ("validate", tiny_checkpoint, "--target", "ssh://pi@host?pythn=3", "-o", tmp_path / "r"),
+        ("prune", tiny_checkpoint, "--depth", "2", "--recover-steps", "5", "-o", tmp_path / "p"),
     ]
     for args in cases:
         out = run(*args)
         assert out.returncode == 2, (args, out.stderr)
         lines = [l for l in out.stderr.splitlines() if l.startswith("error:")]
         assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
-    assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "s.onnx").exists()
+    assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "s.onnx").exists() and not (tmp_path / "p").exists()
 
 
 def test_inspect_json(tiny_checkpoint):

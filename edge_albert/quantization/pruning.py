@@ -175,6 +175,7 @@ class PruneReport:
     dev_accuracy_before: float | None
     dev_accuracy_pruned: float | None
     dev_accuracy_recovered: float | None
+    recovery_steps: int | None = None  # optimizer steps the recovery ran
 
 
 def prune_checkpoint(
@@ -211,15 +212,16 @@ def prune_checkpoint(
     before = evaluate(model, enc_dev, tok.pad_id)["accuracy"] if enc_dev else None
     after = evaluate(pruned, enc_dev, tok.pad_id)["accuracy"] if enc_dev else None
     save_model(pruned, run_dir / "pruned", tokenizer_model=spiece, force=True)
-    recovered = None
+    recovered = steps = None
     final = run_dir / "pruned"
     if recover is not None:
         if data is None:
             raise InputError("recovery trains on data: pass --train")
         result = distill(data, run_dir / "recover", recover, teacher=Path(checkpoint), init=run_dir / "pruned")
         recovered = result.best_metrics.get("accuracy")
+        steps = result.steps
         final = Path(result.checkpoint)
-    return PruneReport(summary, str(final), before, after, recovered)
+    return PruneReport(summary, str(final), before, after, recovered, steps)
 
 
 __all__ = ["PruneConfig", "PruneSummary", "PruneReport", "prune_model", "prune_checkpoint", "taylor_importance", "magnitude_prune"]

@@ -68,6 +68,9 @@ class TrainConfig:
     hidden_weight: float = 0.0
     # How many student repetitions (spread evenly, ending with the last) are matched to teacher layers.
     hidden_layers: int = 2
+    # Decay of an exponential moving average of the weights (0: off). With it, evaluation and the
+    # saved checkpoints use the averaged weights, which are smoother than the last step's.
+    ema: float = 0.0
 
 
 @dataclass
@@ -225,6 +228,21 @@ def save_albert(tokenizer_model: Path) -> Callable[[torch.nn.Module, Path], None
     return lambda model, path: save_model(model, path, tokenizer_model=tokenizer_model, force=True)
 
 
+def weight_average(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of `model`'s weights (torch's AveragedModel).
+
+    The first update copies the weights; then the decay ramps up as (1 + n) / (10 + n) until it
+    reaches `decay`, so the early, poor weights do not linger in the average for thousands of
+    steps (the warm-up timm's ModelEma uses).
+    """
+
+    def ema_step(averaged: torch.Tensor, current: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        return averaged * d + current * (1.0 - d)
+
+    return torch.optim.swa_utils.AveragedModel(model, avg_fn=ema_step)  # buffers (position ids) stay as copied
+
+
 def train_classifier(
     model: torch.nn.Module,
     save: Callable[[torch.nn.Module, Path], None],
@@ -266,6 +284,7 @@ def train_classifier(
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
     optimizer, scheduler = make_optimizer(model, config, total_steps, extra=aids if len(aids) else None)
+    ema = weight_average(model, config.ema) if config.ema else None
 
     state_path = run_dir / "state.pt"
     start_epoch, step, best, best_step, stale = 0, 0, None, 0, 0
@@ -275,6 +294,10 @@ def train_classifier(
             raise InputError("no state.pt to resume from; run without --resume", run_dir)
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
+        if ema is not None:
+            if "ema" not in state:
+                raise InputError("state.pt was saved without --ema; resume with the options it was started with", state_path)
+            ema.load_state_dict(state["ema"])
         if len(aids):
             aids.load_state_dict(state["training_aids"])
         optimizer.load_state_dict(state["optimizer"])
@@ -293,16 +316,17 @@ def train_classifier(
 
     def do_eval(epoch: int) -> None:
         nonlocal best, best_step, stale
+        shipped = ema.module if ema is not None else model
         if dev is None:
-            save(model, run_dir / "model")
+            save(shipped, run_dir / "model")
             return
-        metrics = evaluate(model, dev, pad_id)
+        metrics = evaluate(shipped, dev, pad_id)
         record = {"event": "eval", "epoch": epoch, "step": step, **{f"dev_{k}": v for k, v in metrics.items()}}
         history.append(record)
         log.write(**record)
         if best is None or metrics["accuracy"] > best["accuracy"]:
             best, best_step, stale = metrics, step, 0
-            save(model, run_dir / "model")
+            save(shipped, run_dir / "model")
         else:
             stale += 1
 
@@ -335,6 +359,8 @@ def train_classifier(
                         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
+                    if ema is not None:
+                        ema.update_parameters(model)
                     step += 1
                     running += loss.item()
                     if step % config.log_every == 0:
@@ -358,6 +384,7 @@ def train_classifier(
                     torch.save(
                         {
                             "model": model.state_dict(),
+                            **({"ema": ema.state_dict()} if ema is not None else {}),
                             **({"training_aids": aids.state_dict()} if len(aids) else {}),
                             "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(),
@@ -392,4 +419,4 @@ def train_classifier(
     return result
 
 
-__all__ = ["TrainConfig", "TrainResult", "train_classifier", "save_albert", "distillation_loss", "parameter_groups", "make_optimizer", "predict_logits", "predict_outputs", "FeatureProjector", "evaluate"]
+__all__ = ["TrainConfig", "TrainResult", "train_classifier", "weight_average", "save_albert", "distillation_loss", "parameter_groups", "make_optimizer", "predict_logits", "predict_outputs", "FeatureProjector", "evaluate"]

@@ -44,8 +44,7 @@ class EmbeddingTransfer:
     positions_copied: int
 
 
-def _teacher_token_ids(piece: str, tokenizer) -> list[int]:
-    vocab = tokenizer.get_vocab()
+def _teacher_token_ids(piece: str, tokenizer, vocab: dict[str, int]) -> list[int]:
     if piece in _SPECIAL_TO_WORDPIECE:
         tid = vocab.get(_SPECIAL_TO_WORDPIECE[piece])
         return [tid] if tid is not None else []
@@ -77,8 +76,10 @@ def teacher_embedding_init(student: torch.nn.Module, student_tokenizer: AlbertTo
 
     vectors = torch.zeros(student_tokenizer.vocab_size, t_words.shape[1])
     found = torch.zeros(student_tokenizer.vocab_size, dtype=torch.bool)
+    # get_vocab() builds a fresh dict of the whole vocabulary on every call: once, not per piece.
+    t_vocab = teacher.tokenizer.get_vocab()
     for i in range(student_tokenizer.vocab_size):
-        ids = _teacher_token_ids(student_tokenizer.sp.IdToPiece(i), teacher.tokenizer)
+        ids = _teacher_token_ids(student_tokenizer.sp.IdToPiece(i), teacher.tokenizer, t_vocab)
         if ids:
             vectors[i] = t_words[ids].mean(0)
             found[i] = True

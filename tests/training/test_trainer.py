@@ -12,6 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from edge_albert.data.readers import LabeledTexts
+from edge_albert.errors import InputError
 from edge_albert.model.albert import AlbertForSequenceClassification
 from edge_albert.model.checkpoint import load_model
 from edge_albert.model.config import AlbertConfig
@@ -100,6 +101,44 @@ def test_different_seed_differs(tmp_path, data):
     a, _ = run(tmp_path / "a", data, epochs=1, seed=0)
     b, _ = run(tmp_path / "b", data, epochs=1, seed=1)
     assert not torch.equal(a.classifier.weight, b.classifier.weight)
+
+
+def test_weight_average_follows_the_ramped_decay():
+    from edge_albert.training.trainer import weight_average
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    ema = weight_average(net, 0.3)
+    expected = None
+    for n, value in enumerate([3.0, -2.0, 5.0, 7.0, 0.0, 4.0]):
+        with torch.no_grad():
+            net.weight.fill_(value)
+        ema.update_parameters(net)
+        # The first update copies; then the decay ramps as (1 + n) / (10 + n) up to 0.3.
+        d = 0.0 if n == 0 else min(0.3, (1 + n) / (10 + n))
+        expected = value if expected is None else expected * d + value * (1 - d)
+        assert ema.module.weight.item() == pytest.approx(expected, rel=1e-6)
+    assert d == 0.3  # the ramp reached the decay
+
+
+def test_ema_saves_the_averaged_weights_and_resumes_exactly(tmp_path, data):
+    model, result = run(tmp_path / "a", data, epochs=2, ema=0.9, eval_every=None)
+    saved = load_model(tmp_path / "a" / "model")
+    # The last evaluation is the best one here or not, but the saved weights are an average:
+    # never the raw weights of the step that was evaluated.
+    assert not torch.equal(saved.classifier.weight, model.classifier.weight)
+    assert result.best_metrics
+    run(tmp_path / "b", data, epochs=2, ema=0.9, stop_after_epochs=1)
+    _, resumed = run(tmp_path / "b", data, epochs=2, ema=0.9, resume=True)
+    again = load_model(tmp_path / "b" / "model")
+    assert resumed.best_step == result.best_step
+    for (k, va), vb in zip(saved.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(va, vb), k
+    # A run started without --ema cannot be resumed with it: its state has no average.
+    run(tmp_path / "c", data, epochs=2, stop_after_epochs=1)
+    with pytest.raises(InputError, match="without --ema"):
+        run(tmp_path / "c", data, epochs=2, ema=0.9, resume=True)
 
 
 def test_layer_decay_groups():
