@@ -27,6 +27,9 @@ COMMON = ["--train", str(SST2 / "train.tsv"), "--dev", str(SST2 / "dev.tsv"), "-
 
 def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
     t = ["--threads", str(threads)]
+    # The distill-words family: teacher word vectors, SST-2 phrases, alpha 0.7, T 2, lr 3e-4.
+    words = ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--lr", "3e-4", "--alpha", "0.7",
+             "--temperature", "2", "--max-length", "64", "--eval-every", "1000"]
     return {
         "teacher": ["edge-albert", "teacher", *COMMON, *t, "--epochs", "2", "--lr", "8e-5", "--max-length", "64", "--eval-every", "700", "-o", str(runs / "teacher")],
         "scratch": ["edge-albert", "train", *COMMON, *t, "--preset", "tiny", "--epochs", "6", "--lr", "3e-4", "--max-length", "64", "--eval-every", "1000", "-o", str(runs / "scratch-tiny")],
@@ -42,23 +45,13 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
         # Word-level layer distillation (TinyBERT's intermediate-layer loss across tokenizers) and
         # sentence-representation matching on SST-2's own phrases, teacher word vectors; and the
         # same run without the two representation terms, as its control.
-        "distill-words": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--epochs", "2",
-                          "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000",
-                          "--hidden-weight", "1", "--feature-weight", "1", "-o", str(runs / "distill-words")],
-        "distill-words-control": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny",
-                                  "--epochs", "2", "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64",
-                                  "--eval-every", "1000", "-o", str(runs / "distill-words-control")],
-        # distill-words with an exponential moving average of the weights evaluated and saved.
-        "distill-words-ema": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--epochs", "2",
-                              "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000",
-                              "--hidden-weight", "1", "--feature-weight", "1", "--ema", "0.999", "-o", str(runs / "distill-words-ema")],
-        # distill-words trained twice as long (4 epochs), and with 3x the word-level layer loss.
-        "distill-words-long": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--epochs", "4",
-                               "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000",
-                               "--hidden-weight", "1", "--feature-weight", "1", "-o", str(runs / "distill-words-long")],
-        "distill-words-h3": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--epochs", "2",
-                             "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000",
-                             "--hidden-weight", "3", "--feature-weight", "1", "-o", str(runs / "distill-words-h3")],
+        "distill-words": [*words, "--epochs", "2", "--hidden-weight", "1", "--feature-weight", "1", "-o", str(runs / "distill-words")],
+        "distill-words-control": [*words, "--epochs", "2", "-o", str(runs / "distill-words-control")],
+        # distill-words with an exponential moving average of the weights evaluated and saved,
+        # trained twice as long (4 epochs), and with 3x the word-level layer loss.
+        "distill-words-ema": [*words, "--epochs", "2", "--hidden-weight", "1", "--feature-weight", "1", "--ema", "0.999", "-o", str(runs / "distill-words-ema")],
+        "distill-words-long": [*words, "--epochs", "4", "--hidden-weight", "1", "--feature-weight", "1", "-o", str(runs / "distill-words-long")],
+        "distill-words-h3": [*words, "--epochs", "2", "--hidden-weight", "3", "--feature-weight", "1", "-o", str(runs / "distill-words-h3")],
         # Stage 2 of distill-words: the stage-1 student goes on learning, with the same three
         # distillation terms, from 2 teacher-labelled variants per phrase, 30% of them two phrases
         # joined into one long text (SST-2's dev sentences are longer than its training phrases);
@@ -100,7 +93,7 @@ def diagnose(runs: Path, names: list[str], threads: int) -> None:
     from edge_albert.model.checkpoint import load_model
     from edge_albert.tokenization import AlbertTokenizer
     from edge_albert.training.batching import encode_dataset
-    from edge_albert.training.teacher import cached_teacher_outputs
+    from edge_albert.training.teacher import cached_teacher_outputs, load_teacher
     from edge_albert.training.trainer import predict_logits
 
     torch.set_num_threads(threads)
@@ -111,14 +104,19 @@ def diagnose(runs: Path, names: list[str], threads: int) -> None:
     short = rng.choice(np.flatnonzero(words < 10), 1500, replace=False)
     long = np.flatnonzero(words >= 15)[:3000]
     sample = train.subset(np.concatenate([short, long]))
-    teacher = runs / "teacher" / "model"
-    t_dev = cached_teacher_outputs(teacher, dev, 64, runs / "diagnose-cache").logits.argmax(1)
-    t_train = cached_teacher_outputs(teacher, sample, 64, runs / "diagnose-cache").logits.argmax(1)
+    teacher_dir = runs / "teacher" / "model"
+    teacher = load_teacher(teacher_dir)
+    t_dev = cached_teacher_outputs(teacher_dir, dev, 64, runs / "diagnose-cache", teacher=teacher).logits.argmax(1)
+    t_train = cached_teacher_outputs(teacher_dir, sample, 64, runs / "diagnose-cache", teacher=teacher).logits.argmax(1)
     y, dev_words = np.asarray(dev.labels), np.array([len(t.split()) for t in dev.texts])
+
+    def by_words(correct: np.ndarray) -> list[float]:
+        return [float(correct[(dev_words >= lo) & (dev_words < hi)].mean()) for lo, hi in LENGTHS]
+
     headers = ["run", "dev acc %", "agree w/ teacher dev %", "student-only wrong %", "train agree <10 w %", "train agree >=15 w %",
                "dev acc by words <10 / 10-19 / 20-29 / 30+"]
     rows = [["teacher", f"{(t_dev == y).mean() * 100:.2f}", "-", "-", "-", "-",
-             " / ".join(f"{(t_dev == y)[(dev_words >= lo) & (dev_words < hi)].mean() * 100:.1f}" for lo, hi in LENGTHS)]]
+             " / ".join(f"{v * 100:.1f}" for v in by_words(t_dev == y))]]
     data = {}
     for name in names:
         model_dir = runs / name / "model"
@@ -128,7 +126,7 @@ def diagnose(runs: Path, names: list[str], threads: int) -> None:
         row = {"dev_accuracy": float((p_dev == y).mean()), "dev_agreement": float((p_dev == t_dev).mean()),
                "student_only_wrong": float(((p_dev != y) & (t_dev == y)).mean()),
                "train_agreement_short": float((p_train == t_train)[:len(short)].mean()), "train_agreement_long": float((p_train == t_train)[len(short):].mean()),
-               "dev_accuracy_by_words": [float((p_dev == y)[(dev_words >= lo) & (dev_words < hi)].mean()) for lo, hi in LENGTHS]}
+               "dev_accuracy_by_words": by_words(p_dev == y)}
         data[name] = row
         rows.append([name, f"{row['dev_accuracy'] * 100:.2f}", f"{row['dev_agreement'] * 100:.1f}", f"{row['student_only_wrong'] * 100:.1f}",
                      f"{row['train_agreement_short'] * 100:.1f}", f"{row['train_agreement_long'] * 100:.1f}",
