@@ -62,7 +62,7 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
                               "--hidden-weight", "1", "--feature-weight", "1", "-o", str(runs / "distill-words-aug")],
         # An ALBERT-base-shaped student (12 repetitions of a 768-wide layer), the unpruned model of
         # issue 6's base-shape pruning run. 1,000 steps (half an epoch): on AVX2-only x86 with 2
-        # threads a step takes 2.5 s in fp32 (bf16 is emulated there), so this fits the hour;
+        # threads a step takes about 2.2 s in fp32 (0.45 steps/s measured; bf16 is emulated there), so this fits the hour;
         # `auto` uses bf16 on CPUs that multiply it natively.
         "distill-base": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "base", "--epochs", "1",
                          "--max-steps", "1000", "--lr", "1e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "500",
