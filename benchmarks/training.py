@@ -1,7 +1,7 @@
 """The training recipes on SST-2 (issue targets: teacher >= 89%, tiny from scratch >= 80%,
 tiny distilled >= 86%, each within 60 minutes on 2 cores), and a table of their results.
 
-    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-base [--runs-dir runs] [--threads N]
+    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-words-drop|distill-imdb|distill-imdb-stage2|distill-imdb-more|distill-imdb-repeat|distill-base [--runs-dir runs] [--threads N]
     python benchmarks/training.py summarize [--runs-dir runs]
     python benchmarks/training.py diagnose RUN [RUN ...] [--runs-dir runs]
 
@@ -22,7 +22,15 @@ from pathlib import Path
 from harness import write_result
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
-COMMON = ["--train", str(SST2 / "train.tsv"), "--dev", str(SST2 / "dev.tsv"), "--label-names", "negative,positive", "--seed", "0", "--json"]
+# Stands for the path of `edge-albert data imdb-sentences` (fetched only by the recipes that use it).
+IMDB = "{imdb-sentences}"
+
+
+def common(seed: int = 0) -> list[str]:
+    return ["--train", str(SST2 / "train.tsv"), "--dev", str(SST2 / "dev.tsv"), "--label-names", "negative,positive", "--seed", str(seed), "--json"]
+
+
+COMMON = common()
 
 
 def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
@@ -60,6 +68,31 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
                               "--init", str(runs / "distill-words" / "model"), "--epochs", "1", "--max-steps", "3000", "--lr", "1e-4", "--alpha", "0.7",
                               "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--augment", "2", "--augment-join", "0.3",
                               "--hidden-weight", "1", "--feature-weight", "1", "-o", str(runs / "distill-words-aug")],
+        # distill-words with dropout 0.1 in the student's encoder (ALBERT's default is none): the
+        # students fit the training phrases far better than they generalise to dev.
+        "distill-words-drop": [*words, "--epochs", "2", "--hidden-weight", "1", "--feature-weight", "1", "--dropout", "0.1",
+                               "-o", str(runs / "distill-words-drop")],
+        # distill-words with 100,000 unlabelled IMDB review sentences (`edge-albert data imdb-sentences`)
+        # in the transfer set: whole review sentences, like SST-2's dev, that the teacher labels; the
+        # student's tokenizer learns from them too. And the same transfer set as a stage 2 of
+        # distill-words (its student and tokenizer, 1 epoch at lr 1e-4).
+        "distill-imdb": [*words, "--epochs", "2", "--hidden-weight", "1", "--feature-weight", "1", "--unlabeled", IMDB,
+                         "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb")],
+        "distill-imdb-stage2": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"),
+                                "--init", str(runs / "distill-words" / "model"), "--epochs", "1", "--lr", "1e-4", "--alpha", "0.7",
+                                "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--hidden-weight", "1", "--feature-weight", "1",
+                                "--unlabeled", IMDB, "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb-stage2")],
+        # Stage 2 of distill-imdb: its student goes on learning from another seeded sample of 100,000
+        # IMDB sentences (seed 1: about two thirds of them new to it), 1 epoch at lr 1e-4.
+        "distill-imdb-more": ["edge-albert", "distill", *common(1), *t, "--teacher", str(runs / "teacher" / "model"),
+                              "--init", str(runs / "distill-imdb" / "model"), "--epochs", "1", "--lr", "1e-4", "--alpha", "0.7",
+                              "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--hidden-weight", "1", "--feature-weight", "1",
+                              "--unlabeled", IMDB, "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb-more")],
+        # The same stage 2 on distill-imdb's own sample (seed 0) again: more passes instead of new text.
+        "distill-imdb-repeat": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"),
+                                "--init", str(runs / "distill-imdb" / "model"), "--epochs", "1", "--lr", "1e-4", "--alpha", "0.7",
+                                "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--hidden-weight", "1", "--feature-weight", "1",
+                                "--unlabeled", IMDB, "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb-repeat")],
         # An ALBERT-base-shaped student (12 repetitions of a 768-wide layer), the unpruned model of
         # issue 6's base-shape pruning run. 1,000 steps (half an epoch): on AVX2-only x86 with 2
         # threads a step takes about 2.2 s in fp32 (0.45 steps/s measured; bf16 is emulated there), so this fits the hour;
@@ -146,6 +179,10 @@ def main() -> None:
         if len(args.names) != 1 or args.names[0] not in known:
             parser.error(f"run takes one recipe: {', '.join(known)}")
         cmd = known[args.names[0]]
+        if IMDB in cmd:
+            from edge_albert.data.imdb_reviews import imdb_sentences
+
+            cmd = [str(imdb_sentences().path) if c == IMDB else c for c in cmd]
         print("$ " + " ".join(cmd), flush=True)
         sys.exit(subprocess.call(cmd))
     if args.action == "diagnose":

