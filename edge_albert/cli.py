@@ -100,6 +100,9 @@ def inspect_cmd(checkpoint: Path, as_json: bool) -> None:
 
 # Data and training options shared by train / teacher / distill ------------------------------
 
+_DROPOUT_OPTION = click.option(
+    "--dropout", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
+    help="Encoder dropout (hidden states and attention probabilities) while training; default: the preset's or checkpoint's (0 for ALBERT).")
 _PRECISION_OPTION = click.option(
     "--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32", show_default=True,
     help="Training arithmetic: bf16 autocast (fp32 master weights) is 2.4-3.5x faster on CPUs with native bf16 "
@@ -233,8 +236,7 @@ def data_cmd(name: str, as_json: bool) -> None:
 @click.option("--preset", default="tiny", show_default=True, type=click.Choice(["tiny", "small", "base", "large"]), help="Model shape when training from scratch.")
 @click.option("--tokenizer", type=click.Path(path_type=Path), default=None, help="spiece.model to use; default: the checkpoint's, or train one on the training texts.")
 @click.option("--vocab-size", default=8000, show_default=True, help="Vocabulary of a newly trained tokenizer.")
-@click.option("--dropout", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
-              help="Encoder dropout (hidden states and attention probabilities) while training; default: the preset's or checkpoint's (0 for ALBERT).")
+@_DROPOUT_OPTION
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory: model/ (best checkpoint), train_log.jsonl, state.pt, result.json.")
 def train_cmd(output: Path, init, preset, tokenizer, vocab_size, dropout, resume, as_json, **kw) -> None:
     """Fine-tune ALBERT for sequence classification (AdamW, warm-up + linear decay, clipping,
@@ -324,8 +326,7 @@ def teacher_cmd(output: Path, base, resume, as_json, **kw) -> None:
                    "the student's and a Hugging Face teacher's hidden states averaged over each word; 0 disables.")
 @click.option("--hidden-layers", default=2, show_default=True, type=click.IntRange(1),
               help="How many student repetitions (evenly spread, ending with the last) --hidden-weight matches to teacher layers.")
-@click.option("--dropout", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
-              help="Encoder dropout (hidden states and attention probabilities) while training; default: the preset's or checkpoint's (0 for ALBERT).")
+@_DROPOUT_OPTION
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the student lands in OUTPUT/model.")
 def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, augment_join, teacher_embeddings,
                 feature_weight, hidden_weight, hidden_layers, unlabeled, unlabeled_limit, unlabeled_column, dropout, as_json, **kw) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import itertools
 import re
 import zipfile
 from dataclasses import dataclass
@@ -68,8 +69,8 @@ def sst_style(sentence: str) -> str:
     s = _ELLIPSIS.sub(" ... ", s)
     s = _DASHES.sub(" -- ", s)
     s = _PUNCT.sub(r" \1 ", s)
-    quotes = iter(range(s.count('"')))
-    s = _QUOTE.sub(lambda _: " `` " if next(quotes) % 2 == 0 else " '' ", s)
+    marks = itertools.cycle((" `` ", " '' "))  # opening, then closing
+    s = _QUOTE.sub(lambda _: next(marks), s)
     s = _FINAL_DOT.sub(r" .\1", s)
     return " ".join(s.split())
 
