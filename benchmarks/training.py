@@ -83,8 +83,10 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
                                 "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--hidden-weight", "1", "--feature-weight", "1",
                                 "--unlabeled", IMDB, "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb-stage2")],
         # Stage 2 of distill-imdb: its student goes on learning from another seeded sample of 100,000
-        # IMDB sentences (seed 1: about two thirds of them new to it), 1 epoch at lr 1e-4.
+        # IMDB sentences (seed 1: about two thirds of them new to it), 1 epoch at lr 1e-4. It shares
+        # stage 1's teacher cache: only the new sample is labelled.
         "distill-imdb-more": ["edge-albert", "distill", *common(1), *t, "--teacher", str(runs / "teacher" / "model"),
+                              "--teacher-cache", str(runs / "distill-imdb" / "cache"),
                               "--init", str(runs / "distill-imdb" / "model"), "--epochs", "1", "--lr", "1e-4", "--alpha", "0.7",
                               "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--hidden-weight", "1", "--feature-weight", "1",
                               "--unlabeled", IMDB, "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb-more")],

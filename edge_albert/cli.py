@@ -327,12 +327,15 @@ def teacher_cmd(output: Path, base, resume, as_json, **kw) -> None:
 @click.option("--hidden-layers", default=2, show_default=True, type=click.IntRange(1),
               help="How many student repetitions (evenly spread, ending with the last) --hidden-weight matches to teacher layers.")
 @_DROPOUT_OPTION
+@click.option("--teacher-cache", type=click.Path(path_type=Path), default=None,
+              help="Folder of the teacher's cached outputs (default OUTPUT/cache). Runs that share one (a stage 2, a sweep of "
+                   "student settings) label each text set once; entries are keyed by teacher, texts and length.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the student lands in OUTPUT/model.")
 def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, augment_join, teacher_embeddings,
-                feature_weight, hidden_weight, hidden_layers, unlabeled, unlabeled_limit, unlabeled_column, dropout, as_json, **kw) -> None:
+                feature_weight, hidden_weight, hidden_layers, unlabeled, unlabeled_limit, unlabeled_column, dropout, teacher_cache, as_json, **kw) -> None:
     """Knowledge distillation into an ALBERT student (DistilBERT loss: soft targets at T + hard labels).
 
-    Teacher logits are computed once and cached in OUTPUT/cache. A new student starts from the
+    Teacher logits are computed once and cached (OUTPUT/cache or --teacher-cache). A new student starts from the
     teacher's word embeddings (projected to its embedding size); --augment N adds N
     teacher-labelled variants of each training text (masked words, n-gram crops, and with
     --augment-join P that fraction of long texts made of two joined ones); --unlabeled FILE adds
@@ -347,7 +350,7 @@ def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokeniz
                            hidden_weight=hidden_weight, hidden_layers=hidden_layers)
     _report(distill(spec, output, config, teacher=teacher, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume,
                     augment=augment, augment_join=augment_join, teacher_embeddings=teacher_embeddings, unlabeled=list(unlabeled) or None,
-                    unlabeled_limit=unlabeled_limit, unlabeled_column=unlabeled_column, dropout=dropout), as_json)
+                    unlabeled_limit=unlabeled_limit, unlabeled_column=unlabeled_column, dropout=dropout, teacher_cache=teacher_cache), as_json)
 
 
 @main.command("convert")
@@ -664,7 +667,7 @@ def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, m
     """
     import dataclasses
 
-    from edge_albert.validation.gate import GateThresholds, check_report, format_table, select_baseline, write_junit
+    from edge_albert.validation.gate import GateThresholds, check_report, describe_machine, format_table, select_baseline, write_junit
     from edge_albert.validation.report import load_report
 
     limits = GateThresholds.from_file(thresholds) if thresholds else GateThresholds()
@@ -681,7 +684,8 @@ def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, m
     if as_json:
         _print_json({**gate.to_dict(), "baseline": str(used)})
     else:
-        click.echo(f"baseline: {used}")
+        # Which machines were compared: when a latency check fails in CI, the first question.
+        click.echo(f"baseline: {used} ({describe_machine(baseline)}); this run: {describe_machine(current)}")
         click.echo(format_table(gate))
         skipped = [r for r in gate.rows if r.skipped]
         if skipped:

@@ -134,6 +134,7 @@ def distill(
     unlabeled_limit: int | None = None,
     unlabeled_column: str | None = None,
     dropout: float | None = None,
+    teacher_cache: Path | None = None,
 ) -> TrainResult:
     """Distil `teacher` into an ALBERT student: soft targets at temperature T plus hard labels.
 
@@ -143,12 +144,15 @@ def distill(
     embeddings from a Hugging Face teacher's word vectors (see `transfer.teacher_embedding_init`).
     `unlabeled` files add their texts to the transfer set (`transfer.unlabeled_transfer_texts`:
     a seeded sample of `unlabeled_limit`, none equal to a training or dev text). `dropout` as in `train`.
+    The teacher's outputs are cached in `teacher_cache` (default `run_dir/cache`), one entry per
+    (teacher, text set, length), so runs sharing the folder label each text set once.
     """
     from edge_albert.training.transfer import augment_texts, teacher_embedding_init, unlabeled_transfer_texts
     from edge_albert.training.word_states import WordStates, WordTargets, piece_starts_word
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    cache = Path(teacher_cache) if teacher_cache is not None else run_dir / "cache"
     train_data, dev_data = load_splits(data)
     if (augment or unlabeled) and train_data.pairs is not None:
         raise InputError("--augment and --unlabeled work on single-text data; this data has a second text column", data.train)
@@ -169,7 +173,7 @@ def distill(
     word_layers = [t for _, t in layer_pairs] or None
     # The teacher labels the transfer set in the training arithmetic: bf16 is ~3x faster there too.
     precision = resolve_precision(config.precision)
-    outputs = cached_teacher_outputs(teacher, train_data, config.max_length, run_dir / "cache", teacher=teacher_model,
+    outputs = cached_teacher_outputs(teacher, train_data, config.max_length, cache, teacher=teacher_model,
                                      batch_size=teacher_batch_size, features=features, word_layers=word_layers, precision=precision)
     logits = outputs.logits
     if logits.shape[1] != len(train_data.label_names):
@@ -188,7 +192,7 @@ def distill(
     if unlabeled:
         transfer_sets.append(LabeledTexts(extra, [-1] * len(extra), train_data.label_names, source="unlabeled"))
         info["unlabeled_examples"] = counts
-    transfer = [(t, cached_teacher_outputs(teacher, t, config.max_length, run_dir / "cache", teacher=teacher_model, batch_size=teacher_batch_size,
+    transfer = [(t, cached_teacher_outputs(teacher, t, config.max_length, cache, teacher=teacher_model, batch_size=teacher_batch_size,
                                            features=features, word_layers=word_layers, precision=precision)) for t in transfer_sets if len(t)]
 
     if teacher_embeddings and init is None and isinstance(teacher_model, HFClassifier) and not resume:

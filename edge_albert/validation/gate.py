@@ -112,6 +112,12 @@ def latency_comparable(report: dict, baseline: dict) -> str | None:
             f"{', '.join(here[1]) or 'no flags'}); latency not compared: record a baseline on this CPU class")
 
 
+def describe_machine(report: dict) -> str:
+    """`AMD EPYC, x86_64 avx avx2 fma, 2 CPUs`: the machine a report was measured on, one line."""
+    m = report.get("machine") or {}
+    return f"{m.get('cpu_model', 'unknown CPU')}, {m.get('machine', '?')} {' '.join(m.get('cpu_flags') or []) or 'no flags'}, {m.get('logical_cpus', '?')} CPUs"
+
+
 def select_baseline(report: dict, baselines: list[dict]) -> dict:
     """The baseline measured on this report's CPU class, else the first one (whose latency checks
     are then skipped). Keeping one baseline per CPU class that CI runs on keeps every check live."""

@@ -21,7 +21,7 @@ from edge_albert.runtimes import open_session
 from edge_albert.staging import staged_file
 from edge_albert.tokenization import AlbertTokenizer
 from edge_albert.validation.compare import run_texts
-from edge_albert.validation.latency import measure_latency
+from edge_albert.validation.latency import measure_latency_interleaved
 from edge_albert.validation.machine import machine_info
 from edge_albert.validation.memory import measure_in_subprocess
 from edge_albert.validation.metrics import classification_metrics, fidelity_metrics
@@ -107,24 +107,31 @@ def validate(
     encodings = [tokenizer.encode(t, max_length=max_length) for t in data.texts]
     labels = np.asarray(data.labels)
     paths = [reference] + [Path(a) for a in artifacts if Path(a).resolve() != reference.resolve()]
-    results = []
+    results, sessions = [], []
     with progress_bar(len(paths), "validate", unit="model") as advance:
         for path in paths:
             session = ref_session if path == reference else open_session(path, threads=max(threads))
             logits = ref_logits if path == reference else run_texts(session, tokenizer, data.texts, max_length=max_length)
             metrics = classification_metrics(logits, labels)
-            latency = []
-            for t in threads:
-                # Thread count is fixed when a session is created: reuse the open one where it fits.
-                timed = session if t == max(threads) else open_session(path, threads=t)
-                latency.append(measure_latency(timed, encodings, threads=t, lengths=lengths, runs=latency_runs, pad_id=tokenizer.pad_id).to_dict())
+            sessions.append(session)
             results.append(ArtifactResult(
                 artifact=str(path), name=_artifact_name(path), runtime=session.runtime, precision=_precision(session),
                 size_bytes=_size(path), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
-                fidelity=fidelity_metrics(logits, ref_logits), latency=latency,
+                fidelity=fidelity_metrics(logits, ref_logits),
                 memory=measure_in_subprocess(path) if memory else {},
             ))
             advance(1, model=path.name)
+    # Latency after accuracy, all models in turns (see measure_latency_interleaved): the gate
+    # judges each model's latency as a ratio to the reference's, so they must share the moment.
+    rounds = 5
+    with progress_bar(rounds * len(threads), "latency", unit="round") as advance:
+        for t in threads:
+            # Thread count is fixed when a session is created: reuse the open ones where it fits.
+            timed = sessions if t == max(threads) else [open_session(path, threads=t) for path in paths]
+            reports = measure_latency_interleaved(timed, encodings, threads=t, lengths=lengths, runs=latency_runs,
+                                                  pad_id=tokenizer.pad_id, rounds=rounds, on_round=advance)
+            for result, latency in zip(results, reports):
+                result.latency.append(latency.to_dict())
     target_runs = []
     files = [p for p in paths if p.is_file() and p.suffix in (".onnx", ".tflite")]
     if targets and files:

@@ -142,3 +142,11 @@ def test_distill_recipe_with_hidden_weight_caches_word_states(tmp_path, spiece_m
     assert steps and all("hidden_loss" in r and "feature_loss" in r for r in steps)
     config = load_model(result.checkpoint).config
     assert config.num_hidden_layers == 4 and config.hidden_dropout_prob == config.attention_probs_dropout_prob == 0.1
+    # A stage 2 that shares the first run's teacher cache (--teacher-cache) labels nothing again.
+    cache = tmp_path / "run" / "cache"
+    stamps = {f.name: f.stat().st_mtime_ns for f in cache.iterdir()}
+    stage2 = TrainConfig(epochs=1, max_steps=1, max_length=48, threads=1, hidden_weight=1.0, feature_weight=0.5)
+    distill(spec, tmp_path / "stage2", stage2, teacher=default_teacher_base(), init=result.checkpoint, augment=1,
+            unlabeled=[tmp_path / "extra.txt"], teacher_cache=cache)
+    assert {f.name: f.stat().st_mtime_ns for f in cache.iterdir()} == stamps
+    assert not (tmp_path / "stage2" / "cache").exists() and (tmp_path / "stage2" / "model" / "model.safetensors").is_file()
