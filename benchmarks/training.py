@@ -38,6 +38,14 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
     # The distill-words family: teacher word vectors, SST-2 phrases, alpha 0.7, T 2, lr 3e-4.
     words = ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"), "--preset", "tiny", "--lr", "3e-4", "--alpha", "0.7",
              "--temperature", "2", "--max-length", "64", "--eval-every", "1000"]
+    # 100,000 unlabelled IMDB sentences with the word-level and representation terms.
+    imdb = ["--hidden-weight", "1", "--feature-weight", "1", "--unlabeled", IMDB, "--unlabeled-limit", "100000"]
+
+    def stage2(init_run: str, seed: int) -> list[str]:
+        """A stage 2: the student of `init_run` goes on learning at lr 1e-4 (seed picks the IMDB sample)."""
+        return ["edge-albert", "distill", *common(seed), *t, "--teacher", str(runs / "teacher" / "model"), "--init", str(runs / init_run / "model"),
+                "--lr", "1e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000"]
+
     return {
         "teacher": ["edge-albert", "teacher", *COMMON, *t, "--epochs", "2", "--lr", "8e-5", "--max-length", "64", "--eval-every", "700", "-o", str(runs / "teacher")],
         "scratch": ["edge-albert", "train", *COMMON, *t, "--preset", "tiny", "--epochs", "6", "--lr", "3e-4", "--max-length", "64", "--eval-every", "1000", "-o", str(runs / "scratch-tiny")],
@@ -76,36 +84,22 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
         # in the transfer set: whole review sentences, like SST-2's dev, that the teacher labels; the
         # student's tokenizer learns from them too. And the same transfer set as a stage 2 of
         # distill-words (its student and tokenizer, 1 epoch at lr 1e-4).
-        "distill-imdb": [*words, "--epochs", "2", "--hidden-weight", "1", "--feature-weight", "1", "--unlabeled", IMDB,
-                         "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb")],
-        "distill-imdb-stage2": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"),
-                                "--init", str(runs / "distill-words" / "model"), "--epochs", "1", "--lr", "1e-4", "--alpha", "0.7",
-                                "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--hidden-weight", "1", "--feature-weight", "1",
-                                "--unlabeled", IMDB, "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb-stage2")],
+        "distill-imdb": [*words, "--epochs", "2", *imdb, "-o", str(runs / "distill-imdb")],
+        "distill-imdb-stage2": [*stage2("distill-words", 0), "--epochs", "1", *imdb, "-o", str(runs / "distill-imdb-stage2")],
         # Stage 2 of distill-imdb: its student goes on learning from another seeded sample of 100,000
         # IMDB sentences (seed 1: about two thirds of them new to it), 1 epoch at lr 1e-4. It shares
         # stage 1's teacher cache: only the new sample is labelled.
-        "distill-imdb-more": ["edge-albert", "distill", *common(1), *t, "--teacher", str(runs / "teacher" / "model"),
-                              "--teacher-cache", str(runs / "distill-imdb" / "cache"),
-                              "--init", str(runs / "distill-imdb" / "model"), "--epochs", "1", "--lr", "1e-4", "--alpha", "0.7",
-                              "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--hidden-weight", "1", "--feature-weight", "1",
-                              "--unlabeled", IMDB, "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb-more")],
-        # The two stages above cut to fit the hour each on 2 threads (3.7 steps/s alone, sixth session;
-        # the teacher passes take 5.4 min for SST-2 and 13.5 for 100k IMDB sentences): stage 1
+        "distill-imdb-more": [*stage2("distill-imdb", 1), "--teacher-cache", str(runs / "distill-imdb" / "cache"), "--epochs", "1", *imdb,
+                              "-o", str(runs / "distill-imdb-more")],
+        # The two stages above cut to fit the hour each on 2 threads (3.8 steps/s alone, sixth session;
+        # the teacher passes take 5.3 min for SST-2 and 13.5 for 100k IMDB sentences): stage 1
         # stops at 8,000 of its 10,460 steps, and stage 2 gets those steps back (7,600 steps,
         # 1.45 passes over its sample), for the same 15,600 steps in all.
-        "distill-imdb-60": [*words, "--epochs", "2", "--max-steps", "8000", "--hidden-weight", "1", "--feature-weight", "1", "--unlabeled", IMDB,
-                            "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb-60")],
-        "distill-imdb-60-more": ["edge-albert", "distill", *common(1), *t, "--teacher", str(runs / "teacher" / "model"),
-                                 "--teacher-cache", str(runs / "distill-imdb-60" / "cache"),
-                                 "--init", str(runs / "distill-imdb-60" / "model"), "--epochs", "2", "--max-steps", "7600", "--lr", "1e-4",
-                                 "--alpha", "0.7", "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--hidden-weight", "1",
-                                 "--feature-weight", "1", "--unlabeled", IMDB, "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb-60-more")],
+        "distill-imdb-60": [*words, "--epochs", "2", "--max-steps", "8000", *imdb, "-o", str(runs / "distill-imdb-60")],
+        "distill-imdb-60-more": [*stage2("distill-imdb-60", 1), "--teacher-cache", str(runs / "distill-imdb-60" / "cache"), "--epochs", "2",
+                                 "--max-steps", "7600", *imdb, "-o", str(runs / "distill-imdb-60-more")],
         # The same stage 2 on distill-imdb's own sample (seed 0) again: more passes instead of new text.
-        "distill-imdb-repeat": ["edge-albert", "distill", *COMMON, *t, "--teacher", str(runs / "teacher" / "model"),
-                                "--init", str(runs / "distill-imdb" / "model"), "--epochs", "1", "--lr", "1e-4", "--alpha", "0.7",
-                                "--temperature", "2", "--max-length", "64", "--eval-every", "1000", "--hidden-weight", "1", "--feature-weight", "1",
-                                "--unlabeled", IMDB, "--unlabeled-limit", "100000", "-o", str(runs / "distill-imdb-repeat")],
+        "distill-imdb-repeat": [*stage2("distill-imdb", 0), "--epochs", "1", *imdb, "-o", str(runs / "distill-imdb-repeat")],
         # An ALBERT-base-shaped student (12 repetitions of a 768-wide layer), the unpruned model of
         # issue 6's base-shape pruning run. 1,000 steps (half an epoch): on AVX2-only x86 with 2
         # threads a step takes about 2.2 s in fp32 (0.45 steps/s measured; bf16 is emulated there), so this fits the hour;

