@@ -57,7 +57,7 @@ def test_dynamic_batch_and_length(tiny_checkpoint, tiny_onnx):
 def test_metadata_and_checker(tiny_checkpoint, tiny_onnx):
     model = onnx.load(str(tiny_onnx))
     onnx.checker.check_model(model, full_check=True)
-    assert model.opset_import[0].version >= 17
+    assert model.opset_import[0].version == 20  # for the Gelu op
     meta = open_session(tiny_onnx).metadata
     assert meta["labels"] == ["negative", "positive"]
     assert meta["max_length"] == 128
@@ -114,3 +114,28 @@ def test_optimized_export_fuses_attention_and_keeps_parity(tmp_path, tiny_checkp
     tok = AlbertTokenizer(tiny_checkpoint / "spiece.model")
     result = compare_models(tiny_checkpoint, path, tok, [s for _, s in sst2_dev[:200]])
     assert result.max_abs_logit_diff <= 1e-4 and result.agreement == 1.0
+
+
+def test_gelu_is_one_node_and_no_initializer_is_left_unread(tiny_checkpoint, tiny_onnx):
+    graph = onnx.load(str(tiny_onnx)).graph
+    layers = load_model(tiny_checkpoint).config.num_hidden_layers
+    gelus = [n for n in graph.node if n.op_type == "Gelu"]
+    assert len(gelus) == layers
+    assert all(onnx.helper.get_attribute_value(a) == b"tanh" for n in gelus for a in n.attribute if a.name == "approximate")
+    assert not [n for n in graph.node if n.op_type == "Pow"]  # the decomposed tanh GELU of opset 18
+    read = {name for n in graph.node for name in n.input}
+    assert [i.name for i in graph.initializer if i.name not in read] == []
+
+
+def test_tanh_gelu_becomes_fast_gelu_before_ort_fusions():
+    from onnx import TensorProto, helper
+
+    from edge_albert.converters.onnx import mark_tanh_gelu_for_onnxruntime
+
+    nodes = [helper.make_node("Gelu", ["x"], ["t"], approximate="tanh"), helper.make_node("Gelu", ["t"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    assert mark_tanh_gelu_for_onnxruntime(model) == 1
+    assert [(n.domain, n.op_type) for n in model.graph.node] == [("com.microsoft", "FastGelu"), ("", "Gelu")]
+    assert {o.domain for o in model.opset_import} == {"", "com.microsoft"}
