@@ -2,7 +2,7 @@
 sequence axes, output `logits`.
 
 Opset 20 because it has a `Gelu` op: at opset 18 the exporter spells ALBERT's tanh GELU out in
-nine elementwise nodes over the FFN's widest tensor, which ONNX Runtime does not fuse back; the
+eight elementwise nodes over the FFN's widest tensor, which ONNX Runtime does not fuse back; the
 one node made ALBERT-base int8 9% faster on the CPU provider (docs/converters.md).
 
 The exporter reads each weight of ALBERT's shared layer through a `Transpose` node (the legacy
