@@ -7,6 +7,8 @@ Heavy libraries are imported inside each command so `--help` stays fast.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +38,19 @@ class _Group(click.Group):
             sys.exit(2)
 
 
+# Dependencies' notices that say nothing about the user's run: torch.onnx's "torchvision is not
+# installed" (four per export), torchao's CUDA kernels that cannot load on a CPU machine, a torch
+# deprecation inside torchao, and the TFLite converter's C++ INFO lines. Real warnings and errors
+# still show; setting TF_CPP_MIN_LOG_LEVEL yourself keeps your value.
+QUIET_LOGGERS = ("torch.onnx._internal.exporter._registration", "torchao", "torch.utils._pytree")
+
+
+def _quiet_dependency_notices() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
@@ -48,6 +63,7 @@ def main() -> None:
     Every stage reads artifacts from disk and writes artifacts to disk, so each command runs on
     its own. Start with `edge-albert demo` to run the whole pipeline on built-in data.
     """
+    _quiet_dependency_notices()
 
 
 @main.command("tokenizer")
