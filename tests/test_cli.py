@@ -69,3 +69,13 @@ def test_convert_refuses_existing_output_unless_forced(tmp_path, tiny_checkpoint
     # Dependencies' notices are kept off the user's terminal (torch.onnx printed four
     # "torchvision is not installed" lines per export).
     assert out.stderr.strip() == "", out.stderr
+
+
+def test_opset_option_matches_the_library():
+    # The CLI spells the choices out so `--help` needs no torch; this keeps them in step.
+    from edge_albert.converters.onnx import OPSET, SUPPORTED_OPSETS
+
+    for command in ("convert", "quantize"):
+        option = next(p for p in main.commands[command].params if p.name == "opset")
+        assert option.default == OPSET
+        assert (option.type.min, option.type.max) == (min(SUPPORTED_OPSETS), max(SUPPORTED_OPSETS))

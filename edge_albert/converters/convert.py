@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_albert.converters.export_config import DEFAULT_BUCKETS
-from edge_albert.converters.onnx import ExportResult, export_onnx
+from edge_albert.converters.onnx import OPSET, ExportResult, export_onnx
 from edge_albert.errors import InputError
 from edge_albert.model.checkpoint import SPIECE_NAME
 from edge_albert.tokenization import AlbertTokenizer
@@ -43,12 +43,13 @@ def convert(
     max_length: int | None = None,
     force: bool = False,
     optimize: bool = False,
+    opset: int = OPSET,
     check_texts: Sequence[str] = SAMPLE_TEXTS,
     atol: float = 1e-4,
 ) -> ConversionReport:
     checkpoint = Path(checkpoint)
     if to == "onnx":
-        result = export_onnx(checkpoint, output, max_length=max_length, optimize=optimize, force=force)
+        result = export_onnx(checkpoint, output, max_length=max_length, optimize=optimize, opset=opset, force=force)
     elif to == "tflite":
         from edge_albert.converters.tflite import export_tflite
 

@@ -29,6 +29,8 @@ from edge_albert.errors import InputError
 from edge_albert.staging import staged_file
 
 OPSET = 20
+# 18 is the oldest the dynamo exporter writes natively; older ONNX Runtimes (before opset 20) load its files.
+SUPPORTED_OPSETS = (18, 19, 20, 21)
 
 
 @dataclass
@@ -246,6 +248,8 @@ def export_onnx(
     """
     from edge_albert.model.factory import parameter_count
 
+    if opset not in SUPPORTED_OPSETS:
+        raise InputError(f"opset {opset} is not supported; use one of {', '.join(map(str, SUPPORTED_OPSETS))} (default {OPSET})")
     export = AlbertExportConfig.from_checkpoint(checkpoint, max_length)
     output = Path(output)
     with staged_file(output, force=force) as stage:
@@ -272,4 +276,4 @@ def export_onnx(
     return ExportResult(output, "onnx", output.stat().st_size, parameter_count(export.model), metadata)
 
 
-__all__ = ["export_onnx", "fold_initializer_transforms", "drop_unused_initializers", "mark_tanh_gelu_for_onnxruntime", "set_metadata", "ExportResult", "OPSET"]
+__all__ = ["export_onnx", "fold_initializer_transforms", "drop_unused_initializers", "mark_tanh_gelu_for_onnxruntime", "set_metadata", "ExportResult", "OPSET", "SUPPORTED_OPSETS"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_albert.converters.convert import SAMPLE_TEXTS
 from edge_albert.converters.export_config import DEFAULT_BUCKETS
-from edge_albert.converters.onnx import export_onnx, set_metadata
+from edge_albert.converters.onnx import OPSET, export_onnx, set_metadata
 from edge_albert.data.readers import LabeledTexts
 from edge_albert.errors import InputError
 from edge_albert.model.checkpoint import SPIECE_NAME
@@ -68,9 +68,9 @@ def calibration_batches(tokenizer: AlbertTokenizer, texts: Sequence[str], max_le
     return [pad_encodings(encodings[i:i + batch_size], tokenizer.pad_id) for i in range(0, len(encodings), batch_size)]
 
 
-def _export_float(checkpoint: Path, to: str, scratch: Path, buckets: Sequence[int], max_length: int | None) -> Path:
+def _export_float(checkpoint: Path, to: str, scratch: Path, buckets: Sequence[int], max_length: int | None, opset: int) -> Path:
     if to == "onnx":
-        return export_onnx(checkpoint, scratch / "float.onnx", max_length=max_length).path
+        return export_onnx(checkpoint, scratch / "float.onnx", max_length=max_length, opset=opset).path
     if to == "tflite":
         from edge_albert.converters.tflite import export_tflite
 
@@ -110,9 +110,12 @@ def quantize(
     eval_data: LabeledTexts | None = None,
     buckets: Sequence[int] = DEFAULT_BUCKETS,
     max_length: int | None = None,
+    opset: int = OPSET,
     force: bool = False,
 ) -> QuantizationReport:
-    """Compress a checkpoint to int8 / fp16 ONNX or TFLite and compare it with the fp32 model."""
+    """Compress a checkpoint to int8 / fp16 ONNX or TFLite and compare it with the fp32 model.
+
+    `opset` applies to ONNX (`SUPPORTED_OPSETS`; 18 for ONNX Runtimes without opset 20)."""
     checkpoint = Path(checkpoint)
     if to == "tflite" and getattr(config, "keep_float", ()):
         raise InputError("keeping op groups in float is supported for ONNX only")
@@ -127,7 +130,7 @@ def quantize(
         calibration_texts = eval_data.texts
     with staged_file(output, force=force) as stage, tempfile.TemporaryDirectory(prefix="edge-albert-quant-") as tmp:
         scratch = Path(tmp)
-        float_path = _export_float(checkpoint, to, scratch, buckets, max_length)
+        float_path = _export_float(checkpoint, to, scratch, buckets, max_length, opset)
         calib = None
         if isinstance(config, StaticInt8Config):
             calib = calibration_batches(tokenizer, list(calibration_texts)[: config.samples], max_length or 128)
@@ -150,6 +153,7 @@ def accuracy_aware_quantize(
     budget: float = 0.005,
     calibration_texts: Sequence[str] | None = None,
     max_length: int | None = None,
+    opset: int = OPSET,
     force: bool = False,
 ) -> QuantizationReport:
     """ONNX int8 within `budget` accuracy loss (fraction, 0.005 = half a point) on `eval_data`.
@@ -162,7 +166,7 @@ def accuracy_aware_quantize(
     calib_texts = list(calibration_texts or eval_data.texts)
     with tempfile.TemporaryDirectory(prefix="edge-albert-aaq-") as tmp:
         scratch = Path(tmp)
-        float_path = export_onnx(checkpoint, scratch / "float.onnx", max_length=max_length).path
+        float_path = export_onnx(checkpoint, scratch / "float.onnx", max_length=max_length, opset=opset).path
         calib = calibration_batches(tokenizer, calib_texts[: getattr(config, "samples", 128)], max_length or 128) if isinstance(config, StaticInt8Config) else None
 
         def drop(keep: tuple[str, ...]) -> float:
@@ -180,7 +184,7 @@ def accuracy_aware_quantize(
             keep = keep + (group,)
             current = drop(keep)
     report = quantize(checkpoint, output, replace(config, keep_float=keep), to="onnx", calibration_texts=calib_texts,
-                      eval_data=eval_data, max_length=max_length, force=force)
+                      eval_data=eval_data, max_length=max_length, opset=opset, force=force)
     report.sensitivity = sensitivity
     return report
 

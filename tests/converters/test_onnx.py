@@ -139,3 +139,18 @@ def test_tanh_gelu_becomes_fast_gelu_before_ort_fusions():
     assert mark_tanh_gelu_for_onnxruntime(model) == 1
     assert [(n.domain, n.op_type) for n in model.graph.node] == [("com.microsoft", "FastGelu"), ("", "Gelu")]
     assert {o.domain for o in model.opset_import} == {"", "com.microsoft"}
+
+
+def test_opset_18_for_older_runtimes_and_unsupported_opsets_refused(tmp_path, tiny_checkpoint, tiny_onnx):
+    from edge_albert.converters.onnx import SUPPORTED_OPSETS
+
+    path = export_onnx(tiny_checkpoint, tmp_path / "o18.onnx", opset=18).path
+    model = onnx.load(str(path))
+    assert model.opset_import[0].version == 18 and open_session(path).metadata["opset"] == 18
+    assert not [n for n in model.graph.node if n.op_type == "Gelu"]  # no Gelu op before opset 20
+    ids = np.random.default_rng(1).integers(5, 2000, (2, 40))
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    assert np.abs(open_session(path).run(feed) - open_session(tiny_onnx).run(feed)).max() <= 1e-4
+    with pytest.raises(InputError, match="opset 17 is not supported"):
+        export_onnx(tiny_checkpoint, tmp_path / "o17.onnx", opset=17)
+    assert 17 not in SUPPORTED_OPSETS and not (tmp_path / "o17.onnx").exists()
