@@ -51,6 +51,12 @@ def _quiet_dependency_notices() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+# edge_albert.converters.onnx.OPSET / SUPPORTED_OPSETS, spelled out so `--help` needs no torch (tested).
+OPSET_OPTION = click.option("--opset", type=click.IntRange(18, 21), default=20, show_default=True,
+                            help="ONNX: opset of the file. 20 writes GELU as one op (faster on ONNX Runtime); "
+                                 "18 loads on ONNX Runtimes that predate opset 20.")
+
+
 def _print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
@@ -378,8 +384,7 @@ def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokeniz
 @click.option("--buckets", default="32,64,128", show_default=True, help="TFLite: sequence-length buckets, one signature each.")
 @click.option("--max-length", type=int, default=None, help="ONNX: maximum tokens recorded in the metadata; mediapipe: the input length (default 128).")
 @click.option("--optimize", is_flag=True, help="ONNX: apply ONNX Runtime's fusions (Attention, SkipLayerNorm, FastGelu); the file then runs on ONNX Runtime only.")
-@click.option("--opset", type=click.IntRange(18, 21), default=20, show_default=True,
-              help="ONNX: opset of the file. 20 writes GELU as one op (faster on ONNX Runtime); 18 loads on ONNX Runtimes that predate opset 20.")
+@OPSET_OPTION
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_length, optimize: bool, opset: int, force: bool, as_json: bool) -> None:
@@ -413,8 +418,7 @@ def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_lengt
 @click.option("--eval", "eval_file", type=click.Path(path_type=Path), default=None, help="Labelled dev file: report accuracy of fp32 vs quantized on it.")
 @click.option("--accuracy-budget", type=float, default=None, help="ONNX int8: keep op groups in float until at most this many accuracy points are lost on --eval.")
 @click.option("--keep-float", default=None, help="ONNX int8: comma-separated op groups to keep in float (embeddings, embedding_projection, attention, ffn, pooler, classifier).")
-@click.option("--opset", type=click.IntRange(18, 21), default=20, show_default=True,
-              help="ONNX: opset of the file. 20 writes GELU as one op (faster on ONNX Runtime); 18 loads on ONNX Runtimes that predate opset 20.")
+@OPSET_OPTION
 @click.option("--list", "list_recipes", is_flag=True, help="List the named recipes and exit.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

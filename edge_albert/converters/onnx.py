@@ -153,18 +153,16 @@ def mark_tanh_gelu_for_onnxruntime(model: onnx.ModelProto) -> int:
     return count
 
 
-def optimize_for_onnxruntime(path: Path, output: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
-    """onnxruntime.transformers' fusions (Attention, SkipLayerNormalization, FastGelu); the result
-    uses com.microsoft ops and runs on ONNX Runtime only. Returns the fused-op counts."""
+def optimize_for_onnxruntime(model: onnx.ModelProto, num_heads: int, hidden_size: int) -> tuple[onnx.ModelProto, dict[str, int]]:
+    """onnxruntime.transformers' fusions (Attention, SkipLayerNormalization, FastGelu) on a model in
+    memory; the result uses com.microsoft ops and runs on ONNX Runtime only. Returns it and the
+    fused-op counts."""
     from onnxruntime.transformers.optimizer import optimize_model
 
-    model = onnx.load(str(path))
-    if mark_tanh_gelu_for_onnxruntime(model):
-        onnx.save(model, str(path))
-    optimized = optimize_model(str(path), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=0)
+    mark_tanh_gelu_for_onnxruntime(model)
+    optimized = optimize_model(model, model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=0)
     share_identical_initializers(optimized.model)
-    optimized.save_model_to_file(str(output))
-    return {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+    return optimized.model, {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
 
 
 def share_identical_initializers(model: onnx.ModelProto) -> int:
@@ -266,9 +264,7 @@ def export_onnx(
             cfg = export.model.config
             if cfg.pruned_heads:
                 raise InputError("--optimize cannot fuse attention of a model with pruned heads; export without it", checkpoint)
-            onnx.save(model, str(stage))
-            metadata["ort_fusions"] = optimize_for_onnxruntime(stage, stage, cfg.num_attention_heads, cfg.hidden_size)
-            model = onnx.load(str(stage))
+            model, metadata["ort_fusions"] = optimize_for_onnxruntime(model, cfg.num_attention_heads, cfg.hidden_size)
         set_metadata(model, metadata)
         if not optimize:  # the checker does not know com.microsoft ops
             onnx.checker.check_model(model, full_check=True)
