@@ -30,4 +30,4 @@ if [ "${1:-}" = "--write-baseline" ]; then
 fi
 baselines=()
 for f in .ci/baselines/*.json; do baselines+=(--baseline "$f"); done
-edge-albert check "$W/report/report.json" "${baselines[@]}" --junit "${JUNIT_OUT:-$W/junit.xml}"
+edge-albert check "$W/report/report.json" "${baselines[@]}" --junit "${JUNIT_OUT:-$W/junit.xml}" --force

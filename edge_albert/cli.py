@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -57,6 +58,17 @@ OPSET_OPTION = click.option("--opset", type=click.IntRange(18, 21), default=20, 
                                  "18 loads on ONNX Runtimes that predate opset 20.")
 
 
+class _FiniteRange(click.FloatRange):
+    """click's FloatRange lets `nan` through (it compares false with both bounds) and `inf` past
+    an open upper bound: a threshold must be a finite number in its range."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def _print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
@@ -77,7 +89,8 @@ def main() -> None:
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Where to write spiece.model.")
 @click.option("--vocab-size", default=8000, show_default=True, help="Number of sentencepiece pieces.")
 @click.option("--text-column", default=None, help="Column holding the text in TSV/CSV/JSONL files (default: sentence or text). Plain .txt files are read line by line.")
-def tokenizer_cmd(text_files: tuple[Path, ...], output: Path, vocab_size: int, text_column: str | None) -> None:
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def tokenizer_cmd(text_files: tuple[Path, ...], output: Path, vocab_size: int, text_column: str | None, force: bool) -> None:
     """Train a sentencepiece model with ALBERT's special pieces (<pad> <unk> [CLS] [SEP] [MASK])."""
     from edge_albert.data.readers import read_texts
     from edge_albert.tokenization import train_tokenizer
@@ -85,7 +98,7 @@ def tokenizer_cmd(text_files: tuple[Path, ...], output: Path, vocab_size: int, t
     texts: list[str] = []
     for path in text_files:
         texts.extend(read_texts(path, text_column=text_column))
-    train_tokenizer(texts, output, vocab_size=vocab_size)
+    train_tokenizer(texts, output, vocab_size=vocab_size, force=force)
     click.echo(f"wrote {output} ({vocab_size} pieces, from {len(texts)} texts)")
 
 
@@ -504,21 +517,29 @@ def keygen_cmd(output: Path, force: bool) -> None:
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("texts", nargs=-1)
 @click.option("--backend", type=click.Choice(["onnxruntime", "litert"]), default=None, help="Which model of the bundle to run (default: the first).")
-@click.option("--threads", default=1, show_default=True)
-@click.option("--public-key", type=click.Path(path_type=Path), default=None, help="Verify the manifest signature with this ed25519 public key.")
-@click.option("--batch-size", default=32, show_default=True)
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256))
+@click.option("--public-key", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Verify the manifest signature with this ed25519 public key.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096),
+              help="Texts per runtime call (answers do not depend on it).")
 def predict_cmd(bundle, texts, backend, threads, public_key, batch_size) -> None:
     """Classify TEXTS, or each line of standard input, with a bundle; prints JSON lines.
 
-    Runs without torch or tensorflow. A line of stdin that is not valid UTF-8 gets an error record
-    (and exit code 2 at the end); empty lines are classified as empty texts.
+    Runs without torch or tensorflow. A text (argument or line of stdin) that is not valid UTF-8
+    gets an error record (and exit code 2 at the end); empty lines are classified as empty texts.
     """
-    from edge_albert.runtime import Classifier
+    from edge_albert.runtime import Classifier, check_text
 
     clf = Classifier.from_bundle(bundle, backend, threads=threads, public_key=public_key)
     failed = False
     if texts:
-        lines = [(i + 1, t, None) for i, t in enumerate(texts)]
+        lines = []
+        for i, text in enumerate(texts):
+            try:  # invalid bytes in argv arrive as lone surrogates
+                check_text(text, f"argument {i + 1}")
+                lines.append((i + 1, text, None))
+            except InputError as exc:
+                lines.append((i + 1, None, str(exc)))
     else:
         lines = []
         for n, raw in enumerate(sys.stdin.buffer.read().splitlines(), 1):
@@ -677,14 +698,16 @@ def setup_arm64_cmd(folder, refresh, as_json) -> None:
               help="Baseline validation report (JSON) to compare with. Repeat it with one baseline per CPU class (e.g. AVX2 and "
                    "AVX512-VNNI machines): the one measured on this report's CPU class is used, else the first, without latency checks.")
 @click.option("--thresholds", type=click.Path(path_type=Path), default=None, help="JSON file with GateThresholds fields (overridden by the options below).")
-@click.option("--max-accuracy-drop", type=float, default=None, help="Accuracy points (0.5 = half a point) an artifact may lose against the baseline.")
-@click.option("--min-agreement", type=float, default=None, help="Minimum prediction agreement with the fp32 reference (0-1).")
-@click.option("--max-logit-diff", type=float, default=None, help="Maximum abs logit difference with the fp32 reference.")
-@click.option("--max-size-growth", type=float, default=None, help="Allowed relative size growth against the baseline (0.05 = 5%).")
-@click.option("--max-latency-growth", type=float, default=None, help="Allowed relative growth of latency / reference latency (same run).")
+@click.option("--max-accuracy-drop", type=_FiniteRange(0, 100), default=None, help="Accuracy points (0.5 = half a point) an artifact may lose against the baseline.")
+@click.option("--min-agreement", type=_FiniteRange(0, 1), default=None, help="Minimum prediction agreement with the fp32 reference (0-1).")
+@click.option("--max-logit-diff", type=_FiniteRange(0), default=None, help="Maximum abs logit difference with the fp32 reference.")
+@click.option("--max-size-growth", type=_FiniteRange(0), default=None, help="Allowed relative size growth against the baseline (0.05 = 5%).")
+@click.option("--max-latency-growth", type=_FiniteRange(0), default=None, help="Allowed relative growth of latency / reference latency (same run).")
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help="Write JUnit XML here for CI systems.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --junit file.")
 @click.option("--json", "as_json", is_flag=True)
-def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, max_logit_diff, max_size_growth, max_latency_growth, junit, as_json) -> None:
+def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, max_logit_diff, max_size_growth, max_latency_growth, junit, force,
+              as_json) -> None:
     """Fail (exit 1) when REPORT regresses against BASELINE: accuracy, fidelity, size or latency.
 
     Exit codes: 0 pass, 1 regression, 2 usage or input error.
@@ -692,6 +715,7 @@ def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, m
     import dataclasses
 
     from edge_albert.validation.gate import GateThresholds, check_report, describe_machine, format_table, select_baseline, write_junit
+    from edge_albert.staging import check_target
     from edge_albert.validation.report import load_report
 
     limits = GateThresholds.from_file(thresholds) if thresholds else GateThresholds()
@@ -702,9 +726,11 @@ def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, m
     loaded = [load_report(b) for b in baselines]
     baseline = select_baseline(current, loaded)
     used = baselines[loaded.index(baseline)]
+    if junit:
+        check_target(junit, force)  # refused before any work, not after the verdict
     gate = check_report(current, baseline, limits)
     if junit:
-        write_junit(gate, junit)
+        write_junit(gate, junit, force=force)
     if as_json:
         _print_json({**gate.to_dict(), "baseline": str(used)})
     else:

@@ -35,6 +35,17 @@ class Prediction:
         return {"label": self.label, "score": self.score, "probabilities": self.probabilities, "tokens": self.tokens, "truncated": self.truncated}
 
 
+def check_text(text: object, what: str) -> None:
+    """A text must be a str that encodes as UTF-8 (command-line arguments with invalid bytes
+    arrive as lone surrogates, which sentencepiece cannot take)."""
+    if not isinstance(text, str):
+        raise InputError(f"{what} is a {type(text).__name__}, expected a string")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{what} is not valid UTF-8 (character {exc.start} is a lone surrogate)") from None
+
+
 class Classifier:
     def __init__(self, bundle: BundleContents, backend: str | None = None, *, threads: int = 1) -> None:
         entry = bundle.model_entry(backend)
@@ -55,6 +66,9 @@ class Classifier:
                                          keep_accents=pre.get("keep_accents", False))
         self.labels: list[str] = bundle.manifest["labels"]
         self.max_length = int(entry["inputs"]["max_length"])
+        classes = self.session.output_classes
+        if classes is not None and classes != len(self.labels):
+            raise InputError(f"{entry['file']} outputs {classes} classes but the manifest has {len(self.labels)} labels", bundle.path)
         self.backend = entry["backend"]
         self.manifest = bundle.manifest
         self.model_entry = entry
@@ -65,9 +79,28 @@ class Classifier:
         return cls(read_bundle(Path(path), public_key=public_key), backend, threads=threads)
 
     def logits(self, texts: Sequence[str], text_pairs: Sequence[str | None] | None = None, *, batch_size: int = 32) -> tuple[np.ndarray, list[int], list[bool]]:
+        """Logits [n, labels] in input order, the token count of each text and whether it was truncated.
+
+        A text's logits do not depend on the other texts of the call (see the runtime adapters).
+        Every argument is checked before any work, so a bad one never yields a partial answer.
+        """
         if isinstance(texts, str):
             raise InputError("predict() takes a list of texts, not a single string")
-        pairs = list(text_pairs) if text_pairs is not None else [None] * len(texts)
+        texts = list(texts)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if text_pairs is not None:
+            if isinstance(text_pairs, str):
+                raise InputError("text_pairs takes a list of second texts, not a single string")
+            pairs = list(text_pairs)
+            if len(pairs) != len(texts):
+                raise InputError(f"text_pairs has {len(pairs)} entries for {len(texts)} texts; give one second text (or None) per text")
+        else:
+            pairs = [None] * len(texts)
+        for i, (text, pair) in enumerate(zip(texts, pairs)):
+            check_text(text, f"text {i}")
+            if pair is not None:
+                check_text(pair, f"text_pairs {i}")
         encodings, lengths, truncated = [], [], []
         for text, pair in zip(texts, pairs):
             enc = self.tokenizer.encode(text, pair, max_length=None)
@@ -93,4 +126,4 @@ class Classifier:
         ]
 
 
-__all__ = ["Classifier", "Prediction"]
+__all__ = ["Classifier", "Prediction", "check_text"]

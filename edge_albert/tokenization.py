@@ -217,6 +217,7 @@ def train_tokenizer(
     do_lower_case: bool = True,
     input_sentence_size: int = 2_000_000,
     seed_sentencepiece_size: int = 1_000_000,
+    force: bool = False,
 ) -> Path:
     """Train a unigram sentencepiece model with ALBERT's special pieces.
 
@@ -230,7 +231,7 @@ def train_tokenizer(
     lines = [line for line in lines if line]
     if not lines:
         raise InputError("no text to train the tokenizer on")
-    with staged_file(output, force=True) as stage:
+    with staged_file(output, force=force) as stage:
         buffer = io.BytesIO()
         try:
             spm.SentencePieceTrainer.train(

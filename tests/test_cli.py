@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from edge_albert.cli import main
+from tests.conftest import REPO
 
 COMMANDS = sorted(main.commands)
 
@@ -79,3 +80,25 @@ def test_opset_option_matches_the_library():
         option = next(p for p in main.commands[command].params if p.name == "opset")
         assert option.default == OPSET
         assert (option.type.min, option.type.max) == (min(SUPPORTED_OPSETS), max(SUPPORTED_OPSETS))
+
+
+def test_outputs_never_replace_a_directory_or_a_file_without_force(tmp_path, sst2_dev):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(s for _, s in sst2_dev[:300]) + "\n")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "keep").write_text("x")
+    existing = tmp_path / "existing.model"
+    existing.write_text("keep me")
+    report = REPO / ".ci" / "baselines" / "x86_64-avx2.json"
+    for args in [("tokenizer", texts, "--vocab-size", "200", "-o", folder),
+                 ("tokenizer", texts, "--vocab-size", "200", "-o", folder, "--force"),
+                 ("tokenizer", texts, "--vocab-size", "200", "-o", existing),
+                 ("check", report, "--baseline", report, "--junit", folder),
+                 ("check", report, "--baseline", report, "--junit", folder, "--force"),
+                 ("check", report, "--baseline", report, "--junit", existing)]:
+        out = run(*args)
+        assert out.returncode == 2 and out.stderr.startswith("error: ") and out.stderr.count("\n") == 1, (args, out.stderr)
+    assert (folder / "keep").read_text() == "x" and existing.read_text() == "keep me"
+    out = run("check", report, "--baseline", report, "--junit", existing, "--force")
+    assert out.returncode == 0 and existing.read_text().startswith("<?xml")

@@ -8,6 +8,8 @@ import pytest
 
 from edge_albert.packaging.manifest import read_bundle
 from edge_albert.pipeline import run_demo
+from edge_albert.validation.gate import GateThresholds, check_report, format_table
+from edge_albert.validation.report import load_report
 from tests.conftest import SST2
 
 
@@ -22,6 +24,10 @@ def test_demo_pipeline(tmp_path):
     assert all(r["fidelity"]["agreement"] >= 0.97 for r in report["results"][:5])
     pruned = report["results"][5]
     assert pruned["size_bytes"] < report["results"][3]["size_bytes"]  # pruned int8 < int8
+    # The pruned model is recorded as such, and the demo's own report passes the default gate against itself.
+    assert pruned["pruned"] is True and not any(r["pruned"] for r in report["results"][:5])
+    gate = check_report(load_report(result.reports["json"]), report, GateThresholds())
+    assert gate.passed, format_table(gate, only_failures=True)
     assert result.reports["html"].is_file()
     manifest = read_bundle(result.bundle).manifest
     assert [m["precision"] for m in manifest["models"]] == ["int8-dynamic", "int8-dynamic"]

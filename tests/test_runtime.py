@@ -83,3 +83,81 @@ def test_clean_venv_with_only_the_core_install(tmp_path, bundle, trained_checkpo
     # The toolchain commands say what to install instead of failing with a traceback.
     cli = subprocess.run([str(venv / "bin" / "edge-albert"), "inspect", str(trained_checkpoint)], capture_output=True, text=True, timeout=300, env=env)
     assert cli.returncode == 2 and "pip install 'edge-albert[full]'" in cli.stderr and "Traceback" not in cli.stderr
+
+
+# Arguments that used to give a silent wrong answer or a traceback: each is refused before any work.
+BAD_CALLS = {
+    "batch_size -1": (dict(texts=["great", "awful"], batch_size=-1), "batch_size must be a positive integer"),
+    "batch_size 0": (dict(texts=["great"], batch_size=0), "batch_size must be a positive integer"),
+    "batch_size 2.5": (dict(texts=["great"], batch_size=2.5), "batch_size must be a positive integer"),
+    "batch_size True": (dict(texts=["great"], batch_size=True), "batch_size must be a positive integer"),
+    "fewer pairs": (dict(texts=["a", "b", "c"], text_pairs=["x"]), "text_pairs has 1 entries for 3 texts"),
+    "more pairs": (dict(texts=["a"], text_pairs=["x", "y"]), "text_pairs has 2 entries for 1 texts"),
+    "pairs a string": (dict(texts=["a"], text_pairs="x"), "not a single string"),
+    "lone surrogate": (dict(texts=["fine", "bad \udcff byte"]), "text 1 is not valid UTF-8"),
+    "surrogate in a pair": (dict(texts=["fine"], text_pairs=["\ud800"]), "text_pairs 0 is not valid UTF-8"),
+    "not a string": (dict(texts=["fine", None]), "text 1 is a NoneType"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CALLS))
+def test_bad_arguments_are_refused_before_any_work(bundle, case, monkeypatch):
+    kwargs, message = BAD_CALLS[case]
+    clf = Classifier.from_bundle(bundle, "onnxruntime")
+    monkeypatch.setattr(clf.session, "run", lambda batch: pytest.fail("the model ran"))
+    with pytest.raises(InputError, match=message):
+        clf.predict(**kwargs)
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_predict_cli_refuses_a_batch_size_below_1(bundle, value):
+    out = subprocess.run([sys.executable, "-m", "edge_albert.cli", "predict", str(bundle), "great", "awful", "--batch-size", value],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and out.stdout == "" and "--batch-size" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_predict_cli_argument_with_invalid_utf8(bundle):
+    out = subprocess.run([sys.executable, "-m", "edge_albert.cli", "predict", str(bundle), b"\xff\xfe bad", "ok"], capture_output=True, timeout=300)
+    records = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    assert records[0] == {"line": 1, "error": "argument 1 is not valid UTF-8 (character 0 is a lone surrogate)"}
+    assert records[1]["text"] == "ok" and out.returncode == 2 and b"Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "litert"])
+def test_one_classifier_shared_by_8_threads_answers_as_one_thread(bundle, sst2_dev, backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [s for _, s in sst2_dev]
+    clf = Classifier.from_bundle(bundle, backend)
+    alone, _, _ = clf.logits(texts, batch_size=4)
+    chunks = [texts[i::8] for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        shared = list(pool.map(lambda chunk: clf.logits(chunk, batch_size=4)[0], chunks * 2))
+    for i, logits in enumerate(shared):
+        np.testing.assert_array_equal(logits, alone[i % 8::8])
+
+
+@pytest.fixture(scope="module")
+def int8_bundle(tmp_path_factory, trained_checkpoint):
+    from edge_albert.packaging.bundle import build_bundle
+    from edge_albert.quantization import quantize
+    from edge_albert.quantization.configs import recipe
+
+    folder = tmp_path_factory.mktemp("int8")
+    model = quantize(trained_checkpoint, folder / "model.int8.onnx", recipe("dynamic_wi8_afp32"), to="onnx").output
+    return build_bundle([model], trained_checkpoint / "spiece.model", folder / "int8.eabundle").path
+
+
+def test_dynamic_int8_answers_do_not_depend_on_the_batch(int8_bundle, sst2_dev):
+    texts = [s for _, s in sst2_dev[:300]]
+    clf = Classifier.from_bundle(int8_bundle)
+    assert clf.session.row_by_row
+    batched, _, _ = clf.logits(texts, batch_size=32)
+    alone = np.concatenate([clf.logits([t])[0] for t in texts])
+    np.testing.assert_array_equal(batched, alone)
+    reversed_batch, _, _ = clf.logits(texts[::-1], batch_size=7)
+    np.testing.assert_array_equal(reversed_batch[::-1], alone)
+    # Without row-by-row runs the same file is not batch-invariant: the guard is needed.
+    clf.session.row_by_row = False
+    raw, _, _ = clf.logits(texts, batch_size=32)
+    assert np.abs(raw - alone).max() > 1e-4

@@ -3,14 +3,17 @@ PyTorch on sample sentences before reporting success."""
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edge_albert.converters.export_config import DEFAULT_BUCKETS
 from edge_albert.converters.onnx import OPSET, ExportResult, export_onnx
 from edge_albert.errors import InputError
 from edge_albert.model.checkpoint import SPIECE_NAME
+from edge_albert.staging import staged_file
 from edge_albert.tokenization import AlbertTokenizer
 from edge_albert.validation.compare import ComparisonResult, compare_models
 
@@ -47,25 +50,39 @@ def convert(
     check_texts: Sequence[str] = SAMPLE_TEXTS,
     atol: float = 1e-4,
 ) -> ConversionReport:
-    checkpoint = Path(checkpoint)
-    if to == "onnx":
-        result = export_onnx(checkpoint, output, max_length=max_length, optimize=optimize, opset=opset, force=force)
-    elif to == "tflite":
-        from edge_albert.converters.tflite import export_tflite
-
-        result = export_tflite(checkpoint, output, buckets=buckets, force=force)
-    elif to == "mediapipe":
-        from edge_albert.converters.mediapipe import export_mediapipe
-
-        result = export_mediapipe(checkpoint, output, max_length=max_length or max(buckets), force=force)
-    else:
+    checkpoint, output = Path(checkpoint), Path(output)
+    if to not in ("onnx", "tflite", "mediapipe"):
         raise InputError(f"unknown target {to!r}; use onnx, tflite or mediapipe")
+    # The tokenizer is checked before any work: a checkpoint without a usable spiece.model
+    # cannot be checked after export, and nothing unchecked may reach the destination.
     tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
-    check = compare_models(checkpoint, result.path, tokenizer, list(check_texts), max_length=result.metadata["max_length"])
-    if not check.within(max_abs_diff=atol, min_agreement=1.0):
-        Path(result.path).unlink(missing_ok=True)
-        raise InputError(f"converted model disagrees with PyTorch (max abs logit diff {check.max_abs_logit_diff:.2e} > {atol:g}); output removed", checkpoint)
-    return ConversionReport(result, check)
+    checks: list[ComparisonResult] = []
+
+    def verify(stage: Path) -> None:
+        check = compare_models(checkpoint, stage, tokenizer, list(check_texts), max_length=result.metadata["max_length"])
+        check.candidate = str(output)
+        kept = "the existing file is unchanged" if output.exists() else "nothing written"
+        if not math.isfinite(check.max_abs_logit_diff):
+            raise InputError(f"logits are not finite (NaN or inf weights in the checkpoint?); {kept}", checkpoint)
+        if not check.within(max_abs_diff=atol, min_agreement=1.0):
+            raise InputError(f"converted model disagrees with PyTorch (max abs logit diff {check.max_abs_logit_diff:.2e} > {atol:g}); {kept}", checkpoint)
+        checks.append(check)
+
+    # Export into a stage, check the stage, and only then rename it onto the output: a failed
+    # `--force` run leaves the previous good file in place.
+    with staged_file(output, force=force, verify=verify) as stage:
+        if to == "onnx":
+            result = export_onnx(checkpoint, stage, max_length=max_length, optimize=optimize, opset=opset, force=True)
+        elif to == "tflite":
+            from edge_albert.converters.tflite import export_tflite
+
+            result = export_tflite(checkpoint, stage, buckets=buckets, force=True)
+        else:
+            from edge_albert.converters.mediapipe import export_mediapipe
+
+            result = export_mediapipe(checkpoint, stage, max_length=max_length or max(buckets), force=True)
+    result = replace(result, path=output, size_bytes=output.stat().st_size)
+    return ConversionReport(result, checks[0])
 
 
 __all__ = ["convert", "ConversionReport", "SAMPLE_TEXTS"]

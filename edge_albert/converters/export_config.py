@@ -58,6 +58,7 @@ class AlbertExportConfig:
             "tokenizer_sha256": sha256_file(spiece) if spiece.is_file() else None,
             "edge_albert_version": __version__,
             "architecture": "AlbertForSequenceClassification",
+            "pruned": self.model.config.pruned,
             "inputs": list(self.inputs),
             "outputs": list(self.outputs),
             **extra,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 from pathlib import Path
 
 from edge_albert.converters.onnx import ExportResult
@@ -20,7 +19,7 @@ from edge_albert.converters.tflite import export_tflite
 from edge_albert.errors import InputError
 from edge_albert.isolated_env import ensure_venv
 from edge_albert.model.checkpoint import SPIECE_NAME
-from edge_albert.staging import staged_file
+from edge_albert.staging import scratch_directory, staged_file
 
 MEDIAPIPE_REQUIREMENTS = ["mediapipe==0.10.21"]
 
@@ -44,8 +43,8 @@ def export_mediapipe(checkpoint: Path, output: Path, *, max_length: int = 128, f
     """A single-signature float32 .tflite with MediaPipe TextClassifier metadata."""
     checkpoint, output = Path(checkpoint), Path(output)
     python = mediapipe_python()
-    with tempfile.TemporaryDirectory(prefix="edge-albert-mediapipe-") as tmp:
-        plain = export_tflite(checkpoint, Path(tmp) / "plain.tflite", buckets=[max_length])
+    with scratch_directory(output) as scratch:
+        plain = export_tflite(checkpoint, scratch / "plain.tflite", buckets=[max_length])
         labels = plain.metadata["labels"]
         with staged_file(output, force=force) as stage:
             proc = subprocess.run([str(python), "-c", WRITER, str(plain.path), str(checkpoint / SPIECE_NAME), json.dumps(labels),

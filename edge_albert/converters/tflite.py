@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,7 +111,7 @@ def _quiet_converter() -> None:
     logging.getLogger().setLevel(logging.ERROR)
 
 
-def convert_to_flatbuffer(export: AlbertExportConfig, buckets: Sequence[int]) -> bytes:
+def convert_to_flatbuffer(export: AlbertExportConfig, buckets: Sequence[int], stage: Path) -> bytes:
     """The float32 .tflite bytes of the model, one signature per length bucket."""
     import litert_torch
 
@@ -130,10 +129,10 @@ def convert_to_flatbuffer(export: AlbertExportConfig, buckets: Sequence[int]) ->
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         edge_model = converter.convert()
-    with tempfile.TemporaryDirectory(prefix="edge-albert-tflite-") as tmp:
-        path = Path(tmp) / "model.tflite"
-        edge_model.export(str(path))
-        return path.read_bytes()
+    # litert-torch exports to a path only: the stage itself takes the raw flatbuffer (a killed
+    # run leaves nothing in the system temp folder, only a stage the next run sweeps).
+    edge_model.export(str(stage))
+    return stage.read_bytes()
 
 
 def export_tflite(
@@ -153,7 +152,7 @@ def export_tflite(
     output = Path(output)
     with staged_file(output, force=force) as stage:
         try:
-            flatbuffer = convert_to_flatbuffer(export, buckets)
+            flatbuffer = convert_to_flatbuffer(export, buckets, stage)
         except Exception as exc:  # litert-torch raises many types; report one line
             raise InputError(f"TFLite conversion failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", checkpoint) from None
         metadata = export.metadata(format="tflite", buckets=buckets, input_dtype="int32", precision="float32")

@@ -87,8 +87,10 @@ def load_model(
     state = read_state_dict(directory)
     weights_file = directory / (SAFETENSORS_NAME if (directory / SAFETENSORS_NAME).is_file() else PICKLE_NAME)
 
-    model = cls(config)
-    expected = model.state_dict()
+    # Shapes are checked on a model without storage (meta device) first: a config that disagrees
+    # with its weights file is refused before gigabytes are allocated for it.
+    with torch.device("meta"):
+        expected = cls(config).state_dict()
     tied = getattr(cls, "tied_keys", {})
     # Hugging Face's legacy files carry these buffers; they are derived, not learned.
     state = {k: v for k, v in state.items() if not k.endswith(("position_ids", "embeddings.token_type_ids"))}
@@ -109,6 +111,7 @@ def load_model(
                 f"{tuple(expected[key].shape)}",
                 weights_file,
             )
+    model = cls(config)
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
     if isinstance(model, AlbertForPreTraining):
         model.tie_weights()

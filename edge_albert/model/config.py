@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,41 @@ REQUIRED_FIELDS = (
 )
 
 SUPPORTED_ACTIVATIONS = ("gelu_new", "gelu", "relu", "gelu_pytorch_tanh")
+
+# Upper bounds of the integer fields: generous for any real ALBERT (xxlarge: H=4096, I=16384,
+# vocab 30,000), small enough that a typo or a hostile file fails here, before anything is built
+# (a billion layers hung `inspect`; other sizes tried to allocate a terabyte).
+FIELD_LIMITS = {
+    "vocab_size": 1_000_000,
+    "embedding_size": 16384,
+    "hidden_size": 16384,
+    "num_hidden_layers": 512,
+    "num_attention_heads": 1024,
+    "intermediate_size": 131072,
+    "num_hidden_groups": 512,
+    "inner_group_num": 64,
+    "max_position_embeddings": 65536,
+    "type_vocab_size": 1024,
+}
+# config.json key under which `prune` records what it removed (Hugging Face keeps unknown keys).
+PRUNING_KEY = "edge_albert_pruning"
+MAX_PARAMETERS = 2_000_000_000  # 8 GB of fp32 weights
+# Float fields: (low, high, whether high itself is allowed).
+FLOAT_LIMITS = {
+    "hidden_dropout_prob": (0.0, 1.0, False),
+    "attention_probs_dropout_prob": (0.0, 1.0, False),
+    "classifier_dropout_prob": (0.0, 1.0, False),
+    "initializer_range": (0.0, 10.0, True),
+    "layer_norm_eps": (0.0, 1.0, True),
+}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
 
 
 @dataclass
@@ -85,6 +121,13 @@ class AlbertConfig:
     def distinct_layers(self) -> int:
         return self.num_hidden_groups * self.inner_group_num
 
+    @property
+    def pruned(self) -> bool:
+        """Whether structured pruning made this model from a larger one (heads, FFN or depth):
+        recorded so every later stage (exports, validation, the gate) knows it is a new model,
+        not a copy of its parent."""
+        return bool(self.pruned_heads) or PRUNING_KEY in self.extra
+
     def heads_in_layer(self, layer: int) -> int:
         """Attention heads left in distinct layer `layer` after pruning."""
         return self.num_attention_heads - len(self.pruned_heads.get(layer, []))
@@ -97,10 +140,25 @@ class AlbertConfig:
                 "checkpoints only)",
                 source,
             )
-        for name in REQUIRED_FIELDS + ("num_hidden_groups", "inner_group_num", "max_position_embeddings"):
+        for name, limit in FIELD_LIMITS.items():
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise InputError(f"field {name!r} must be a positive integer, got {value!r}", source)
+            if not _is_int(value) or not 0 < value <= limit:
+                raise InputError(f"field {name!r} must be an integer from 1 to {limit:,}, got {value!r}", source)
+        for name, (low, high, high_ok) in FLOAT_LIMITS.items():
+            value = getattr(self, name)
+            if name == "classifier_dropout_prob" and value is None:  # Hugging Face's "use hidden_dropout_prob"
+                continue
+            if not _is_real(value) or value < low or value > high or (value == high and not high_ok) or (name == "layer_norm_eps" and value == 0):
+                interval = f"({low:g}, {high:g}]" if name == "layer_norm_eps" else f"[{low:g}, {high:g}{']' if high_ok else ')'}"
+                raise InputError(f"field {name!r} must be a number in {interval}, got {value!r}", source)
+        if not _is_int(self.pad_token_id) or not 0 <= self.pad_token_id < self.vocab_size:
+            raise InputError(f"field 'pad_token_id' must be an integer from 0 to vocab_size - 1 ({self.vocab_size - 1}), got {self.pad_token_id!r}", source)
+        if self.num_hidden_groups > self.num_hidden_layers:
+            raise InputError(f"num_hidden_groups {self.num_hidden_groups} exceeds num_hidden_layers {self.num_hidden_layers}", source)
+        parameters = parameter_estimate(self)
+        if parameters > MAX_PARAMETERS:
+            raise InputError(f"describes {parameters:,} parameters ({parameters * 4 / 1e9:.0f} GB in fp32), more than the "
+                             f"{MAX_PARAMETERS:,} this tool builds; check the size fields", source)
         if self.hidden_size % self.num_attention_heads:
             raise InputError(
                 f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads "
@@ -210,6 +268,15 @@ def preset_config(name: str, *, vocab_size: int = 30000, labels: list[str] | Non
     return config
 
 
+def parameter_estimate(config: AlbertConfig) -> int:
+    """Learned parameters the config describes (embeddings, projection, distinct layers), from the
+    sizes alone: what `validate` bounds before anything is allocated."""
+    e, h, i = config.embedding_size, config.hidden_size, config.intermediate_size
+    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * e + e * h
+    layer = 4 * (h * h + h) + 2 * h * i + h + i + 4 * h
+    return embeddings + config.num_hidden_groups * config.inner_group_num * layer
+
+
 def encoder_flops(config: AlbertConfig, seq_len: int) -> int:
     """Floating-point operations (2 x multiply-accumulates) of the encoder for one sequence.
 
@@ -227,4 +294,4 @@ def encoder_flops(config: AlbertConfig, seq_len: int) -> int:
     return total
 
 
-__all__ = ["AlbertConfig", "PRESETS", "preset_config", "encoder_flops", "REQUIRED_FIELDS"]
+__all__ = ["AlbertConfig", "PRESETS", "preset_config", "encoder_flops", "parameter_estimate", "REQUIRED_FIELDS", "FIELD_LIMITS"]

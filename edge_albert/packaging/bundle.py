@@ -29,16 +29,15 @@ class BundleResult:
 
 
 def _model_metadata(path: Path) -> dict:
-    if path.suffix == ".onnx":
-        import onnx
+    """Our metadata of a model file, after proving its runtime loads it and its output fits."""
+    from edge_albert.runtimes import open_session
 
-        from edge_albert.runtimes.onnxruntime import read_metadata
-
-        model = onnx.load(str(path), load_external_data=False)
-        return read_metadata({p.key: p.value for p in model.metadata_props})
-    from edge_albert.runtimes.litert import read_tflite_metadata
-
-    return read_tflite_metadata(path)
+    session = open_session(path)  # InputError naming the file when the runtime cannot load it
+    meta = session.metadata
+    labels = meta.get("labels")
+    if labels and session.output_classes is not None and session.output_classes != len(labels):
+        raise InputError(f"outputs {session.output_classes} classes but its metadata lists {len(labels)} labels", path)
+    return meta
 
 
 def tool_versions() -> dict[str, str]:

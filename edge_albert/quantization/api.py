@@ -9,7 +9,6 @@ the sensitivity of each group.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -25,7 +24,7 @@ from edge_albert.model.checkpoint import SPIECE_NAME
 from edge_albert.quantization.configs import OP_GROUPS, DynamicInt8Config, Float16Config, QuantConfig, StaticInt8Config, recipe_name
 from edge_albert.quantization.onnx import quantize_dynamic_onnx, quantize_static_onnx, to_float16_onnx
 from edge_albert.quantization.tflite import quantize_tflite
-from edge_albert.staging import staged_file
+from edge_albert.staging import check_target, scratch_directory, staged_file
 from edge_albert.tokenization import AlbertTokenizer, pad_encodings
 from edge_albert.validation.compare import ComparisonResult, compare_models
 
@@ -128,8 +127,9 @@ def quantize(
         if eval_data is None:
             raise InputError("static quantization needs calibration sentences: pass --calibration FILE")
         calibration_texts = eval_data.texts
-    with staged_file(output, force=force) as stage, tempfile.TemporaryDirectory(prefix="edge-albert-quant-") as tmp:
-        scratch = Path(tmp)
+    # Scratch files live beside the output (not in the system temp folder), so one left by a
+    # killed run is swept by the next write to the same output.
+    with staged_file(output, force=force) as stage, scratch_directory(output) as scratch:
         float_path = _export_float(checkpoint, to, scratch, buckets, max_length, opset)
         calib = None
         if isinstance(config, StaticInt8Config):
@@ -164,8 +164,9 @@ def accuracy_aware_quantize(
     checkpoint = Path(checkpoint)
     tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
     calib_texts = list(calibration_texts or eval_data.texts)
-    with tempfile.TemporaryDirectory(prefix="edge-albert-aaq-") as tmp:
-        scratch = Path(tmp)
+    output = Path(output)
+    check_target(output, force)
+    with scratch_directory(output) as scratch:
         float_path = export_onnx(checkpoint, scratch / "float.onnx", max_length=max_length, opset=opset).path
         calib = calibration_batches(tokenizer, calib_texts[: getattr(config, "samples", 128)], max_length or 128) if isinstance(config, StaticInt8Config) else None
 

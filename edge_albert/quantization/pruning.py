@@ -23,7 +23,7 @@ from torch import nn
 
 from edge_albert.errors import InputError
 from edge_albert.model.albert import AlbertForSequenceClassification, AlbertLayer
-from edge_albert.model.config import encoder_flops
+from edge_albert.model.config import PRUNING_KEY, encoder_flops
 from edge_albert.training.batching import EncodedDataset, training_batches
 
 
@@ -142,7 +142,10 @@ def prune_model(
     depth = config.depth or cfg.num_hidden_layers
     if depth > cfg.num_hidden_layers or depth % cfg.num_hidden_groups:
         raise InputError(f"--depth {depth} must be at most {cfg.num_hidden_layers} and a multiple of num_hidden_groups {cfg.num_hidden_groups}")
-    new_config = cfg.replace(pruned_heads=heads_removed, intermediate_size=new_intermediate, num_hidden_layers=depth)
+    record = {"heads": config.heads, "ffn": config.ffn, "depth": depth, "magnitude": config.magnitude,
+              "intermediate_size_before": cfg.intermediate_size, "num_hidden_layers_before": cfg.num_hidden_layers}
+    new_config = cfg.replace(pruned_heads=heads_removed, intermediate_size=new_intermediate, num_hidden_layers=depth,
+                             extra={**cfg.extra, PRUNING_KEY: cfg.extra.get(PRUNING_KEY, []) + [record]})
     new_config.validate("pruned config")
     pruned.config = new_config
     pruned.albert.config = new_config

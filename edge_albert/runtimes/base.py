@@ -19,6 +19,7 @@ class Session(Protocol):
     runtime: str  # "onnxruntime", "litert" or "torch"
     path: Path
     max_length: int
+    output_classes: int | None  # the logits' last dimension, when the file fixes it
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """`batch` holds int arrays input_ids, attention_mask, token_type_ids [B, N]; returns logits [B, C]."""

@@ -8,6 +8,7 @@ short sentences do not pay for padding to the maximum length.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,10 @@ def read_tflite_metadata(path: Path | None = None, *, content: bytes | None = No
         entry = model.Metadata(i)
         if entry.Name() and entry.Name().decode() == METADATA_NAME:
             data = model.Buffers(entry.Buffer()).DataAsNumpy()
-            return json.loads(bytes(data).decode("utf-8"))
+            try:
+                return json.loads(bytes(data).decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+                raise InputError(f"its {METADATA_NAME} metadata is not valid JSON ({exc})", path or "<model bytes>") from None
     return {}
 
 
@@ -49,6 +53,7 @@ class LiteRTSession:
             raise InputError(f"LiteRT cannot load it ({str(exc).splitlines()[0][:200]})", self.path) from None
         self.runners = {}
         self.output_quantization: dict[int, tuple[float, int] | None] = {}
+        self.output_classes: int | None = None
         for name in self.interpreter.get_signature_list():
             runner = self.interpreter.get_signature_runner(name)
             details = runner.get_input_details()
@@ -56,16 +61,30 @@ class LiteRTSession:
                 raise InputError(f"signature {name} has inputs {sorted(details)}, expected {list(INPUT_NAMES)}", self.path)
             length = int(details["input_ids"]["shape"][1])
             self.runners[length] = (runner, details)
-            scale, zero = runner.get_output_details()["logits"]["quantization"]
+            outputs = runner.get_output_details()
+            if "logits" not in outputs:
+                raise InputError(f"signature {name} has outputs {sorted(outputs)}, expected logits", self.path)
+            scale, zero = outputs["logits"]["quantization"]
             # Full-integer models return int8 logits: keep (scale, zero point) to dequantize.
             self.output_quantization[length] = (scale, zero) if scale else None
+            shape = outputs["logits"]["shape"]
+            self.output_classes = int(shape[-1]) if len(shape) else None
         if not self.runners:
             raise InputError("no signatures in the model", self.path)
         self.buckets = sorted(self.runners)
         self.metadata = read_tflite_metadata(self.path, content=content)
         self.max_length = self.buckets[-1]
+        # A LiteRT interpreter holds one set of input/output tensors: two threads running it at
+        # once overwrite each other's inputs and read each other's outputs (wrong logits, no
+        # error). One lock per session makes a shared session safe; threads that want to run in
+        # parallel open a session each.
+        self._lock = threading.Lock()
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        with self._lock:
+            return self._run(batch)
+
+    def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         mask = np.asarray(batch["attention_mask"])
         rows = []
         for r in range(mask.shape[0]):

@@ -39,12 +39,27 @@ class OnnxRuntimeSession:
         names = [i.name for i in self.session.get_inputs()]
         if sorted(names) != sorted(INPUT_NAMES):
             raise InputError(f"inputs are {names}, expected {list(INPUT_NAMES)}", self.path)
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if "logits" not in outputs:
+            raise InputError(f"outputs are {list(outputs)}, expected logits", self.path)
+        classes = outputs["logits"].shape[-1] if outputs["logits"].shape else None
+        self.output_classes = classes if isinstance(classes, int) else None
         self.metadata = read_metadata(self.session.get_modelmeta().custom_metadata_map)
         self.max_length = int(self.metadata.get("max_length", 512))
+        # Dynamic int8 quantizes each activation with one scale computed over the whole tensor
+        # (DynamicQuantizeLinear), so a batched row's logits would depend on its neighbours and on
+        # their padding (max |dlogit| ~0.1 measured). Such files run one row at a time at its own
+        # length: a text's answer is the same alone or in any batch, at the cost of batch throughput.
+        self.row_by_row = str(self.metadata.get("precision", "")).startswith("int8-dynamic")
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         feed = {name: np.ascontiguousarray(batch[name], dtype=np.int64) for name in INPUT_NAMES}
-        return self.session.run(["logits"], feed)[0]
+        if not self.row_by_row:
+            return self.session.run(["logits"], feed)[0]
+        lengths = feed["attention_mask"].sum(axis=1)
+        rows = [self.session.run(["logits"], {name: value[r:r + 1, :max(int(n), 1)] for name, value in feed.items()})[0]
+                for r, n in enumerate(lengths)]
+        return np.concatenate(rows) if rows else np.zeros((0, self.output_classes or 0), np.float32)
 
 
 def read_metadata(props: dict[str, str]) -> dict:

@@ -19,7 +19,8 @@ class TorchSession:
         self.path = Path(path)
         self.model = load_model(self.path)
         self.max_length = self.model.config.max_position_embeddings
-        self.metadata = {"labels": self.model.config.labels}
+        self.metadata = {"labels": self.model.config.labels, "pruned": self.model.config.pruned}
+        self.output_classes = self.model.config.num_labels
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         import torch

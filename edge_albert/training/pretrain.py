@@ -106,7 +106,7 @@ def pretrain(
     if not texts:
         raise InputError("no text to pretrain on")
     if tokenizer is None:
-        tokenizer = train_tokenizer(texts, run_dir / SPIECE_NAME, vocab_size=vocab_size)
+        tokenizer = train_tokenizer(texts, run_dir / SPIECE_NAME, vocab_size=vocab_size, force=True)
     tok = AlbertTokenizer(tokenizer)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads or torch.get_num_threads())

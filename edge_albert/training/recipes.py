@@ -70,7 +70,7 @@ def _new_student(run_dir: Path, train: LabeledTexts, *, preset: str, tokenizer: 
         tokenizer = run_dir / SPIECE_NAME
         if not tokenizer.is_file():
             texts = train.texts + (train.pairs or []) + (extra_texts or [])
-            train_tokenizer(texts, tokenizer, vocab_size=vocab_size)
+            train_tokenizer(texts, tokenizer, vocab_size=vocab_size, force=True)
     vocab = AlbertTokenizer(tokenizer).vocab_size
     torch.manual_seed(seed)
     config = preset_config(preset, vocab_size=vocab, labels=train.label_names, max_position_embeddings=max(512, max_length))

@@ -15,7 +15,7 @@ import numpy as np
 
 from edge_albert.data.readers import LabeledTexts
 from edge_albert.errors import InputError
-from edge_albert.jsonfile import read_json
+from edge_albert.jsonfile import check_schema, read_json
 from edge_albert.progress import progress_bar
 from edge_albert.runtimes import open_session
 from edge_albert.staging import staged_file
@@ -43,6 +43,7 @@ class ArtifactResult:
     latency: list[dict] = field(default_factory=list)  # one LatencyReport per thread count
     memory: dict = field(default_factory=dict)
     emulated: str | None = None  # e.g. "qemu-aarch64 cortex-a72": timings are not device latency
+    pruned: bool = False  # a pruned model: a new model, whose agreement with the reference the gate judges on its own bound
 
 
 @dataclass
@@ -117,7 +118,7 @@ def validate(
             results.append(ArtifactResult(
                 artifact=str(path), name=_artifact_name(path), runtime=session.runtime, precision=_precision(session),
                 size_bytes=_size(path), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
-                fidelity=fidelity_metrics(logits, ref_logits),
+                fidelity=fidelity_metrics(logits, ref_logits), pruned=bool(getattr(session, "metadata", {}).get("pruned", False)),
                 memory=measure_in_subprocess(path) if memory else {},
             ))
             advance(1, model=path.name)
@@ -151,10 +152,13 @@ def validate(
 
 
 def load_report(path: Path) -> dict:
+    """A validation report (or baseline) checked against report.schema.json: finite numbers in
+    their ranges, at least one result; InputError naming the file and field otherwise."""
     path = Path(path)
     data = read_json(path, missing="report not found")
     if not isinstance(data, dict) or "results" not in data or "schema_version" not in data:
         raise InputError("not an edge-albert validation report (no schema_version/results)", path)
+    check_schema(data, "edge_albert.validation", "report.schema.json", path, "report")
     if data["schema_version"] > SCHEMA_VERSION:
         raise InputError(f"report schema {data['schema_version']} is newer than this tool ({SCHEMA_VERSION}); upgrade edge-albert", path)
     return data

@@ -93,6 +93,8 @@ def test_signed_bundle(tmp_path, trained_checkpoint, trained_artifacts):
     bad = rewrite(signed, tmp_path / "t.zip", replace={"manifest.json": tamper})
     with pytest.raises(InputError, match="signature does not match"):
         read_bundle(bad, public_key=tmp_path / "key.pub")
+    with pytest.raises(InputError, match="cannot read the public key"):
+        read_bundle(signed, public_key=tmp_path / "missing.pub")
     unsigned = build_bundle([trained_artifacts["onnx"]], trained_checkpoint / "spiece.model", tmp_path / "u.eabundle").path
     with pytest.raises(InputError, match="not signed"):
         read_bundle(unsigned, public_key=tmp_path / "key.pub")
@@ -105,3 +107,41 @@ def test_model_from_another_tokenizer_is_refused(tmp_path, trained_artifacts, sp
     with pytest.raises(InputError, match="another tokenizer"):
         build_bundle([trained_artifacts["onnx"]], other, tmp_path / "x.eabundle")
     assert not (tmp_path / "x.eabundle").exists()
+
+
+def _unloadable_onnx(src, dst):
+    """Our metadata intact, one node an op no runtime has: parses as ONNX, ONNX Runtime refuses it."""
+    import onnx
+
+    model = onnx.load(str(src))
+    model.graph.node[0].op_type = "NoSuchOp"
+    onnx.save(model, str(dst))
+    return dst
+
+
+BROKEN_MODELS = {
+    "garbage.onnx": lambda src, dst: dst.write_bytes(b"\x08\x07garbage" * 100),
+    "truncated.onnx": lambda src, dst: dst.write_bytes(src["onnx"].read_bytes()[:5000]),
+    "unloadable.onnx": lambda src, dst: _unloadable_onnx(src["onnx"], dst),
+    "garbage.tflite": lambda src, dst: dst.write_bytes(b"TFL3" + b"\x00garbage" * 100),
+    "truncated.tflite": lambda src, dst: dst.write_bytes(src["tflite"].read_bytes()[:5000]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_MODELS))
+def test_package_refuses_a_model_its_runtime_cannot_load(tmp_path, trained_checkpoint, trained_artifacts, name):
+    model = tmp_path / name
+    BROKEN_MODELS[name](trained_artifacts, model)
+    with pytest.raises(InputError, match="cannot load it") as err:
+        build_bundle([model], trained_checkpoint / "spiece.model", tmp_path / "b.eabundle")
+    assert str(model) in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "b.eabundle").exists()
+
+
+def test_package_never_replaces_a_directory(tmp_path, trained_checkpoint, trained_artifacts):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    with pytest.raises(InputError, match="is a directory"):
+        build_bundle([trained_artifacts["onnx"]], trained_checkpoint / "spiece.model", target, force=True)
+    assert (target / "keep").read_text() == "x"
