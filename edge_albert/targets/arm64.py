@@ -29,6 +29,7 @@ from pathlib import Path
 
 from edge_albert.cache import cache_dir
 from edge_albert.errors import InputError
+from edge_albert.system_tools import find_tool
 from edge_albert.targets.base import PACKAGE_ROOT, Target, TargetError, check_process
 
 SUITE = "bookworm"
@@ -122,9 +123,10 @@ def _fetch_qemu(work: Path, mirror: str, dest: Path) -> None:
 
 
 def _bootstrap(root: Path, mirror: str) -> None:
-    if shutil.which("debootstrap") is None:
+    debootstrap = find_tool("debootstrap")
+    if debootstrap is None:
         raise TargetError("debootstrap is not installed: apt-get install debootstrap")
-    _run(["debootstrap", "--foreign", "--variant=minbase", "--arch=arm64", "--include=python3", SUITE, str(root), mirror],
+    _run([debootstrap, "--foreign", "--variant=minbase", "--arch=arm64", "--include=python3", SUITE, str(root), mirror],
          "debootstrap (arm64 userland)")
     paths = dict(line.split(maxsplit=1) for line in (root / "debootstrap" / "debpaths").read_text().splitlines() if line.strip())
     for package in (root / "debootstrap" / "base").read_text().split():
@@ -141,7 +143,7 @@ def _install_wheels(site: Path, versions: dict[str, str]) -> None:
     platforms = ["--platform", "manylinux2014_aarch64"]
     for minor in GLIBC_MINORS:
         platforms += ["--platform", f"manylinux_2_{minor}_aarch64"]
-    _run(["python3" if shutil.which("python3") else "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-warn-conflicts",
+    _run([find_tool("python3", "python") or "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-warn-conflicts",
           "--target", str(site), "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", *platforms,
           *[f"{k}=={v}" for k, v in versions.items()]], "pip install (aarch64 wheels)")
 

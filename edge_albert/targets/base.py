@@ -67,6 +67,7 @@ class TargetModelResult:
     median_ms: float  # per text at batch 1, real length; emulated when the target is
     vs_host: dict[str, float]  # fidelity against this host running the same file
     vs_reference: dict[str, float] | None = None  # against the fp32 PyTorch reference, when given
+    host_vs_reference: dict[str, float] | None = None  # this host's run of the file against the reference, on the same texts
 
 
 @dataclass
@@ -138,6 +139,7 @@ def run_on_target(
             artifact=model["artifact"], runtime=out["runtime"], load_seconds=out["load_seconds"],
             median_ms=float(np.median(out["seconds"]) * 1000.0), vs_host=fidelity_metrics(logits, host),
             vs_reference=fidelity_metrics(logits, reference_logits) if reference_logits is not None else None,
+            host_vs_reference=fidelity_metrics(host, reference_logits) if reference_logits is not None else None,
         ))
     return run
 

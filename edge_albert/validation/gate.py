@@ -8,6 +8,7 @@ its reference does. Exit codes: 0 pass, 1 regression, 2 usage or input error.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -15,6 +16,7 @@ from xml.sax.saxutils import quoteattr
 from edge_albert.errors import InputError
 from edge_albert.jsonfile import check_schema, read_json
 from edge_albert.staging import staged_file
+from edge_albert.validation.machine import cpu_class, cpu_class_name
 
 
 @dataclass
@@ -25,6 +27,10 @@ class GateThresholds:
     # does (the demo's 25%-heads/25%-FFN int8 model: ~96%), and its accuracy is held by the
     # baseline check. Its own, looser agreement floor keeps "did it stay the same model" honest.
     pruned_min_agreement: float = 0.95
+    # Integer-precision files: the fraction of weight MatMuls that run with integer weights, and
+    # never less than the baseline's (a quantizer that leaves ALBERT's shared layer in fp32 after
+    # its first use drops it from 1.0 to ~0.3 while the file still works).
+    min_quantized_fraction: float = 0.9
     max_logit_diff: float | None = None  # absolute, with the fp32 reference
     max_size_growth: float = 0.05  # relative, vs the baseline's size
     max_latency_ratio_growth: float = 0.5  # relative growth of (artifact p50 / reference p50)
@@ -94,24 +100,18 @@ def _latency_ratio(report: dict, result: dict) -> float | None:
     return a / b if a and b else None
 
 
-def _cpu_class(report: dict) -> tuple:
-    m = report.get("machine") or {}
-    return m.get("machine"), tuple(sorted(m.get("cpu_flags") or []))
-
-
 def latency_comparable(report: dict, baseline: dict) -> str | None:
     """None when the two reports' latencies can be compared, else why not.
 
     Latency is judged relative to the fp32 reference, but that ratio still depends on the
     instruction set: int8 kernels gain far more from AVX512-VNNI than fp32 ones do, and bf16 or
-    AMX change it again. A baseline recorded on another CPU class would fail (or pass) a model
-    for the machine's sake, so the latency checks are skipped, visibly, instead.
+    AMX change it again. Only a baseline of the very same CPU class (architecture and flags)
+    says anything about this run's latency.
     """
-    here, there = _cpu_class(report), _cpu_class(baseline)
-    if here == there:
+    if cpu_class(report["machine"]) == cpu_class(baseline["machine"]):
         return None
-    return (f"baseline measured on another CPU class ({there[0]}: {', '.join(there[1]) or 'no flags'}; this run {here[0]}: "
-            f"{', '.join(here[1]) or 'no flags'}); latency not compared: record a baseline on this CPU class")
+    return (f"no baseline of this CPU class ({cpu_class_name(report['machine'])}; the nearest is "
+            f"{cpu_class_name(baseline['machine'])}): record one on this class")
 
 
 def describe_machine(report: dict) -> str:
@@ -120,16 +120,41 @@ def describe_machine(report: dict) -> str:
     return f"{m.get('cpu_model', 'unknown CPU')}, {m.get('machine', '?')} {' '.join(m.get('cpu_flags') or []) or 'no flags'}, {m.get('logical_cpus', '?')} CPUs"
 
 
-def select_baseline(report: dict, baselines: list[dict]) -> dict:
-    """The baseline measured on this report's CPU class, else the first one (whose latency checks
-    are then skipped). Keeping one baseline per CPU class that CI runs on keeps every check live."""
+@dataclass
+class BaselineChoice:
+    baseline: dict
+    index: int  # position in the list given
+    same_class: bool  # latency checks are live only then
+    rule: str  # one line: which baseline and why
+
+
+def select_baseline(report: dict, baselines: list[dict]) -> BaselineChoice:
+    """The rule: a baseline of this report's CPU class (architecture and flags) if one is given;
+    else the nearest class of the same architecture (fewest differing flags, then the first given),
+    with latency not comparable; a baseline of another architecture is never used."""
     if not baselines:
         raise InputError("no baseline report given")
-    return next((b for b in baselines if latency_comparable(report, b) is None), baselines[0])
+    arch, flags = cpu_class(report["machine"])
+    here = cpu_class_name(report["machine"])
+    for i, b in enumerate(baselines):
+        if cpu_class(b["machine"]) == (arch, flags):
+            return BaselineChoice(b, i, True, f"same CPU class ({here}): every check live")
+    same_arch = [i for i, b in enumerate(baselines) if cpu_class(b["machine"])[0] == arch]
+    if not same_arch:
+        given = ", ".join(sorted({cpu_class_name(b["machine"]) for b in baselines}))
+        raise InputError(f"no baseline for {arch} (given: {given}); record one on a {arch} machine with `edge-albert baseline`")
+    nearest = min(same_arch, key=lambda i: (len(cpu_class(baselines[i]["machine"])[1] ^ flags), i))
+    differs = sorted(cpu_class(baselines[nearest]["machine"])[1] ^ flags)
+    rule = (f"nearest CPU class {cpu_class_name(baselines[nearest]['machine'])} (this run {here}; differs in {', '.join(differs)}): "
+            "latency not comparable")
+    return BaselineChoice(baselines[nearest], nearest, False, rule)
 
 
-def check_report(report: dict, baseline: dict, thresholds: GateThresholds) -> GateResult:
-    """Every check for every artifact of `report` that the baseline also has."""
+def check_report(report: dict, baseline: dict, thresholds: GateThresholds, *, require_latency: bool = False,
+                 floors: dict | None = None) -> GateResult:
+    """Every check for every artifact of `report` that the baseline also has, and the `floors`
+    (see `load_floors`). With `require_latency`, a latency that cannot be compared (no baseline
+    of this CPU class, or no measurement) fails instead of being skipped."""
     base_index = {(r["name"], r["runtime"]): r for r in baseline["results"]}
     gate = GateResult()
     latency_skip = latency_comparable(report, baseline)
@@ -145,6 +170,12 @@ def check_report(report: dict, baseline: dict, thresholds: GateThresholds) -> Ga
         if thresholds.max_logit_diff is not None and not pruned:
             diff = r["fidelity"]["max_abs_logit_diff"]
             add("max_abs_logit_diff", diff, thresholds.max_logit_diff, base["fidelity"]["max_abs_logit_diff"] if base else None, diff <= thresholds.max_logit_diff)
+        if str(r.get("precision", "")).startswith(("int8", "int4")):
+            fraction = (r.get("quantization") or {}).get("quantized_fraction")
+            base_fraction = ((base or {}).get("quantization") or {}).get("quantized_fraction")
+            limit = max(thresholds.min_quantized_fraction, base_fraction or 0.0)
+            add("quantized_fraction", fraction, limit, base_fraction, fraction is not None and fraction >= limit - 1e-12,
+                "weight MatMuls with integer weights" if fraction is not None else "not measured (report predates coverage)")
         if base is None:
             add("baseline", None, None, None, True, "no baseline entry: only absolute checks applied")
             continue
@@ -153,8 +184,11 @@ def check_report(report: dict, baseline: dict, thresholds: GateThresholds) -> Ga
         size_limit = base["size_bytes"] * (1 + thresholds.max_size_growth)
         add("size_bytes", r["size_bytes"], size_limit, base["size_bytes"], r["size_bytes"] <= size_limit)
         ratio, base_ratio = _latency_ratio(report, r), _latency_ratio(baseline, base)
-        if ratio is not None and base_ratio is not None and latency_skip:
-            add("latency_ratio_to_reference", ratio, None, base_ratio, True, "skipped: " + latency_skip)
+        if (ratio is None) != (base_ratio is None) and require_latency:
+            add("latency_ratio_to_reference", ratio, None, base_ratio, False, "latency measured in only one of the report and the baseline")
+        elif ratio is not None and base_ratio is not None and latency_skip:
+            add("latency_ratio_to_reference", ratio, None, base_ratio, not require_latency,
+                ("" if require_latency else "skipped: ") + latency_skip)
         elif ratio is not None and base_ratio is not None:
             ratio_limit = base_ratio * (1 + thresholds.max_latency_ratio_growth)
             add("latency_ratio_to_reference", ratio, ratio_limit, base_ratio, ratio <= ratio_limit, "p50, real sentences, batch 1, 1 thread")
@@ -162,7 +196,86 @@ def check_report(report: dict, baseline: dict, thresholds: GateThresholds) -> Ga
     for name, runtime in sorted(missing):
         gate.rows.append(CheckRow(name, runtime, "present", None, None, None, False, "artifact in the baseline is missing from this run"))
     _check_targets(report, baseline, thresholds, gate)
+    if floors is not None:
+        gate.rows.extend(check_floors(report, floors))
     return gate
+
+
+# Floors: absolute bounds per artifact, kept in a reviewed file beside the baselines. A baseline
+# is re-recorded after an intended change, and nothing stops a series of small accepted losses
+# from adding up, except a bound no baseline may cross.
+FLOOR_CHECKS = {
+    "min_accuracy": ("floor_accuracy", lambda r: r["accuracy"], lambda v, limit: v >= limit),
+    "min_agreement": ("floor_agreement", lambda r: r["fidelity"]["agreement"], lambda v, limit: v >= limit),
+    "max_abs_logit_diff": ("floor_max_abs_logit_diff", lambda r: r["fidelity"]["max_abs_logit_diff"], lambda v, limit: v <= limit),
+    "min_quantized_fraction": ("floor_quantized_fraction", lambda r: (r.get("quantization") or {}).get("quantized_fraction"),
+                               lambda v, limit: v is not None and v >= limit),
+}
+
+
+def load_floors(path: Path) -> dict:
+    """A floors file: {"artifacts": {NAME: {"min_accuracy": ..., "min_agreement": ..., ...}}}."""
+    data = read_json(path, missing="floors file not found")
+    check_schema(data, "edge_albert.validation", "floors.schema.json", path, "floors")
+    return data
+
+
+def check_floors(report: dict, floors: dict) -> list[CheckRow]:
+    rows = []
+    results = {r["name"]: r for r in report["results"]}
+    for name, bounds in sorted(floors["artifacts"].items()):
+        r = results.get(name)
+        if r is None:
+            rows.append(CheckRow(name, "-", "floor_present", None, None, None, False, "an artifact with a floor is missing from this run"))
+            continue
+        for key, limit in bounds.items():
+            check, value_of, ok = FLOOR_CHECKS[key]
+            value = value_of(r)
+            rows.append(CheckRow(name, r["runtime"], check, value, limit, None, bool(ok(value, limit)), "floors file"))
+    return rows
+
+
+def _git(*args: str) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def provenance(report: dict) -> dict:
+    """Where a baseline came from: the commit of the code that measured it, when, on what."""
+    import datetime as _dt
+
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": _git("rev-parse", "HEAD"),
+        "uncommitted_changes": bool(status) if status is not None else None,
+        "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "measured": report.get("created"),
+        "cpu_class": cpu_class_name(report["machine"]),
+        "cpu_model": report["machine"].get("cpu_model"),
+        "versions": report["machine"].get("versions", {}),
+    }
+
+
+def write_baseline(report: dict, directory: Path, floors: dict, thresholds: GateThresholds | None = None, *, force: bool = False) -> Path:
+    """Record `report` as the baseline of its own CPU class in `directory`/CLASS.json, with its
+    provenance. Refused (InputError) when it is below a floor or fails the gate's absolute checks
+    (agreement, max logit diff): re-recording can move a baseline, never under the floors."""
+    gate = GateResult(check_floors(report, floors))
+    absolute = check_report(report, report, thresholds or GateThresholds())
+    gate.rows.extend(r for r in absolute.rows if r.check in ("agreement", "max_abs_logit_diff") or r.check.startswith("target_"))
+    if not gate.passed:
+        worst = gate.failures[0]
+        raise InputError(f"not recorded: {len(gate.failures)} check(s) fail, e.g. {worst.artifact} {worst.check} {worst.value} vs {worst.limit}; "
+                         "a baseline may not cross the floors")
+    target = Path(directory) / f"{cpu_class_name(report['machine'])}.json"
+    with staged_file(target, force=force) as stage:
+        stage.write_text(json.dumps({**report, "provenance": provenance(report)}, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    return target
 
 
 def _target_models(report: dict) -> dict[tuple[str, str], tuple[dict, dict]]:
@@ -171,7 +284,6 @@ def _target_models(report: dict) -> dict[tuple[str, str], tuple[dict, dict]]:
 
 def _check_targets(report: dict, baseline: dict, thresholds: GateThresholds, gate: GateResult) -> None:
     current, base = _target_models(report), _target_models(baseline)
-    host_errors = {r["artifact"]: r["fidelity"]["max_abs_logit_diff"] for r in report["results"]}
     for (name, runtime), (run, m) in current.items():
         b = base.get((name, runtime))
         b_host = b[1]["vs_host"] if b else {}
@@ -179,7 +291,8 @@ def _check_targets(report: dict, baseline: dict, thresholds: GateThresholds, gat
         agreement, diff = m["vs_host"]["agreement"], m["vs_host"]["max_abs_logit_diff"]
         add("target_agreement_vs_host", agreement, thresholds.target_min_agreement, b_host.get("agreement"), agreement >= thresholds.target_min_agreement)
         ok, note = diff <= thresholds.target_max_logit_diff, ""
-        host_error = host_errors.get(m["artifact"])
+        # The host's error on the target's own texts (the same sentences), never on another set.
+        host_error = (m.get("host_vs_reference") or {}).get("max_abs_logit_diff")
         device_error = (m.get("vs_reference") or {}).get("max_abs_logit_diff")
         if not ok and host_error is not None and device_error is not None and device_error <= host_error:
             # The device is no further from the fp32 model than the host's own run of this file:
@@ -217,4 +330,5 @@ def write_junit(gate: GateResult, path: Path, *, force: bool = False) -> Path:
     return Path(path)
 
 
-__all__ = ["GateThresholds", "GateResult", "CheckRow", "check_report", "latency_comparable", "select_baseline", "format_table", "write_junit"]
+__all__ = ["GateThresholds", "GateResult", "CheckRow", "BaselineChoice", "check_report", "check_floors", "load_floors", "latency_comparable",
+           "select_baseline", "write_baseline", "provenance", "format_table", "write_junit"]

@@ -10,15 +10,18 @@ INTERESTING_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni",
 PACKAGES = ("edge-albert", "torch", "onnx", "onnxruntime", "ai-edge-litert", "litert-torch", "ai-edge-quantizer", "numpy", "sentencepiece", "transformers")
 
 
-# The flag that tells most about int8 and float speed, best first (for naming a CPU class).
-_CLASS_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni", "avx512f", "avx2", "avx", "sve", "asimddp", "asimd")
+def cpu_class(machine: dict) -> tuple[str, frozenset[str]]:
+    """A CPU class: the architecture and the set of tracked SIMD flags. Two machines of one class
+    run the same kernels, so their latency ratios compare; any difference in flags is another class."""
+    return machine.get("machine") or "unknown", frozenset(machine.get("cpu_flags") or [])
 
 
 def cpu_class_name(machine: dict) -> str:
-    """A short file-name-safe name for a machine's CPU class, e.g. `x86_64-avx2`."""
-    flags = set(machine.get("cpu_flags") or [])
-    best = next((f for f in _CLASS_FLAGS if f in flags), "generic")
-    return f"{machine.get('machine') or 'unknown'}-{best}"
+    """A file-name-safe name that spells the whole class, e.g. `x86_64-avx-avx2-fma`: two classes
+    never share a name, so writing one class's baseline cannot overwrite another's."""
+    arch, flags = cpu_class(machine)
+    ordered = [f for f in INTERESTING_FLAGS if f in flags] + sorted(flags - set(INTERESTING_FLAGS))
+    return "-".join([arch] + ordered) if ordered else f"{arch}-generic"
 
 
 def machine_info() -> dict:
@@ -51,4 +54,4 @@ def machine_info() -> dict:
     }
 
 
-__all__ = ["machine_info", "cpu_class_name"]
+__all__ = ["machine_info", "cpu_class", "cpu_class_name"]

@@ -21,6 +21,7 @@ from edge_albert.runtimes import open_session
 from edge_albert.staging import staged_file
 from edge_albert.tokenization import AlbertTokenizer
 from edge_albert.validation.compare import run_texts
+from edge_albert.validation.coverage import quantization_coverage
 from edge_albert.validation.latency import measure_latency_interleaved
 from edge_albert.validation.machine import machine_info
 from edge_albert.validation.memory import measure_in_subprocess
@@ -44,6 +45,7 @@ class ArtifactResult:
     memory: dict = field(default_factory=dict)
     emulated: str | None = None  # e.g. "qemu-aarch64 cortex-a72": timings are not device latency
     pruned: bool = False  # a pruned model: a new model, whose agreement with the reference the gate judges on its own bound
+    quantization: dict | None = None  # QuantizationCoverage of a file: weight MatMuls running with integer weights
 
 
 @dataclass
@@ -80,6 +82,24 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
+BUNDLE_SUFFIX = ".eabundle"
+
+
+def _run_bundle(path: Path, texts: Sequence[str], *, threads: int):
+    """A bundle runs as an app runs it: the on-device runtime's `Classifier`, with the bundle's own
+    tokenizer, truncation and batching (its first model). Returns its session (for latency), the
+    logits, and the coverage of the model inside."""
+    from edge_albert.packaging.manifest import read_bundle
+    from edge_albert.runtime import Classifier
+
+    bundle = read_bundle(path)
+    classifier = Classifier(bundle, threads=threads)
+    entry = classifier.model_entry
+    logits, _, _ = classifier.logits(list(texts))
+    coverage = quantization_coverage(Path(entry["file"]), content=bundle.files[entry["file"]])
+    return classifier.session, logits, coverage
+
+
 def validate(
     reference: Path,
     artifacts: Sequence[Path],
@@ -92,12 +112,13 @@ def validate(
     max_length: int = 128,
     targets: Sequence = (),
     target_texts: int = 32,
+    target_files: Sequence[str] | None = None,
 ) -> ValidationReport:
     """Validate `artifacts` (files or checkpoint dirs) on their runtimes against `reference` (fp32 checkpoint).
 
     Each of `targets` (see `edge_albert.targets`) also runs the .onnx/.tflite artifacts on the
-    first `target_texts` texts at batch 1; its logits are compared with this host's run of the
-    same file and with the reference.
+    first `target_texts` texts at batch 1 (only those named in `target_files`, when given); its
+    logits are compared with this host's run of the same file and with the reference.
     """
     reference = Path(reference)
     tokenizer = AlbertTokenizer(reference / "spiece.model")
@@ -111,15 +132,21 @@ def validate(
     results, sessions = [], []
     with progress_bar(len(paths), "validate", unit="model") as advance:
         for path in paths:
-            session = ref_session if path == reference else open_session(path, threads=max(threads))
-            logits = ref_logits if path == reference else run_texts(session, tokenizer, data.texts, max_length=max_length)
+            if path == reference:
+                session, logits, coverage = ref_session, ref_logits, None
+            elif path.suffix == BUNDLE_SUFFIX:
+                session, logits, coverage = _run_bundle(path, data.texts, threads=max(threads))
+            else:
+                session = open_session(path, threads=max(threads))
+                logits, coverage = run_texts(session, tokenizer, data.texts, max_length=max_length), quantization_coverage(path)
             metrics = classification_metrics(logits, labels)
             sessions.append(session)
             results.append(ArtifactResult(
                 artifact=str(path), name=_artifact_name(path), runtime=session.runtime, precision=_precision(session),
                 size_bytes=_size(path), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
                 fidelity=fidelity_metrics(logits, ref_logits), pruned=bool(getattr(session, "metadata", {}).get("pruned", False)),
-                memory=measure_in_subprocess(path) if memory else {},
+                quantization=coverage.to_dict() if coverage is not None else None,
+                memory=measure_in_subprocess(path) if memory and path.suffix != BUNDLE_SUFFIX else {},
             ))
             advance(1, model=path.name)
     # Latency after accuracy, all models in turns (see measure_latency_interleaved): the gate
@@ -134,7 +161,12 @@ def validate(
             for result, latency in zip(results, reports):
                 result.latency.append(latency.to_dict())
     target_runs = []
-    files = [p for p in paths if p.is_file() and p.suffix in (".onnx", ".tflite")]
+    files = [p for p in paths if p.is_file() and p.suffix in (".onnx", ".tflite")]  # bundles run here only
+    if target_files is not None:
+        unknown = set(target_files) - {p.name for p in files}
+        if unknown:
+            raise InputError(f"--target-file {sorted(unknown)[0]} is not one of the .onnx/.tflite artifacts given")
+        files = [p for p in files if p.name in set(target_files)]
     if targets and files:
         from edge_albert.targets import run_on_target
         from edge_albert.targets.base import host_logits

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import require_tool
 
 
 @pytest.fixture(scope="session")
@@ -24,15 +25,6 @@ def int8_artifacts(tmp_path_factory, trained_checkpoint, trained_artifacts) -> d
     }
 
 
-def _require(tool: str, package: str) -> str:
-    path = shutil.which(tool) or (f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{tool} is missing in CI: .ci/run installs {package}")
-        pytest.skip(f"{tool} not installed (apt-get install {package})")
-    return path
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,10 +34,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def loopback_sshd(tmp_path_factory):
     """A real OpenSSH server on 127.0.0.1 that accepts one generated key for the current user."""
-    sshd = _require("sshd", "openssh-server")
+    sshd = require_tool("sshd", package="openssh-server")
+    keygen = require_tool("ssh-keygen", package="openssh-client")
     folder = tmp_path_factory.mktemp("sshd")
     for name in ("host_key", "client_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
     (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
     port = _free_port()
     (folder / "sshd_config").write_text("\n".join([

@@ -7,13 +7,12 @@ this checks per-sentence parity on a few dozen sentences; accuracy is measured n
 
 from __future__ import annotations
 
-import os
-import shutil
 
 import numpy as np
 import pytest
 
 from edge_albert.targets import run_on_target
+from tests.conftest import require_tool
 
 TEXTS = 24
 
@@ -22,10 +21,7 @@ TEXTS = 24
 def arm64_env():
     from edge_albert.targets.arm64 import ensure_arm64_environment
 
-    if shutil.which("debootstrap") is None:
-        if os.environ.get("CI"):
-            pytest.fail("debootstrap is missing in CI: .ci/run installs it")
-        pytest.skip("debootstrap not installed (apt-get install debootstrap)")
+    require_tool("debootstrap", package="debootstrap")
     return ensure_arm64_environment()
 
 

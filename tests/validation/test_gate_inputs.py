@@ -14,7 +14,7 @@ from edge_albert.validation.gate import GateThresholds, check_report
 from tests.conftest import REPO
 from tests.json_edits import setting
 
-BASELINE = REPO / ".ci" / "baselines" / "x86_64-avx2.json"
+BASELINE = REPO / ".ci" / "baselines" / "x86_64-avx-avx2-fma.json"
 
 
 def document() -> dict:
@@ -98,7 +98,7 @@ def test_the_committed_baselines_pass_against_themselves():
 def _with_pruned(agreement: float, pruned: bool = True) -> dict:
     data = document()
     extra = copy.deepcopy(data["results"][3])  # the int8 ONNX row
-    extra.update(name="model.pruned.int8.onnx", pruned=pruned, fidelity={**extra["fidelity"], "agreement": agreement, "max_abs_logit_diff": 1.2})
+    extra.update(name="synthetic.pruned.int8.onnx", pruned=pruned, fidelity={**extra["fidelity"], "agreement": agreement, "max_abs_logit_diff": 1.2})
     data["results"].append(extra)
     return data
 
@@ -108,10 +108,10 @@ def test_a_pruned_model_is_held_to_its_own_agreement_floor(agreement, passes):
     limits = GateThresholds(max_logit_diff=0.5)
     report = _with_pruned(agreement)
     gate = check_report(report, report, limits)
-    row = next(r for r in gate.rows if r.artifact == "model.pruned.int8.onnx" and r.check == "agreement")
+    row = next(r for r in gate.rows if r.artifact == "synthetic.pruned.int8.onnx" and r.check == "agreement")
     assert row.ok is passes and row.limit == limits.pruned_min_agreement == 0.95
     # The logit-diff bound is about conversions of one model; a pruned model is another model.
-    assert not any(r.artifact == "model.pruned.int8.onnx" and r.check == "max_abs_logit_diff" for r in gate.rows)
+    assert not any(r.artifact == "synthetic.pruned.int8.onnx" and r.check == "max_abs_logit_diff" for r in gate.rows)
     assert gate.passed is passes
     # The same numbers on a model that is not pruned fail the conversion floor (0.99).
     plain = _with_pruned(agreement, pruned=False)

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
 import pytest
 
 from edge_albert.data.readers import LabeledTexts
+from edge_albert.system_tools import find_tool
 from edge_albert.validation.report import validate, write_reports
+from tests.conftest import require_tool
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = find_tool("chromium", "chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
 def html(tmp_path_factory, trained_checkpoint, trained_artifacts, sst2_dev):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI: .ci/run installs it with apt-get")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+    require_tool("chromium", "chromium-browser", package="chromium")
     data = LabeledTexts([s for _, s in sst2_dev[:60]], [l for l, _ in sst2_dev[:60]], ["negative", "positive"])
     report = validate(trained_checkpoint, [trained_artifacts["onnx"], trained_artifacts["tflite"]], data, latency_runs=3, memory=False)
     return write_reports(report, tmp_path_factory.mktemp("html"))["html"]
