@@ -161,3 +161,14 @@ def test_dynamic_int8_answers_do_not_depend_on_the_batch(int8_bundle, sst2_dev):
     clf.session.row_by_row = False
     raw, _, _ = clf.logits(texts, batch_size=32)
     assert np.abs(raw - alone).max() > 1e-4
+
+
+def test_importing_the_runtime_and_reading_a_bundle_pulls_in_no_toolchain(bundle):
+    # The on-device path must stay torch-free even in the full install: an import of torch, onnx
+    # (the Python package) or tensorflow here would be paid by every app start.
+    script = ("import sys\nfrom edge_albert.runtime import Classifier\n"
+              "Classifier.from_bundle(sys.argv[1], 'onnxruntime').predict(['fine'])\n"
+              "print(sorted(m for m in ('torch', 'onnx', 'tensorflow', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script, str(bundle)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
