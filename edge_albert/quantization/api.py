@@ -26,7 +26,8 @@ from edge_albert.quantization.onnx import quantize_dynamic_onnx, quantize_static
 from edge_albert.quantization.tflite import quantize_tflite
 from edge_albert.staging import check_target, scratch_directory, staged_file
 from edge_albert.tokenization import AlbertTokenizer, pad_encodings
-from edge_albert.validation.compare import ComparisonResult, compare_models
+from edge_albert.runtimes import open_session
+from edge_albert.validation.compare import ComparisonResult, compare_models, run_texts
 
 Handler = Callable[..., None]
 
@@ -111,10 +112,14 @@ def quantize(
     max_length: int | None = None,
     opset: int = OPSET,
     force: bool = False,
+    float_model: Path | None = None,
+    reference_logits: np.ndarray | None = None,
 ) -> QuantizationReport:
     """Compress a checkpoint to int8 / fp16 ONNX or TFLite and compare it with the fp32 model.
 
-    `opset` applies to ONNX (`SUPPORTED_OPSETS`; 18 for ONNX Runtimes without opset 20)."""
+    `opset` applies to ONNX (`SUPPORTED_OPSETS`; 18 for ONNX Runtimes without opset 20).
+    `float_model` (the checkpoint's float export in format `to`) and `reference_logits` (the
+    checkpoint's logits on the comparison texts) skip work a caller has already done."""
     checkpoint = Path(checkpoint)
     if to == "tflite" and getattr(config, "keep_float", ()):
         raise InputError("keeping op groups in float is supported for ONNX only")
@@ -130,14 +135,15 @@ def quantize(
     # Scratch files live beside the output (not in the system temp folder), so one left by a
     # killed run is swept by the next write to the same output.
     with staged_file(output, force=force) as stage, scratch_directory(output) as scratch:
-        float_path = _export_float(checkpoint, to, scratch, buckets, max_length, opset)
+        float_path = Path(float_model) if float_model is not None else _export_float(checkpoint, to, scratch, buckets, max_length, opset)
         calib = None
         if isinstance(config, StaticInt8Config):
             calib = calibration_batches(tokenizer, list(calibration_texts)[: config.samples], max_length or 128)
         _quantize_file(float_path, stage, config, to, scratch, calib)
         texts = eval_data.texts if eval_data is not None else list(SAMPLE_TEXTS)
         labels = eval_data.labels if eval_data is not None else None
-        comparison = compare_models(checkpoint, stage, tokenizer, texts, labels=labels, max_length=max_length or 128)
+        comparison = compare_models(checkpoint, stage, tokenizer, texts, labels=labels, max_length=max_length or 128,
+                                    reference_logits=reference_logits)
         comparison.candidate = str(output)
         float_bytes = float_path.stat().st_size
         quantized_bytes = stage.stat().st_size
@@ -166,14 +172,20 @@ def accuracy_aware_quantize(
     calib_texts = list(calibration_texts or eval_data.texts)
     output = Path(output)
     check_target(output, force)
+    length = max_length or 128
+    # The fp32 reference runs once and the model is exported to fp32 once: every trial (one per
+    # op group, then one per group kept in float) and the final file are compared with the same
+    # reference logits and quantized from the same float file.
+    reference_logits = run_texts(open_session(checkpoint), tokenizer, eval_data.texts, max_length=length)
     with scratch_directory(output) as scratch:
         float_path = export_onnx(checkpoint, scratch / "float.onnx", max_length=max_length, opset=opset).path
-        calib = calibration_batches(tokenizer, calib_texts[: getattr(config, "samples", 128)], max_length or 128) if isinstance(config, StaticInt8Config) else None
+        calib = calibration_batches(tokenizer, calib_texts[: getattr(config, "samples", 128)], length) if isinstance(config, StaticInt8Config) else None
 
         def drop(keep: tuple[str, ...]) -> float:
             path = scratch / f"try-{len(list(scratch.iterdir()))}.onnx"
             _quantize_file(float_path, path, replace(config, keep_float=keep), "onnx", scratch, calib)
-            result = compare_models(checkpoint, path, tokenizer, eval_data.texts, labels=eval_data.labels, max_length=max_length or 128)
+            result = compare_models(checkpoint, path, tokenizer, eval_data.texts, labels=eval_data.labels, max_length=length,
+                                    reference_logits=reference_logits)
             return float(result.accuracy_drop or 0.0)
 
         sensitivity = {group: drop(tuple(g for g in OP_GROUPS if g != group)) for group in OP_GROUPS}
@@ -184,8 +196,9 @@ def accuracy_aware_quantize(
                 break
             keep = keep + (group,)
             current = drop(keep)
-    report = quantize(checkpoint, output, replace(config, keep_float=keep), to="onnx", calibration_texts=calib_texts,
-                      eval_data=eval_data, max_length=max_length, opset=opset, force=force)
+        report = quantize(checkpoint, output, replace(config, keep_float=keep), to="onnx", calibration_texts=calib_texts,
+                          eval_data=eval_data, max_length=max_length, opset=opset, force=force, float_model=float_path,
+                          reference_logits=reference_logits)
     report.sensitivity = sensitivity
     return report
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_albert.errors import InputError
 from edge_albert.runtimes import Session, open_session
 from edge_albert.tokenization import AlbertTokenizer
 from edge_albert.validation.metrics import classification_metrics, fidelity_metrics
@@ -76,11 +77,24 @@ def compare_models(
     labels: Sequence[int] | None = None,
     max_length: int = 128,
     threads: int = 1,
+    reference_logits: np.ndarray | None = None,
 ) -> ComparisonResult:
-    ref = reference if not isinstance(reference, (str, Path)) else open_session(Path(reference), threads=threads)
+    """Run both models on `texts` and compare. `reference_logits` (the reference's logits on these
+    texts at `max_length`, from `run_texts`) saves running the reference again when one reference
+    is compared with many candidates, as the accuracy-aware search does."""
     cand = candidate if not isinstance(candidate, (str, Path)) else open_session(Path(candidate), threads=threads)
-    max_length = min(max_length, ref.max_length, cand.max_length)
-    ref_logits = run_texts(ref, tokenizer, texts, max_length=max_length)
+    if reference_logits is None:
+        ref = reference if not isinstance(reference, (str, Path)) else open_session(Path(reference), threads=threads)
+        max_length = min(max_length, ref.max_length, cand.max_length)
+        ref_logits = run_texts(ref, tokenizer, texts, max_length=max_length)
+        ref_name = str(ref.path)
+    else:
+        if cand.max_length < max_length:
+            raise InputError(f"the candidate takes at most {cand.max_length} tokens, the reference logits were computed at {max_length}", cand.path)
+        ref_logits = np.asarray(reference_logits)
+        if ref_logits.shape[0] != len(texts):
+            raise InputError(f"reference_logits has {ref_logits.shape[0]} rows for {len(texts)} texts")
+        ref_name = str(reference.path if hasattr(reference, "path") else reference)
     cand_logits = run_texts(cand, tokenizer, texts, max_length=max_length)
     fid = fidelity_metrics(cand_logits, ref_logits)
     ref_acc = cand_acc = None
@@ -88,7 +102,7 @@ def compare_models(
         y = np.asarray(labels)
         ref_acc = classification_metrics(ref_logits, y)["accuracy"]
         cand_acc = classification_metrics(cand_logits, y)["accuracy"]
-    return ComparisonResult(str(ref.path), str(cand.path), cand.runtime, len(texts), reference_accuracy=ref_acc, candidate_accuracy=cand_acc, **fid)
+    return ComparisonResult(ref_name, str(cand.path), cand.runtime, len(texts), reference_accuracy=ref_acc, candidate_accuracy=cand_acc, **fid)
 
 
 __all__ = ["ComparisonResult", "compare_models", "run_texts"]

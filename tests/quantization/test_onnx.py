@@ -89,3 +89,35 @@ def test_static_without_calibration_data_is_an_input_error(tmp_path, trained_che
 def test_unknown_recipe():
     with pytest.raises(InputError, match="unknown quantization recipe"):
         recipe("int3_magic")
+
+
+def test_accuracy_aware_search_runs_the_reference_and_the_export_once(tmp_path, trained_checkpoint, dev, monkeypatch):
+    import edge_albert.quantization.api as api
+    from edge_albert.quantization import accuracy_aware_quantize
+    from edge_albert.runtimes.torch import TorchSession
+    from edge_albert.validation.compare import compare_models
+
+    calls = collections.Counter()
+    original_run, original_export = TorchSession.run, api.export_onnx
+
+    def counted_run(self, batch):
+        calls["reference batches"] += 1
+        return original_run(self, batch)
+
+    def counted_export(*args, **kwargs):
+        calls["fp32 exports"] += 1
+        return original_export(*args, **kwargs)
+
+    monkeypatch.setattr(TorchSession, "run", counted_run)
+    monkeypatch.setattr(api, "export_onnx", counted_export)
+    data = dev.subset(range(96))
+    report = accuracy_aware_quantize(trained_checkpoint, tmp_path / "aa.onnx", recipe("dynamic"), data, budget=0.0)
+    batches_for_one_pass = -(-len(data) // 32)
+    assert calls == {"reference batches": batches_for_one_pass, "fp32 exports": 1}
+    assert set(report.sensitivity) == {"embeddings", "embedding_projection", "attention", "ffn", "pooler", "classifier"}
+    # The shared reference logits give the same comparison as running the reference again.
+    monkeypatch.setattr(TorchSession, "run", original_run)
+    fresh = compare_models(trained_checkpoint, tmp_path / "aa.onnx", api.AlbertTokenizer(trained_checkpoint / "spiece.model"),
+                           data.texts, labels=data.labels)
+    assert fresh.agreement == report.comparison.agreement and fresh.candidate_accuracy == report.comparison.candidate_accuracy
+    assert abs(fresh.max_abs_logit_diff - report.comparison.max_abs_logit_diff) < 1e-6
