@@ -32,6 +32,23 @@ _SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS)
 class Encoding:
     input_ids: list[int]
     token_type_ids: list[int]
+    # Per token: the character span in its own text (first or second), (0, 0) for [CLS]/[SEP];
+    # the index of the white-space word it belongs to (None for [CLS]/[SEP]); which text it comes
+    # from (0, 1, None), as `transformers`' fast tokenizers report them.
+    offsets: list[tuple[int, int]] | None = None
+    word_ids: list[int | None] | None = None
+    sequence_ids: list[int | None] | None = None
+
+
+@dataclass(frozen=True)
+class Token:
+    """One piece of a text: its id, its character span in the text and its white-space word."""
+
+    id: int
+    start: int
+    end: int
+    word: int
+    piece: str = ""
 
 
 def sha256_file(path: Path) -> str:
@@ -97,6 +114,167 @@ class AlbertTokenizer:
         return hashlib.sha256(self.model_proto).hexdigest()
 
     # Tokenisation ----------------------------------------------------------------------
+    def _lowered(self, text: str) -> tuple[str, list[int]]:
+        """Per character, outside special tokens, as the reference does (so Σ never becomes ς
+        and "<PAD>" becomes the pad token); with the original index of every output character."""
+        if not self.do_lower_case:
+            return text, list(range(len(text)))
+        chars: list[str] = []
+        origin: list[int] = []
+        pos = 0
+        for part in _SPECIAL_SPLIT.split(text):
+            for i, c in enumerate(part):
+                lowered = c if part in SPECIAL_TOKENS else c.lower()
+                chars.append(lowered)
+                origin.extend([pos + i] * len(lowered))
+            pos += len(part)
+        return "".join(chars), origin
+
+    def _normalized(self, text: str, origin: list[int], lo: int, hi: int) -> tuple[str, list[tuple[int, int]], int | None]:
+        """`preprocess_text` of text[lo:hi], with the original span of every output character and
+        the original index of the white space before the first word (None if there is none).
+
+        The alignment follows `tokenizers`' normalizers: a collapsed run of white space and a
+        replaced `` or '' map to their last original character."""
+        chars: list[tuple[str, tuple[int, int]]] = []
+        lead: int | None = None
+        i = lo
+        while i < hi:  # strip and collapse white space
+            if text[i].isspace():
+                j = i
+                while j < hi and text[j].isspace():
+                    j += 1
+                if chars and j < hi:
+                    chars.append((" ", (origin[j - 1], origin[j - 1] + 1)))
+                elif not chars:
+                    lead = origin[j - 1]
+                i = j
+            else:
+                chars.append((text[i], (origin[i], origin[i] + 1)))
+                i += 1
+        for pair in ("``", "''"):
+            out: list[tuple[str, tuple[int, int]]] = []
+            k = 0
+            while k < len(chars):
+                if k + 1 < len(chars) and chars[k][0] + chars[k + 1][0] == pair:
+                    out.append(('"', chars[k + 1][1]))
+                    k += 2
+                else:
+                    out.append(chars[k])
+                    k += 1
+            chars = out
+        if not self.keep_accents:
+            chars = [(d, span) for c, span in chars for d in unicodedata.normalize("NFKD", c) if not unicodedata.combining(d)]
+        if self.do_lower_case:
+            chars = [(d, span) for c, span in chars for d in c.lower()]
+        normalized = "".join(c for c, _ in chars)
+        expected = preprocess_text(text[lo:hi], lower=self.do_lower_case, keep_accents=self.keep_accents)
+        if normalized != expected:
+            # Character-wise NFKD differs from whole-string NFKD only in rare combining-mark orders
+            # (accents kept); the ids stay exact, the spans widen to the whole segment.
+            whole = (origin[lo], origin[hi - 1] + 1)
+            return expected, [whole] * len(expected), lead
+        return normalized, [span for _, span in chars], lead
+
+    def _segment_tokens(self, text: str, origin: list[int], lo: int, hi: int, words: list[int]) -> list[Token]:
+        normalized, spans, lead = self._normalized(text, origin, lo, hi)
+        if not normalized:
+            return []
+        encoded = normalized.encode("utf-8")
+        char_at = np.zeros(len(encoded) + 1, dtype=np.int64)  # byte offset -> character index
+        pos = 0
+        for ci, c in enumerate(normalized):
+            n = len(c.encode("utf-8"))
+            char_at[pos:pos + n] = ci
+            pos += n
+        char_at[len(encoded)] = len(normalized)
+        tokens: list[Token] = []
+        for piece in self.sp.encode(normalized, out_type="proto").pieces:
+            cb, ce = int(char_at[piece.begin]), int(char_at[piece.end])
+            for sub, sb, se in self._split_digit_comma(piece.piece, normalized, cb, ce):
+                tokens.append(self._token(sub, normalized, spans, lead, sb, se, words))
+        return tokens
+
+    def _split_digit_comma(self, piece: str, normalized: str, cb: int, ce: int) -> list[tuple[str, int, int]]:
+        """The reference splits a piece ending in digit + comma again ("1990," -> "1990" ",")."""
+        if not (len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit()):
+            return [(piece, cb, ce)]
+        core = piece[:-1].replace(SPIECE_UNDERLINE, "")
+        sub = self.sp.EncodeAsPieces(core)
+        if piece[0] != SPIECE_UNDERLINE and sub[0][0] == SPIECE_UNDERLINE:
+            sub = sub[1:] if len(sub[0]) == 1 else [sub[0][1:]] + sub[1:]
+        out = []
+        content = cb + 1 if normalized[cb:cb + 1] == " " else cb
+        pos = content
+        for k, s in enumerate(sub):
+            n = len(s.replace(SPIECE_UNDERLINE, ""))
+            start = cb if k == 0 else pos
+            out.append((s, start, min(pos + n, ce - 1)))
+            pos += n
+        out.append((piece[-1], ce - 1, ce))
+        return out
+
+    def _token(self, piece: str, normalized: str, spans: list[tuple[int, int]], lead: int | None, cb: int, ce: int, words: list[int]) -> Token:
+        content = cb + 1 if normalized[cb:cb + 1] == " " else cb
+        covered = [spans[k] for k in range(content, ce)]
+        if piece.startswith(SPIECE_UNDERLINE):
+            # The word-boundary marker stands for the white space before the word, or for the
+            # word's first character when there is none (as `tokenizers`' Metaspace aligns it).
+            if content > cb:
+                covered.append(spans[cb])
+            elif cb == 0 and lead is not None:
+                covered.append((lead, lead + 1))
+            elif not covered and content < len(spans):
+                covered.append(spans[content])
+        if not covered:  # an empty surface (cannot happen for sentencepiece's own pieces)
+            covered = [spans[min(cb, len(spans) - 1)]]
+        start = min(s for s, _ in covered)
+        end = max(e for _, e in covered)
+        first_char = spans[min(content, len(spans) - 1)][0]
+        token_id = self.special_ids[piece] if piece in self.special_ids else self.sp.PieceToId(piece)
+        return Token(token_id, start, end, words[first_char], piece)
+
+    def tokens(self, text: str) -> list[Token]:
+        """The pieces of `text` (no [CLS]/[SEP]) with their character spans and word indices."""
+        if not isinstance(text, str):
+            raise InputError(f"expected text, got {type(text).__name__}")
+        lowered, origin = self._lowered(text)
+        # White-space words of the original text; a special token typed in the text is a word of its own.
+        words = [0] * (len(text) + 1)
+        specials = [(m.start(), m.end()) for m in _SPECIAL_SPLIT.finditer(lowered)]
+        special_at = {origin[s]: origin[e - 1] + 1 for s, e in specials}
+        word, in_word, i = -1, False, 0
+        while i < len(text):
+            if i in special_at:
+                word += 1
+                for k in range(i, special_at[i]):
+                    words[k] = word
+                i, in_word = special_at[i], False
+                continue
+            if text[i].isspace():
+                in_word = False
+            elif not in_word:
+                word, in_word = word + 1, True
+            words[i] = max(word, 0)
+            i += 1
+        out: list[Token] = []
+        pos = 0
+        for s, e in specials + [(len(lowered), len(lowered))]:
+            lo = pos
+            hi = s
+            if s < len(lowered) and lowered[s:e] == MASK:
+                # [MASK] swallows the white space to its left (ids and span).
+                while hi > lo and lowered[hi - 1].isspace():
+                    hi -= 1
+            if hi > lo:
+                out.extend(self._segment_tokens(lowered, origin, lo, hi, words))
+            if s < len(lowered):
+                token = lowered[s:e]
+                start = origin[hi] if hi < s else origin[s]
+                out.append(Token(self.special_ids[token], start, origin[e - 1] + 1, words[origin[s]], token))
+            pos = e
+        return out
+
     def _sp_pieces(self, text: str) -> list[str]:
         text = preprocess_text(text, lower=self.do_lower_case, keep_accents=self.keep_accents)
         pieces = self.sp.encode(text, out_type=str)
@@ -113,6 +291,7 @@ class AlbertTokenizer:
         return out
 
     def tokenize(self, text: str) -> list[str]:
+        """The pieces of `text` (the fast path: `tokens` gives the same ids with offsets)."""
         if self.do_lower_case:
             # Per character, outside special tokens, as the reference does (so Σ never becomes ς
             # and "<PAD>" becomes the pad token).
@@ -143,7 +322,7 @@ class AlbertTokenizer:
 
     # Encoding ---------------------------------------------------------------------------
     @staticmethod
-    def _truncate(a: list[int], b: list[int] | None, budget: int) -> tuple[list[int], list[int] | None]:
+    def _truncate(a: list, b: list | None, budget: int) -> tuple[list, list | None]:
         # Longest first: trim the longer side; on a tie the second, as the reference does.
         if b is None:
             return a[: max(budget, 0)], None
@@ -155,20 +334,72 @@ class AlbertTokenizer:
                 b.pop()
         return a, b
 
-    def encode(self, text: str, text_pair: str | None = None, *, max_length: int | None = 128) -> Encoding:
-        a = self.text_ids(text)
-        b = self.text_ids(text_pair) if text_pair is not None else None
+    def _assemble(self, a: list[Token], b: list[Token] | None) -> Encoding:
+        """[CLS] a [SEP] (b [SEP]) with token types, offsets, word and sequence ids."""
+        ids = [self.cls_id] + [t.id for t in a] + [self.sep_id]
+        offsets = [(0, 0)] + [(t.start, t.end) for t in a] + [(0, 0)]
+        words: list[int | None] = [None] + [t.word for t in a] + [None]
+        sequence: list[int | None] = [None] + [0] * len(a) + [None]
+        types = [0] * len(ids)
+        if b is not None:
+            ids += [t.id for t in b] + [self.sep_id]
+            offsets += [(t.start, t.end) for t in b] + [(0, 0)]
+            words += [t.word for t in b] + [None]
+            sequence += [1] * len(b) + [None]
+            types += [1] * (len(b) + 1)
+        return Encoding(ids, types, offsets, words, sequence)
+
+    def encode(self, text: str, text_pair: str | None = None, *, max_length: int | None = 128, offsets: bool = False) -> Encoding:
+        """[CLS] text [SEP] (text_pair [SEP]), longest-first truncation to `max_length`. With
+        `offsets`, the encoding also carries character spans, word and sequence ids (slower:
+        the alignment costs about 10x the tokenisation)."""
+        a: list = self.tokens(text) if offsets else self.text_ids(text)
+        b: list | None = None if text_pair is None else (self.tokens(text_pair) if offsets else self.text_ids(text_pair))
         if max_length is not None:
             n_special = 3 if b is not None else 2
             if max_length < n_special:
                 raise InputError(f"max_length {max_length} is too small: it must leave room for {n_special} special tokens")
             a, b = self._truncate(a, b, max_length - n_special)
+        if offsets:
+            return self._assemble(a, b)
         ids = [self.cls_id] + a + [self.sep_id]
         types = [0] * len(ids)
         if b is not None:
             ids += b + [self.sep_id]
             types += [1] * (len(b) + 1)
         return Encoding(ids, types)
+
+    def encode_words(self, words: Sequence[str], *, max_length: int | None = 128) -> Encoding:
+        """Encode pre-split words (CoNLL tokens): each word is tokenised on its own, as
+        `transformers`' `is_split_into_words=True` does; `word_ids` index `words` and offsets are
+        spans inside each word."""
+        tokens: list[Token] = []
+        for index, word in enumerate(words):
+            tokens.extend(Token(t.id, t.start, t.end, index, t.piece) for t in self.tokens(word))
+        if max_length is not None:
+            if max_length < 2:
+                raise InputError(f"max_length {max_length} is too small: it must leave room for 2 special tokens")
+            tokens = tokens[: max_length - 2]
+        return self._assemble(tokens, None)
+
+    def encode_windows(self, question: str, context: str, *, max_length: int = 384, stride: int = 128) -> list[Encoding]:
+        """Question/context windows for extractive question answering: the question whole in each,
+        the context cut into overlapping windows (`stride` tokens shared by neighbours), as
+        `transformers` does with `truncation="only_second"` and `return_overflowing_tokens`."""
+        q = self.tokens(question)
+        c = self.tokens(context)
+        budget = max_length - len(q) - 3
+        if budget <= 0:
+            raise InputError(f"the question takes {len(q)} tokens, leaving no room for the context in {max_length}; shorten it or raise max_length")
+        if budget <= stride and len(c) > budget:
+            raise InputError(f"stride {stride} must be smaller than the {budget} context tokens a window holds next to this question; lower the stride")
+        windows = []
+        start = 0
+        while True:
+            windows.append(self._assemble(q, c[start:start + budget]))
+            if start + budget >= len(c):
+                return windows
+            start += budget - stride
 
     def encode_batch(
         self,
@@ -260,4 +491,4 @@ def train_tokenizer(
     return output
 
 
-__all__ = ["AlbertTokenizer", "Encoding", "train_tokenizer", "preprocess_text", "pad_encodings", "sha256_file", "SPECIAL_TOKENS"]
+__all__ = ["AlbertTokenizer", "Encoding", "Token", "train_tokenizer", "preprocess_text", "pad_encodings", "sha256_file", "SPECIAL_TOKENS"]

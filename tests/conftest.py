@@ -35,6 +35,36 @@ def require_tool(*names: str, package: str) -> str:
         pytest.skip(f"{names[0]} not installed (apt-get install {package})")
     return path
 SST2 = Path(os.environ.get("EDGE_ALBERT_SST2", REPO.parent / "shared" / "data" / "sst2"))
+SHARED_DATA = Path(os.environ.get("EDGE_ALBERT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared/data (CoNLL-2003, SQuAD, ...); skipped when absent (a failure in strict mode)."""
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.skip(f"{relative} not found under {SHARED_DATA} (set EDGE_ALBERT_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def conll_dev():
+    from edge_albert.data.conll import read_conll
+
+    return read_conll(shared_file("conll2003/dev.txt"))
+
+
+@pytest.fixture(scope="session")
+def conll_train():
+    from edge_albert.data.conll import read_conll
+
+    return read_conll(shared_file("conll2003/train.txt"))
+
+
+@pytest.fixture(scope="session")
+def squad_dev():
+    from edge_albert.data.squad import read_squad
+
+    return read_squad(shared_file("squad/dev.json"))
 
 
 def read_sst2(split: str) -> list[tuple[int, str]]:

@@ -84,3 +84,87 @@ def test_garbage_model_file(tmp_path):
 def test_train_tokenizer_rejects_empty(tmp_path):
     with pytest.raises(InputError, match="no text"):
         train_tokenizer(["", "   "], tmp_path / "s.model", vocab_size=100)
+
+
+# Offsets, word ids and question-answering windows against transformers' fast ALBERT tokenizer
+# (built from the same spiece.model by transformers' own converter). Ids always equal the slow
+# reference's; the fast tokenizer itself emits other ids for a few inputs (a piece for trailing
+# white space or for white space before a typed special token, <unk> for some pieces), and
+# offsets are compared wherever its ids agree with the slow reference.
+@pytest.fixture(scope="module")
+def fast(spiece_model):
+    return transformers.AlbertTokenizerFast(vocab_file=str(spiece_model))
+
+
+OFFSET_CASES = ["Hello world, it's 1990, OK?", "  Café  ``quoted'' naïve", "`` the time machine '' is", "a''b ``c", "x ''",
+                "İstanbul ǅ", "a\tb\n c", "[CLS]hi<pad>  [MASK]x", "x\u00a0y ﬁ ①"]
+
+
+def offset_strings(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    alphabet = list("abcXYZ éÉüß,.'`\"-1239 \t\n") + ["[MASK]", "<pad>", "``", "''", "ﬁ", "①", "İ", "Σ", "\u00a0", "日本"]
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(n)]
+
+
+def test_offsets_and_word_ids_match_fast_tokenizer(pair, fast, sst2_dev, conll_dev):
+    ours, slow = pair
+    texts = [s for _, s in sst2_dev] + [" ".join(w) for w in conll_dev.words] + OFFSET_CASES + offset_strings(200)
+    compared = 0
+    for text in texts:
+        tokens = ours.tokens(text)
+        ids = [t.id for t in tokens]
+        assert ids == slow(text, add_special_tokens=False)["input_ids"] == ours.text_ids(text), text
+        ref = fast(text, add_special_tokens=False, return_offsets_mapping=True)
+        if ref["input_ids"] != ids:
+            continue
+        compared += 1
+        assert [(t.start, t.end) for t in tokens] == [tuple(o) for o in ref["offset_mapping"]], text
+        assert [t.word for t in tokens] == ref.word_ids(), text
+    assert compared >= len(texts) - 60  # the fast tokenizer's own id differences stay rare
+
+
+def test_pair_encoding_reports_sequence_ids_and_offsets_per_text(pair, fast):
+    ours, _ = pair
+    enc = ours.encode("Who won?", "The Broncos won in 2016.", max_length=None, offsets=True)
+    ref = fast("Who won?", "The Broncos won in 2016.", return_offsets_mapping=True)
+    assert enc.input_ids == ref["input_ids"] and enc.token_type_ids == ref["token_type_ids"]
+    assert enc.offsets == [tuple(o) for o in ref["offset_mapping"]]
+    assert enc.sequence_ids == ref.sequence_ids()
+
+
+def test_words_match_is_split_into_words(pair, fast, conll_dev):
+    ours, _ = pair
+    for words in conll_dev.words:
+        enc = ours.encode_words(words, max_length=64)
+        ref = fast(words, is_split_into_words=True, return_offsets_mapping=True, truncation=True, max_length=64)
+        assert enc.input_ids == ref["input_ids"] and enc.word_ids == ref.word_ids(), words
+        assert enc.offsets == [tuple(o) for o in ref["offset_mapping"]], words
+
+
+@pytest.mark.parametrize("max_length,stride", [(128, 32), (384, 128)])
+def test_question_answering_windows_match_transformers(pair, fast, squad_dev, max_length, stride):
+    """The Hugging Face QA preprocessing (only_second truncation, overflowing windows) on the first
+    500 SQuAD dev questions: same windows, ids, offsets and sequence ids. Questions are stripped
+    as transformers' run_qa example strips them (the fast tokenizer adds a piece for trailing space)."""
+    ours, _ = pair
+    windows = 0
+    for ex in squad_dev[:500]:
+        question = ex.question.strip()
+        got = ours.encode_windows(question, ex.context, max_length=max_length, stride=stride)
+        ref = fast(question, ex.context, truncation="only_second", max_length=max_length, stride=stride,
+                   return_overflowing_tokens=True, return_offsets_mapping=True)
+        assert len(got) == len(ref["input_ids"]), ex.id
+        for i, window in enumerate(got):
+            assert window.input_ids == ref["input_ids"][i] and window.token_type_ids == ref["token_type_ids"][i], ex.id
+            assert window.offsets == [tuple(o) for o in ref["offset_mapping"][i]], ex.id
+            assert window.sequence_ids == ref.sequence_ids(i), ex.id
+        windows += len(got)
+    assert windows > 500  # some contexts need several windows at these lengths
+
+
+def test_question_too_long_for_the_window_is_a_clear_error(pair):
+    ours, _ = pair
+    with pytest.raises(InputError, match="leaving no room for the context"):
+        ours.encode_windows("why " * 200, "short context", max_length=64, stride=16)
+    with pytest.raises(InputError, match="lower the stride"):
+        ours.encode_windows("why " * 20, "word " * 200, max_length=64, stride=60)

@@ -160,22 +160,25 @@ class AlbertPreTrainedModel(nn.Module):
 
 
 class AlbertModel(AlbertPreTrainedModel):
-    def __init__(self, config: AlbertConfig) -> None:
+    def __init__(self, config: AlbertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__()
         self.config = config
         self.embeddings = AlbertEmbeddings(config)
         self.encoder = AlbertTransformer(config)
-        self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
-        self.pooler_activation = nn.Tanh()
+        # Token-level heads have no pooler, as in Hugging Face (their files carry no pooler weights).
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooling_layer else None
+        self.pooler_activation = nn.Tanh() if add_pooling_layer else None
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (sequence_output [B, N, H], pooled_output [B, H])."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Returns (sequence_output [B, N, H], pooled_output [B, H] or None without a pooler)."""
         # [B, N] -> [B, 1, 1, N] additive mask: 0 for real tokens, MASK_VALUE for padding.
         mask = attention_mask.to(torch.float32).unsqueeze(1).unsqueeze(2)
         mask = (1.0 - mask) * MASK_VALUE
         sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
+        if self.pooler is None:
+            return sequence_output, None
         pooled_output = self.pooler_activation(self.pooler(sequence_output[:, 0]))
         return sequence_output, pooled_output
 
@@ -235,6 +238,51 @@ class AlbertForSequenceClassification(AlbertPreTrainedModel):
         attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
         sequence, pooled = self.albert(input_ids, attention_mask, token_type_ids)
         return self.classifier(self.dropout(pooled)), torch.cat([pooled, masked_mean(sequence, attention_mask)], dim=-1)
+
+
+class AlbertForTokenClassification(AlbertPreTrainedModel):
+    """ALBERT (no pooler) + a linear classifier per token. `forward` returns logits [B, N, num_labels]."""
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.albert = AlbertModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        sequence, _ = self.albert(input_ids, attention_mask, token_type_ids)
+        return self.classifier(self.dropout(sequence))
+
+
+class AlbertForQuestionAnswering(AlbertPreTrainedModel):
+    """ALBERT (no pooler) + one linear layer giving each token a start and an end score.
+    `forward` returns (start_logits [B, N], end_logits [B, N])."""
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.albert = AlbertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        sequence, _ = self.albert(input_ids, attention_mask, token_type_ids)
+        logits = self.qa_outputs(sequence)
+        return logits[..., 0].contiguous(), logits[..., 1].contiguous()
 
 
 class AlbertMLMHead(nn.Module):
@@ -298,6 +346,8 @@ class AlbertForPreTraining(AlbertPreTrainedModel):
 
 ARCHITECTURES: dict[str, type[AlbertPreTrainedModel]] = {
     "AlbertForSequenceClassification": AlbertForSequenceClassification,
+    "AlbertForTokenClassification": AlbertForTokenClassification,
+    "AlbertForQuestionAnswering": AlbertForQuestionAnswering,
     "AlbertForPreTraining": AlbertForPreTraining,
 }
 
@@ -305,6 +355,8 @@ __all__ = [
     "set_encoder_dropout",
     "AlbertModel",
     "AlbertForSequenceClassification",
+    "AlbertForTokenClassification",
+    "AlbertForQuestionAnswering",
     "AlbertForPreTraining",
     "ARCHITECTURES",
     "MASK_VALUE",

@@ -1,7 +1,8 @@
 """Hugging Face-format checkpoint directories: config.json, model.safetensors, spiece.model.
 
-What we save loads with `transformers.AlbertForSequenceClassification.from_pretrained(dir)` and we
-load what it saves. Weights are read from safetensors, or from `pytorch_model.bin` with
+What we save loads with `transformers.AlbertFor<Task>.from_pretrained(dir)` (sequence and token
+classification, question answering, pretraining) and we load what it saves; the head comes from
+`architectures` in config.json. Weights are read from safetensors, or from `pytorch_model.bin` with
 `torch.load(weights_only=True)` only: a pickle that needs code to run is refused.
 """
 
@@ -57,9 +58,13 @@ def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
 def _architecture(config: AlbertConfig, requested: type[AlbertPreTrainedModel] | None) -> type[AlbertPreTrainedModel]:
     if requested is not None:
         return requested
-    for name in config.architectures or []:
+    names = config.architectures or []
+    for name in names:
         if name in ARCHITECTURES:
             return ARCHITECTURES[name]
+    if names:
+        # Loading another head as a classifier would silently drop its weights and answer nonsense.
+        raise InputError(f"config.json names architecture {', '.join(names)}; edge-albert handles {', '.join(sorted(ARCHITECTURES))}")
     return AlbertForSequenceClassification
 
 
@@ -94,7 +99,7 @@ def load_model(
     tied = getattr(cls, "tied_keys", {})
     # Hugging Face's legacy files carry these buffers; they are derived, not learned.
     state = {k: v for k, v in state.items() if not k.endswith(("position_ids", "embeddings.token_type_ids"))}
-    head_prefixes = ("classifier.", "predictions.", "sop_classifier.")
+    head_prefixes = ("classifier.", "qa_outputs.", "predictions.", "sop_classifier.", "albert.pooler.")
 
     unexpected = [k for k in state if k not in expected]
     if unexpected and not (new_head_ok and all(k.startswith(head_prefixes) for k in unexpected)):

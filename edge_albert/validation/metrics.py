@@ -1,6 +1,11 @@
-"""Accuracy, macro-F1 and fidelity metrics on numpy arrays (no torch: the runtime uses them too)."""
+"""Accuracy, macro-F1, SQuAD and fidelity metrics on numpy arrays (no torch: the runtime uses them too)."""
 
 from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -46,4 +51,36 @@ def fidelity_metrics(logits: np.ndarray, reference: np.ndarray) -> dict[str, flo
     }
 
 
-__all__ = ["softmax", "accuracy", "macro_f1", "classification_metrics", "fidelity_metrics"]
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def answer_f1(prediction: str, gold: str) -> float:
+    predicted, expected = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    same = sum((Counter(predicted) & Counter(expected)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(predicted), same / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(predictions: Mapping[str, str], gold: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """Exact match and F1 as the official SQuAD v1.1 evaluation computes them (the best over each
+    question's gold answers, averaged over questions), as fractions; a question without a
+    prediction scores 0."""
+    if not gold:
+        return {"exact_match": float("nan"), "f1": float("nan")}
+    em = f1 = 0.0
+    for qid, answers in gold.items():
+        prediction = predictions.get(qid)
+        if prediction is None:
+            continue
+        em += max(float(normalize_answer(prediction) == normalize_answer(a)) for a in answers)
+        f1 += max(answer_f1(prediction, a) for a in answers)
+    return {"exact_match": em / len(gold), "f1": f1 / len(gold)}
+
+
+__all__ = ["normalize_answer", "answer_f1", "squad_scores", "softmax", "accuracy", "macro_f1", "classification_metrics", "fidelity_metrics"]

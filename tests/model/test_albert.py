@@ -7,7 +7,13 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from edge_albert.model.albert import AlbertForPreTraining, AlbertForSequenceClassification, set_encoder_dropout
+from edge_albert.model.albert import (
+    AlbertForPreTraining,
+    AlbertForQuestionAnswering,
+    AlbertForSequenceClassification,
+    AlbertForTokenClassification,
+    set_encoder_dropout,
+)
 from edge_albert.model.checkpoint import load_model, save_model
 from edge_albert.model.config import AlbertConfig, preset_config
 
@@ -57,6 +63,59 @@ def test_sequence_classification_matches_reference_both_ways(tmp_path, shape):
     with torch.no_grad():
         c = back(ids, mask, types)
     assert (c - b).abs().max().item() <= 1e-5
+
+
+def _outputs(model, ids, mask, types):
+    out = model(ids, mask, types)
+    return torch.stack(out) if isinstance(out, tuple) else out
+
+
+def _reference_outputs(ref, ids, mask, types):
+    out = ref(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    return torch.stack([out.start_logits, out.end_logits]) if hasattr(out, "start_logits") else out.logits
+
+
+@pytest.mark.parametrize("head", ["AlbertForTokenClassification", "AlbertForQuestionAnswering"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"groups{s['num_hidden_groups']}-inner{s['inner_group_num']}")
+def test_token_and_span_heads_match_reference_both_ways(tmp_path, shape, head):
+    ours_class = {"AlbertForTokenClassification": AlbertForTokenClassification, "AlbertForQuestionAnswering": AlbertForQuestionAnswering}[head]
+    labels = {0: "O", 1: "B-PER", 2: "I-PER"} if head == "AlbertForTokenClassification" else {0: "LABEL_0", 1: "LABEL_1"}
+    torch.manual_seed(0)
+    ours = ours_class(small_config(id2label=labels, **shape)).eval()
+    assert not any(k.startswith("albert.pooler") for k in ours.state_dict())  # no pooler, as the reference
+    save_model(ours, tmp_path / "ours")
+    ref = getattr(transformers, head).from_pretrained(tmp_path / "ours").eval()
+    ids, mask, types = batch()
+    with torch.no_grad():
+        a, b = _outputs(ours, ids, mask, types), _reference_outputs(ref, ids, mask, types)
+    assert a.shape == b.shape and (a - b).abs().max().item() <= 1e-5
+
+    ref.save_pretrained(tmp_path / "ref")
+    back = load_model(tmp_path / "ref")
+    assert type(back) is ours_class  # the head comes from config.json's architectures
+    with torch.no_grad():
+        c = _outputs(back, ids, mask, types)
+    assert (c - b).abs().max().item() <= 1e-5
+
+
+def test_unknown_architecture_is_refused_not_loaded_as_a_classifier(tmp_path):
+    from edge_albert.errors import InputError
+
+    torch.manual_seed(0)
+    ref = transformers.AlbertForMaskedLM(transformers.AlbertConfig(vocab_size=300, embedding_size=16, hidden_size=48, num_hidden_layers=2,
+                                                                     num_attention_heads=4, intermediate_size=96))
+    ref.save_pretrained(tmp_path / "mlm")
+    with pytest.raises(InputError, match="architecture AlbertForMaskedLM"):
+        load_model(tmp_path / "mlm")
+
+
+def test_token_classifier_starts_from_a_sequence_classifier(tmp_path):
+    torch.manual_seed(0)
+    save_model(AlbertForSequenceClassification(small_config()), tmp_path / "cls")
+    ner = load_model(tmp_path / "cls", AlbertForTokenClassification, new_head_ok=True, labels=["O", "B-LOC", "I-LOC", "B-PER", "I-PER"])
+    source = load_model(tmp_path / "cls")
+    assert torch.equal(ner.albert.embeddings.word_embeddings.weight, source.albert.embeddings.word_embeddings.weight)
+    assert ner.classifier.weight.shape == (5, 48)
 
 
 def test_pretraining_heads_match_reference_with_tied_decoder(tmp_path):

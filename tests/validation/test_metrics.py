@@ -50,3 +50,37 @@ def test_fidelity_by_hand():
     out = fidelity_metrics(candidate, reference)
     assert out["agreement"] == 0.5 and out["max_abs_logit_diff"] == 1.0 and out["mean_abs_logit_diff"] == pytest.approx(1.75 / 4)
     assert fidelity_metrics(reference, reference)["kl_divergence"] == 0.0
+
+
+def test_squad_scores_match_transformers_reference():
+    """Exact match and F1 per answer equal transformers' copy of the official SQuAD scoring
+    (`squad_metrics.compute_exact/compute_f1`), best over gold answers, averaged; the one
+    documented difference is an answer that normalises to nothing (v1.1 scores F1 0, the v2 copy 1)."""
+    import random
+
+    from transformers.data.metrics import squad_metrics
+
+    from edge_albert.validation.metrics import normalize_answer, squad_scores
+
+    rng = random.Random(0)
+    words = ["the", "a", "an", "Denver", "Broncos", "1990", "city's", "New-York", ",", ".", "Peyton", "Manning", "  ", "THE"]
+    gold, predictions = {}, {}
+    for i in range(500):
+        answers = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(1, 3))]
+        gold[str(i)] = answers
+        predictions[str(i)] = " ".join(rng.choice(words) for _ in range(rng.randint(1, 5)))
+    usable = {q: a for q, a in gold.items() if normalize_answer(predictions[q]) and all(normalize_answer(x) for x in a)}
+    ours = squad_scores(predictions, usable)
+    em = sum(max(squad_metrics.compute_exact(a, predictions[q]) for a in answers) for q, answers in usable.items()) / len(usable)
+    f1 = sum(max(squad_metrics.compute_f1(a, predictions[q]) for a in answers) for q, answers in usable.items()) / len(usable)
+    assert len(usable) > 200
+    assert ours["exact_match"] == pytest.approx(em, abs=1e-12) and ours["f1"] == pytest.approx(f1, abs=1e-12)
+    assert 0 < ours["exact_match"] < ours["f1"] < 1
+
+
+def test_squad_scores_count_missing_predictions_as_wrong():
+    from edge_albert.validation.metrics import squad_scores
+
+    gold = {"q1": ["Denver Broncos"], "q2": ["1990"]}
+    assert squad_scores({"q1": "the Denver Broncos"}, gold) == {"exact_match": 0.5, "f1": 0.5}
+    assert squad_scores({"q1": "Broncos", "q2": "in 1990"}, gold) == pytest.approx({"exact_match": 0.0, "f1": (2 / 3 + 2 / 3) / 2})

@@ -1,0 +1,94 @@
+"""The tasks edge-albert handles, declared once (as Optimum's TasksManager declares its exporters'
+tasks) and looked up by every stage: the model head, what an export takes and gives, the metric a
+report leads with, and the on-device predictor.
+
+This module sits at the bottom of the package (no torch, no other edge_albert module but errors),
+so the on-device runtime, the converters, validation and training can all read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edge_albert.errors import InputError
+
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    # The Hugging Face head class (`architectures` in config.json).
+    architecture: str
+    # Export output names and their dynamic axes (inputs are always INPUTS over batch x sequence).
+    outputs: tuple[str, ...]
+    output_axes: dict[str, dict[int, str]]
+    # The metric a report and the gate lead with, and all the metrics a report carries.
+    metric: str
+    metrics: tuple[str, ...]
+    # What one example is on device (for messages and the manifest).
+    example: str
+    # Names other tools use for this task (transformers pipelines, Optimum).
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
+        axes.update(self.output_axes)
+        return axes
+
+
+TASKS: dict[str, Task] = {
+    task.name: task
+    for task in (
+        Task(
+            "text-classification",
+            "AlbertForSequenceClassification",
+            outputs=("logits",),
+            output_axes={"logits": {0: "batch"}},
+            metric="accuracy",
+            metrics=("accuracy", "macro_f1"),
+            example="a text (or a text pair)",
+            aliases=("sequence-classification", "sentiment-analysis"),
+        ),
+        Task(
+            "token-classification",
+            "AlbertForTokenClassification",
+            outputs=("logits",),
+            output_axes={"logits": {0: "batch", 1: "sequence"}},
+            metric="f1",
+            metrics=("precision", "recall", "f1", "accuracy"),
+            example="a text whose words get entity labels",
+            aliases=("ner",),
+        ),
+        Task(
+            "question-answering",
+            "AlbertForQuestionAnswering",
+            outputs=("start_logits", "end_logits"),
+            output_axes={"start_logits": {0: "batch", 1: "sequence"}, "end_logits": {0: "batch", 1: "sequence"}},
+            metric="f1",
+            metrics=("exact_match", "f1"),
+            example="a question and a context",
+            aliases=("extractive-qa",),
+        ),
+    )
+}
+
+
+def get_task(name: str) -> Task:
+    """The task called `name` (or one of its aliases); a one-line error lists the known ones."""
+    for task in TASKS.values():
+        if name == task.name or name in task.aliases:
+            return task
+    raise InputError(f"unknown task {name!r}; edge-albert handles {', '.join(TASKS)}")
+
+
+def task_for_architecture(architecture: str) -> Task:
+    """The task of a checkpoint's head class (its `architectures` entry in config.json)."""
+    for task in TASKS.values():
+        if task.architecture == architecture:
+            return task
+    raise InputError(f"{architecture} has no task here; edge-albert handles {', '.join(t.architecture for t in TASKS.values())}")
+
+
+__all__ = ["Task", "TASKS", "INPUTS", "get_task", "task_for_architecture"]
