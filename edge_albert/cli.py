@@ -229,9 +229,9 @@ def _report(result, as_json: bool) -> None:
         _print_json(data)
         return
     m = result.best_metrics
-    acc = f"{m['accuracy']:.4f}" if "accuracy" in m else "n/a"
+    shown = ", ".join(f"{k} {m[k]:.4f}" for k in ("exact_match", "f1", "accuracy") if k in m) or "n/a"
     click.echo(f"best checkpoint: {result.checkpoint}")
-    click.echo(f"dev accuracy {acc} at step {result.best_step}/{result.steps}, {result.parameters:,} parameters, {result.wall_seconds:.0f} s")
+    click.echo(f"dev {shown} at step {result.best_step}/{result.steps}, {result.parameters:,} parameters, {result.wall_seconds:.0f} s")
 
 
 @main.command("data")
@@ -272,15 +272,28 @@ def data_cmd(name: str, as_json: bool) -> None:
 @click.option("--tokenizer", type=click.Path(path_type=Path), default=None, help="spiece.model to use; default: the checkpoint's, or train one on the training texts.")
 @click.option("--vocab-size", default=8000, show_default=True, help="Vocabulary of a newly trained tokenizer.")
 @_DROPOUT_OPTION
+@click.option("--task", default="text-classification", show_default=True, type=click.Choice(["text-classification", "token-classification", "question-answering"]),
+              help="token-classification reads CoNLL files (token ... TAG, IOB2), question-answering SQuAD v1.1 JSON.")
+@click.option("--stride", default=128, show_default=True, help="question-answering: tokens shared by neighbouring context windows.")
+@click.option("--teacher-embeddings", type=click.Path(path_type=Path), default=None,
+              help="token tasks: start a new student's embeddings from this Hugging Face encoder's word vectors (e.g. the MiniLM teacher's folder).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory: model/ (best checkpoint), train_log.jsonl, state.pt, result.json.")
-def train_cmd(output: Path, init, preset, tokenizer, vocab_size, dropout, resume, as_json, **kw) -> None:
-    """Fine-tune ALBERT for sequence classification (AdamW, warm-up + linear decay, clipping,
-    layer-wise LR decay, dev evaluation, best checkpoint, early stopping, seeded)."""
-    from edge_albert.training.recipes import train
+def train_cmd(output: Path, init, preset, tokenizer, vocab_size, dropout, task, stride, teacher_embeddings, resume, as_json, **kw) -> None:
+    """Fine-tune ALBERT for sequence classification, token classification (NER) or extractive
+    question answering (AdamW, warm-up + linear decay, clipping, layer-wise LR decay, dev
+    evaluation on the task metric, best checkpoint, early stopping, seeded)."""
+    from edge_albert.training.recipes import train, train_token_task
 
+    if task != "text-classification" and kw.get("train_file") is None:
+        raise InputError(f"--task {task} needs --train: a {'CoNLL file' if task == 'token-classification' else 'SQuAD v1.1 JSON file'} (and --dev to select the best checkpoint)")
     spec = _data_spec(kw)
     config = _train_config(kw, default_lr=3e-4 if init is None else 5e-5)
-    _report(train(spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume, dropout=dropout), as_json)
+    if task == "text-classification":
+        result = train(spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume, dropout=dropout)
+    else:
+        result = train_token_task(task, spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size,
+                                  resume=resume, dropout=dropout, stride=stride, teacher_embeddings=teacher_embeddings)
+    _report(result, as_json)
 
 
 @main.command("pretrain")

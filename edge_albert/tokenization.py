@@ -382,12 +382,18 @@ class AlbertTokenizer:
             tokens = tokens[: max_length - 2]
         return self._assemble(tokens, None)
 
-    def encode_windows(self, question: str, context: str, *, max_length: int = 384, stride: int = 128) -> list[Encoding]:
+    def encode_windows(self, question: str, context: str, *, max_length: int = 384, stride: int = 128,
+                       max_question_tokens: int | None = None) -> list[Encoding]:
         """Question/context windows for extractive question answering: the question whole in each,
         the context cut into overlapping windows (`stride` tokens shared by neighbours), as
-        `transformers` does with `truncation="only_second"` and `return_overflowing_tokens`."""
-        q = self.tokens(question)
-        c = self.tokens(context)
+        `transformers` does with `truncation="only_second"` and `return_overflowing_tokens`.
+        `max_question_tokens` cuts a longer question instead of refusing it (training data)."""
+        return self.windows(self.tokens(question)[:max_question_tokens], self.tokens(context), max_length=max_length, stride=stride)
+
+    def windows(self, q: Sequence[Token], c: Sequence[Token], *, max_length: int, stride: int) -> list[Encoding]:
+        """`encode_windows` on tokens already made (a context shared by several questions is
+        tokenised once)."""
+        q, c = list(q), list(c)
         budget = max_length - len(q) - 3
         if budget <= 0:
             raise InputError(f"the question takes {len(q)} tokens, leaving no room for the context in {max_length}; shorten it or raise max_length")

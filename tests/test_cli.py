@@ -41,6 +41,8 @@ def test_user_errors_are_one_line_exit_2(tmp_path, tiny_checkpoint):
         ("validate", tiny_checkpoint, "--target", "raspberry", "-o", tmp_path / "r"),
         ("validate", tiny_checkpoint, "--target", "ssh://pi@host?pythn=3", "-o", tmp_path / "r"),
         ("prune", tiny_checkpoint, "--depth", "2", "--recover-steps", "5", "-o", tmp_path / "p"),
+        ("train", "--task", "token-classification", "-o", tmp_path / "ner"),
+        ("train", "--task", "question-answering", "--train", tmp_path / "missing.json", "-o", tmp_path / "qa"),
     ]
     for args in cases:
         out = run(*args)
@@ -56,6 +58,7 @@ def test_inspect_json(tiny_checkpoint):
     out = run("inspect", tiny_checkpoint, "--json")
     info = json.loads(out.stdout)
     assert info["hidden_size"] == 312 and info["labels"] == ["negative", "positive"]
+    assert info["task"] == "text-classification" and info["architecture"] == "AlbertForSequenceClassification"
     # Shared layer counted once: far fewer parameters than 4 unshared layers would have.
     assert info["parameters"] < 2_100_000
 

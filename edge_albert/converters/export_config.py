@@ -1,6 +1,6 @@
-"""What an exported ALBERT classifier looks like, declared once (in the spirit of Optimum's
-OnnxConfig): input and output names, dynamic axes, sample inputs and the metadata to embed.
-The exporters and the output check are generic over this object."""
+"""What an exported ALBERT looks like, declared once (in the spirit of Optimum's OnnxConfig):
+input and output names and dynamic axes (from the checkpoint's task, `edge_albert.tasks`), sample
+inputs and the metadata to embed. The exporters and the output check are generic over this object."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import torch
 
 from edge_albert import __version__
 from edge_albert.model.checkpoint import SPIECE_NAME, load_model
-from edge_albert.model.albert import AlbertForSequenceClassification
+from edge_albert.model.albert import AlbertPreTrainedModel
 from edge_albert.errors import InputError
+from edge_albert.tasks import INPUTS, TASKS, Task, task_for_architecture
 from edge_albert.tokenization import sha256_file
 
 DEFAULT_BUCKETS = (32, 64, 128)
@@ -20,28 +21,34 @@ DEFAULT_BUCKETS = (32, 64, 128)
 
 @dataclass
 class AlbertExportConfig:
-    model: AlbertForSequenceClassification
+    model: AlbertPreTrainedModel
     checkpoint: Path
     max_length: int = 128
-    inputs: tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids")
-    outputs: tuple[str, ...] = ("logits",)
+    task: Task = TASKS["text-classification"]
+    inputs: tuple[str, ...] = INPUTS
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: Path, max_length: int | None = None) -> AlbertExportConfig:
+    def from_checkpoint(cls, checkpoint: Path, max_length: int | None = None, *, tasks: tuple[str, ...] | None = None) -> AlbertExportConfig:
+        """The export of a checkpoint of any task, or only of `tasks` (formats that take fewer)."""
         model = load_model(checkpoint)
-        if not isinstance(model, AlbertForSequenceClassification):
-            raise InputError(f"is a {type(model).__name__}; convert a sequence classifier (train or distil one first)", checkpoint)
+        known = [t.name for t in TASKS.values() if t.architecture == type(model).__name__]
+        if not known or (tasks is not None and known[0] not in tasks):
+            allowed = ", ".join(tasks or TASKS)
+            raise InputError(f"is a {type(model).__name__}; this export takes {allowed} models (train or distil one first)", checkpoint)
+        task = task_for_architecture(type(model).__name__)
         limit = model.config.max_position_embeddings
-        max_length = max_length or min(128, limit)
+        max_length = max_length or min(128 if task.name != "question-answering" else 384, limit)
         if max_length > limit:
             raise InputError(f"--max-length {max_length} exceeds the model's max_position_embeddings {limit}", checkpoint)
-        return cls(model.eval(), Path(checkpoint), max_length)
+        return cls(model.eval(), Path(checkpoint), max_length, task)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.task.outputs
 
     @property
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        axes = {name: {0: "batch", 1: "sequence"} for name in self.inputs}
-        axes["logits"] = {0: "batch"}
-        return axes
+        return self.task.dynamic_axes
 
     def sample_inputs(self, batch: int = 2, length: int = 16) -> tuple[torch.Tensor, ...]:
         g = torch.Generator().manual_seed(0)
@@ -57,7 +64,8 @@ class AlbertExportConfig:
             "max_length": self.max_length,
             "tokenizer_sha256": sha256_file(spiece) if spiece.is_file() else None,
             "edge_albert_version": __version__,
-            "architecture": "AlbertForSequenceClassification",
+            "architecture": self.task.architecture,
+            "task": self.task.name,
             "pruned": self.model.config.pruned,
             "inputs": list(self.inputs),
             "outputs": list(self.outputs),

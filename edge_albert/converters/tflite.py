@@ -146,7 +146,7 @@ def export_tflite(
     from edge_albert.model.factory import parameter_count
 
     buckets = sorted(set(int(b) for b in buckets))
-    export = AlbertExportConfig.from_checkpoint(checkpoint, max(buckets))
+    export = AlbertExportConfig.from_checkpoint(checkpoint, max(buckets), tasks=("text-classification",))
     if not buckets or buckets[0] < 3:
         raise InputError("length buckets must be at least 3 tokens ([CLS] x [SEP])")
     output = Path(output)

@@ -41,6 +41,12 @@ def parameter_count(model: torch.nn.Module) -> int:
     return total
 
 
+def _task_name(architecture: str) -> str | None:
+    from edge_albert.tasks import TASKS
+
+    return next((t.name for t in TASKS.values() if t.architecture == architecture), None)  # None: a pretraining checkpoint
+
+
 def describe_checkpoint(directory: Path) -> dict:
     directory = Path(directory)
     model = load_model(directory)
@@ -48,6 +54,7 @@ def describe_checkpoint(directory: Path) -> dict:
     weights = directory / SAFETENSORS_NAME
     return {
         "architecture": type(model).__name__,
+        "task": _task_name(type(model).__name__),
         "labels": c.labels,
         "vocab_size": c.vocab_size,
         "embedding_size": c.embedding_size,

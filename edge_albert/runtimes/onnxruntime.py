@@ -9,6 +9,7 @@ import numpy as np
 
 from edge_albert.errors import InputError
 from edge_albert.runtimes.base import INPUT_NAMES
+from edge_albert.tasks import get_task
 
 
 # ORT's load-time SkipLayerNormFusion (Add + LayerNormalization -> SkipLayerNormalization) made
@@ -40,11 +41,15 @@ class OnnxRuntimeSession:
         if sorted(names) != sorted(INPUT_NAMES):
             raise InputError(f"inputs are {names}, expected {list(INPUT_NAMES)}", self.path)
         outputs = {o.name: o for o in self.session.get_outputs()}
-        if "logits" not in outputs:
-            raise InputError(f"outputs are {list(outputs)}, expected logits", self.path)
-        classes = outputs["logits"].shape[-1] if outputs["logits"].shape else None
-        self.output_classes = classes if isinstance(classes, int) else None
         self.metadata = read_metadata(self.session.get_modelmeta().custom_metadata_map)
+        self.task = get_task(str(self.metadata.get("task", "text-classification")))
+        missing = [name for name in self.task.outputs if name not in outputs]
+        if missing:
+            raise InputError(f"outputs are {list(outputs)}, expected {', '.join(self.task.outputs)} ({self.task.name})", self.path)
+        self.output_names = list(self.task.outputs)
+        first = outputs[self.output_names[0]]
+        classes = first.shape[-1] if first.shape and len(self.output_names) == 1 else len(self.output_names)
+        self.output_classes = classes if isinstance(classes, int) else None
         self.max_length = int(self.metadata.get("max_length", 512))
         # Dynamic int8 quantizes each activation with one scale computed over the whole tensor
         # (DynamicQuantizeLinear), so a batched row's logits would depend on its neighbours and on
@@ -52,14 +57,25 @@ class OnnxRuntimeSession:
         # length: a text's answer is the same alone or in any batch, at the cost of batch throughput.
         self.row_by_row = str(self.metadata.get("precision", "")).startswith("int8-dynamic")
 
+    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        # Several outputs (question answering's start and end scores) stacked on a last axis.
+        outputs = self.session.run(self.output_names, feed)
+        return outputs[0] if len(outputs) == 1 else np.stack(outputs, axis=-1)
+
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Logits [B, C] (classification), [B, N, C] (token classification) or [B, N, 2]
+        (question answering: start, end)."""
         feed = {name: np.ascontiguousarray(batch[name], dtype=np.int64) for name in INPUT_NAMES}
         if not self.row_by_row:
-            return self.session.run(["logits"], feed)[0]
+            return self._run(feed)
         lengths = feed["attention_mask"].sum(axis=1)
-        rows = [self.session.run(["logits"], {name: value[r:r + 1, :max(int(n), 1)] for name, value in feed.items()})[0]
-                for r, n in enumerate(lengths)]
-        return np.concatenate(rows) if rows else np.zeros((0, self.output_classes or 0), np.float32)
+        rows = [self._run({name: value[r:r + 1, :max(int(n), 1)] for name, value in feed.items()}) for r, n in enumerate(lengths)]
+        if not rows:
+            return np.zeros((0, self.output_classes or 0), np.float32)
+        if rows[0].ndim == 3:  # token-level outputs: pad each row back to the batch's width
+            width = feed["input_ids"].shape[1]
+            rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+        return np.concatenate(rows)
 
 
 def read_metadata(props: dict[str, str]) -> dict:

@@ -19,7 +19,10 @@ class TorchSession:
         self.path = Path(path)
         self.model = load_model(self.path)
         self.max_length = self.model.config.max_position_embeddings
-        self.metadata = {"labels": self.model.config.labels, "pruned": self.model.config.pruned}
+        from edge_albert.tasks import task_for_architecture
+
+        self.task = task_for_architecture(type(self.model).__name__)
+        self.metadata = {"labels": self.model.config.labels, "pruned": self.model.config.pruned, "task": self.task.name}
         self.output_classes = self.model.config.num_labels
 
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
@@ -27,4 +30,6 @@ class TorchSession:
 
         with torch.no_grad():
             tensors = [torch.from_numpy(np.asarray(batch[k], dtype=np.int64)) for k in ("input_ids", "attention_mask", "token_type_ids")]
-            return self.model(*tensors).numpy()
+            out = self.model(*tensors)
+        # Several outputs (question answering's start and end scores) stacked on a last axis.
+        return torch.stack(out, dim=-1).numpy() if isinstance(out, tuple) else out.numpy()

@@ -28,6 +28,10 @@ class EncodedDataset:
     soft_targets: np.ndarray | None = None  # teacher logits [N, C], when distilling
     teacher_features: np.ndarray | None = None  # teacher sentence representations [N, D], for representation distillation
     word_targets: WordTargets | None = None  # teacher per-word hidden states, for word-level layer distillation
+    # Token classification: `labels` is [N, longest] per token (-100 where no loss), cut to each batch's width.
+    per_token_labels: bool = False
+    # What a task's dev evaluation needs beyond the tensors (gold tags, questions and their windows).
+    evaluation: object | None = None
 
     def __len__(self) -> int:
         return len(self.encodings)
@@ -56,12 +60,13 @@ def make_batch(data: EncodedDataset, indices: Sequence[int], pad_id: int) -> Bat
     idx = np.asarray(indices)
     arrays = pad_encodings([data.encodings[i] for i in idx], pad_id)
     soft = torch.from_numpy(data.soft_targets[idx]).float() if data.soft_targets is not None else None
+    labels = data.labels[idx][:, : arrays["input_ids"].shape[1]] if data.per_token_labels else data.labels[idx]
     features = torch.from_numpy(data.teacher_features[idx]).float() if data.teacher_features is not None else None
     return Batch(
         torch.from_numpy(arrays["input_ids"]),
         torch.from_numpy(arrays["attention_mask"]),
         torch.from_numpy(arrays["token_type_ids"]),
-        torch.from_numpy(data.labels[idx]),
+        torch.from_numpy(np.ascontiguousarray(labels)),
         soft,
         idx,
         features,

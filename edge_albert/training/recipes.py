@@ -220,4 +220,74 @@ def distill(
     return train_classifier(model, save_albert(spiece), enc_train, enc_dev, config, run_dir, pad_id=tok.pad_id, resume=resume)
 
 
-__all__ = ["DataSpec", "load_splits", "train", "train_teacher", "distill"]
+def train_token_task(
+    task: str,
+    data: DataSpec,
+    run_dir: Path,
+    config: TrainConfig,
+    *,
+    init: Path | None = None,
+    preset: str = "tiny",
+    tokenizer: Path | None = None,
+    vocab_size: int = 8000,
+    resume: bool = False,
+    dropout: float | None = None,
+    stride: int = 128,
+    teacher_embeddings: Path | None = None,
+) -> TrainResult:
+    """Train an ALBERT for token classification (CoNLL files) or extractive question answering
+    (SQuAD JSON): fine-tune `init` (its encoder; the head starts fresh when the checkpoint has
+    another) or a preset from scratch. `teacher_embeddings` (a Hugging Face encoder folder) starts a
+    new student's embeddings from that model's word vectors (see transfer.teacher_embedding_init).
+    QA windows hold `config.max_length` tokens and overlap by `stride`."""
+    from edge_albert.data.conll import read_conll
+    from edge_albert.data.squad import read_squad
+    from edge_albert.model.albert import ARCHITECTURES
+    from edge_albert.tasks import get_task
+    from edge_albert.training.token_tasks import encode_questions, encode_tagged, objective_for
+
+    spec = get_task(task)
+    head = ARCHITECTURES[spec.architecture]
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if spec.name == "token-classification":
+        train_data = read_conll(data.train)
+        dev_data = read_conll(data.dev, label_names=train_data.label_names) if data.dev else None
+        if data.limit:
+            train_data = train_data.subset(range(min(data.limit, len(train_data))))
+        labels = train_data.label_names
+        texts = [" ".join(w) for w in train_data.words]
+    else:
+        train_data = read_squad(data.train, limit=data.limit)
+        dev_data = read_squad(data.dev) if data.dev else None
+        labels = ["start", "end"]
+        texts = sorted({ex.context for ex in train_data}) + [ex.question for ex in train_data]
+    if init is not None:
+        model = load_model(init, head, new_head_ok=True, labels=labels)
+        spiece = tokenizer or Path(init) / SPIECE_NAME
+    else:
+        spiece = tokenizer or run_dir / SPIECE_NAME
+        if not Path(spiece).is_file():
+            train_tokenizer(texts, spiece, vocab_size=vocab_size, force=True)
+        torch.manual_seed(config.seed)
+        cfg = preset_config(preset, vocab_size=AlbertTokenizer(spiece).vocab_size, labels=labels, max_position_embeddings=max(512, config.max_length))
+        model = head(cfg)
+    if dropout is not None:
+        set_encoder_dropout(model, dropout)
+    tok = AlbertTokenizer(spiece)
+    if teacher_embeddings is not None and init is None and not resume:
+        from edge_albert.training.transfer import teacher_embedding_init
+
+        info = teacher_embedding_init(model, tok, HFClassifier(Path(teacher_embeddings), labels=["unused", "unused2"]))
+        (run_dir / "teacher.json").write_text(json.dumps({"embedding_transfer": asdict(info), "teacher": str(teacher_embeddings)}, indent=2) + "\n")
+    if spec.name == "token-classification":
+        enc_train = encode_tagged(train_data, tok, config.max_length)
+        enc_dev = encode_tagged(dev_data, tok, config.max_length) if dev_data else None
+    else:
+        enc_train = encode_questions(train_data, tok, config.max_length, stride)
+        enc_dev = encode_questions(dev_data, tok, config.max_length, stride) if dev_data else None
+    return train_classifier(model, save_albert(spiece), enc_train, enc_dev, config, run_dir, pad_id=tok.pad_id, resume=resume,
+                            objective=objective_for(spec.name))
+
+
+__all__ = ["DataSpec", "load_splits", "train", "train_teacher", "distill", "train_token_task"]

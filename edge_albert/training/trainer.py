@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -36,6 +37,9 @@ from edge_albert.training.batching import EncodedDataset, eval_batches, training
 from edge_albert.training.precision import autocast, resolve_precision
 from edge_albert.training.word_states import WordStateDistiller, capture_layer_outputs
 from edge_albert.validation.metrics import classification_metrics
+
+if TYPE_CHECKING:
+    from edge_albert.training.token_tasks import TaskObjective
 
 
 @dataclass
@@ -254,8 +258,13 @@ def train_classifier(
     pad_id: int = 0,
     resume: bool = False,
     stop_after_epochs: int | None = None,
+    objective: TaskObjective | None = None,
 ) -> TrainResult:
     """Train `model` in place and keep the best dev checkpoint in `run_dir/model`.
+
+    `objective` gives the loss and dev evaluation of a task other than sequence classification
+    (token classification, question answering: see training/token_tasks.py); the best checkpoint
+    is the one with the highest `objective.metric`.
 
     `stop_after_epochs` ends the run early as an interruption would (time-boxed jobs); a later
     call with `resume=True` continues on the same schedule and gives the same weights.
@@ -267,6 +276,9 @@ def train_classifier(
     torch.set_num_threads(config.threads or torch.get_num_threads())
     torch.manual_seed(config.seed)
     distilling = train.soft_targets is not None
+    if objective is not None and (distilling or train.teacher_features is not None or train.word_targets is not None):
+        raise InputError(f"distillation is not available for {objective.task} yet; train the student on the labels")
+    metric = objective.metric if objective is not None else "accuracy"
     precision = resolve_precision(config.precision)
     projector = None
     if train.teacher_features is not None and config.feature_weight > 0:
@@ -320,11 +332,11 @@ def train_classifier(
         if dev is None:
             save(shipped, run_dir / "model")
             return
-        metrics = evaluate(shipped, dev, pad_id)
+        metrics = objective.evaluate(shipped, dev, pad_id) if objective is not None else evaluate(shipped, dev, pad_id)
         record = {"event": "eval", "epoch": epoch, "step": step, **{f"dev_{k}": v for k, v in metrics.items()}}
         history.append(record)
         log.write(**record)
-        if best is None or metrics["accuracy"] > best["accuracy"]:
+        if best is None or metrics[metric] > best[metric]:
             best, best_step, stale = metrics, step, 0
             save(shipped, run_dir / "model")
         else:
@@ -340,8 +352,11 @@ def train_classifier(
                     inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
                     with autocast(precision), (capture_layer_outputs(model) if distiller is not None else contextlib.nullcontext([])) as layer_outputs:
                         logits, feats = model.forward_with_features(*inputs) if projector is not None else (model(*inputs), None)
-                    logits = logits.float()  # the losses in fp32 whatever the forward ran in
-                    if distilling:
+                    # the losses in fp32 whatever the forward ran in
+                    logits = tuple(x.float() for x in logits) if isinstance(logits, tuple) else logits.float()
+                    if objective is not None:
+                        loss = objective.loss(logits, batch.labels)
+                    elif distilling:
                         loss = distillation_loss(logits, batch.soft_targets, batch.labels, config.alpha, config.temperature)
                     else:
                         loss = F.cross_entropy(logits, batch.labels)

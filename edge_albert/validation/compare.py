@@ -53,18 +53,26 @@ class ComparisonResult:
 
 
 def run_texts(session: Session, tokenizer: AlbertTokenizer, texts: Sequence[str], *, max_length: int, batch_size: int = 32) -> np.ndarray:
-    """Logits for `texts`, batched in length order and returned in input order."""
+    """Logits for `texts`, batched in length order and returned in input order: [texts, C], or
+    for token-level tasks every real token's outputs, text after text: [tokens, C]."""
     encodings = [tokenizer.encode(t, max_length=max_length) for t in texts]
     order = np.argsort([len(e.input_ids) for e in encodings], kind="stable")
     from edge_albert.tokenization import pad_encodings
 
     out: np.ndarray | None = None
+    per_text: list = [None] * len(texts)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         logits = session.run(pad_encodings([encodings[i] for i in idx], tokenizer.pad_id))
+        if logits.ndim == 3:
+            for row, i in enumerate(idx):
+                per_text[i] = logits[row, :len(encodings[i].input_ids)]
+            continue
         if out is None:
             out = np.zeros((len(texts), logits.shape[-1]), dtype=np.float32)
         out[idx] = logits
+    if texts and per_text[0] is not None:
+        return np.concatenate(per_text).astype(np.float32)
     return out if out is not None else np.zeros((0, 0), np.float32)
 
 
@@ -96,6 +104,10 @@ def compare_models(
             raise InputError(f"reference_logits has {ref_logits.shape[0]} rows for {len(texts)} texts")
         ref_name = str(reference.path if hasattr(reference, "path") else reference)
     cand_logits = run_texts(cand, tokenizer, texts, max_length=max_length)
+    if cand_logits.shape != ref_logits.shape:
+        raise InputError(f"outputs of shape {cand_logits.shape} where the reference gives {ref_logits.shape}: another task or label set?", cand.path)
+    # Token-level outputs compare token by token (agreement: the same label, or for question
+    # answering the same start-versus-end preference, per token).
     fid = fidelity_metrics(cand_logits, ref_logits)
     ref_acc = cand_acc = None
     if labels is not None:

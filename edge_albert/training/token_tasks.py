@@ -1,0 +1,167 @@
+"""Training data and objectives of the token-level tasks, plugged into the one training loop
+(`trainer.train_classifier(objective=...)`).
+
+- token classification: each word's label on its first piece, the other pieces ignored (-100),
+  as transformers' token-classification example does; dev score = entity F1 (conlleval rules).
+- question answering: question/context windows; a window's target is the answer's first and last
+  piece when the whole answer lies in it, else [CLS] (index 0), as transformers' QA example does;
+  dev score = SQuAD v1.1 exact match and F1 over the best span of all of a question's windows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from edge_albert.answer_spans import best_span, word_scores
+from edge_albert.data.conll import TaggedSentences
+from edge_albert.data.squad import QuestionExample
+from edge_albert.entity_tags import entity_scores
+from edge_albert.tasks import get_task
+from edge_albert.tokenization import AlbertTokenizer, Encoding
+from edge_albert.training.batching import EncodedDataset, eval_batches
+from edge_albert.validation.metrics import squad_scores
+
+IGNORE = -100
+
+
+@dataclass
+class TaggedEvaluation:
+    gold: list[list[str]]
+    label_names: list[str]
+
+
+@dataclass
+class QuestionEvaluation:
+    examples: list[QuestionExample]
+    window_example: np.ndarray  # the example of each window
+
+
+def encode_tagged(data: TaggedSentences, tokenizer: AlbertTokenizer, max_length: int) -> EncodedDataset:
+    encodings = [tokenizer.encode_words(words, max_length=max_length) for words in data.words]
+    width = max(len(e.input_ids) for e in encodings)
+    labels = np.full((len(encodings), width), IGNORE, dtype=np.int64)
+    for row, (enc, tags) in enumerate(zip(encodings, data.tags)):
+        previous = None
+        for t, w in enumerate(enc.word_ids):
+            if w is not None and w != previous:
+                labels[row, t] = tags[w]
+            previous = w
+    gold = [data.tag_names(i) for i in range(len(data))]
+    return EncodedDataset(encodings, labels, per_token_labels=True, evaluation=TaggedEvaluation(gold, data.label_names))
+
+
+def answer_positions(window: Encoding, answer_start: int, answer_end: int) -> tuple[int, int]:
+    """The first and last piece of the answer's characters in this window, or (0, 0) ([CLS])
+    when the answer is not wholly inside the window's part of the context."""
+    context = [i for i, s in enumerate(window.sequence_ids) if s == 1]
+    if not context or window.offsets[context[0]][0] > answer_start or window.offsets[context[-1]][1] < answer_end:
+        return 0, 0
+    start = next(i for i in context if window.offsets[i][1] > answer_start)
+    end = next(i for i in reversed(context) if window.offsets[i][0] < answer_end)
+    return start, end
+
+
+def encode_questions(examples: Sequence[QuestionExample], tokenizer: AlbertTokenizer, max_length: int, stride: int) -> EncodedDataset:
+    encodings: list[Encoding] = []
+    positions: list[tuple[int, int]] = []
+    owner: list[int] = []
+    contexts: dict[str, list] = {}
+    for k, ex in enumerate(examples):
+        # Leading white space of a question only costs tokens (transformers' example strips it too);
+        # the rare question too long to leave a window its stride is cut rather than failing a run.
+        if ex.context not in contexts:
+            contexts[ex.context] = tokenizer.tokens(ex.context)
+        question = tokenizer.tokens(ex.question.lstrip())[: max_length - stride - 4]
+        for window in tokenizer.windows(question, contexts[ex.context], max_length=max_length, stride=stride):
+            encodings.append(window)
+            owner.append(k)
+            answer = ex.answers[0] if ex.answers else None
+            positions.append(answer_positions(window, answer.start, answer.end) if answer else (0, 0))
+    return EncodedDataset(encodings, np.asarray(positions, dtype=np.int64).reshape(-1, 2),
+                          evaluation=QuestionEvaluation(list(examples), np.asarray(owner)))
+
+
+class TaskObjective:
+    task: str
+    metric: str
+
+    def loss(self, outputs, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def evaluate(self, model: torch.nn.Module, data: EncodedDataset, pad_id: int) -> dict[str, float]:
+        raise NotImplementedError
+
+
+@torch.no_grad()
+def _outputs_per_example(model: torch.nn.Module, data: EncodedDataset, pad_id: int, batch_size: int = 64) -> list:
+    """Each example's outputs (a [tokens, ...] array, or a tuple of them) without padding."""
+    model.eval()
+    out: list = [None] * len(data)
+    for batch in eval_batches(data, batch_size, pad_id):
+        result = model(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        arrays = [x.float().numpy() for x in (result if isinstance(result, tuple) else (result,))]
+        for row, i in enumerate(batch.indices):
+            n = len(data.encodings[i].input_ids)
+            parts = tuple(a[row, :n] for a in arrays)
+            out[i] = parts if isinstance(result, tuple) else parts[0]
+    return out
+
+
+class TokenClassificationObjective(TaskObjective):
+    task = "token-classification"
+    metric = "f1"
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
+
+    def evaluate(self, model: torch.nn.Module, data: EncodedDataset, pad_id: int) -> dict[str, float]:
+        info: TaggedEvaluation = data.evaluation
+        predicted = []
+        for enc, logits, gold in zip(data.encodings, _outputs_per_example(model, data, pad_id), info.gold):
+            scores = word_scores(logits, enc.word_ids, len(gold), "first")
+            # Words cut off by truncation count as "O" (a miss when they were part of an entity).
+            tags = [info.label_names[int(s.argmax())] if s.any() else "O" for s in scores]
+            predicted.append(tags)
+        return entity_scores(info.gold, predicted)
+
+
+class QuestionAnsweringObjective(TaskObjective):
+    task = "question-answering"
+    metric = "f1"
+
+    def loss(self, outputs: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        start_logits, end_logits = outputs
+        return (F.cross_entropy(start_logits, labels[:, 0]) + F.cross_entropy(end_logits, labels[:, 1])) / 2
+
+    def evaluate(self, model: torch.nn.Module, data: EncodedDataset, pad_id: int) -> dict[str, float]:
+        info: QuestionEvaluation = data.evaluation
+        outputs = _outputs_per_example(model, data, pad_id)
+        windows: dict[int, list[int]] = {}
+        for w, k in enumerate(info.window_example):
+            windows.setdefault(int(k), []).append(w)
+        predictions = {}
+        for k, ex in enumerate(info.examples):
+            ws = windows.get(k, [])
+            span = best_span([outputs[w][0] for w in ws], [outputs[w][1] for w in ws], [data.encodings[w].offsets for w in ws],
+                             [data.encodings[w].sequence_ids for w in ws])
+            predictions[ex.id] = ex.context[span.start:span.end] if span else ""
+        return squad_scores(predictions, {ex.id: [a.text for a in ex.answers] for ex in info.examples})
+
+
+OBJECTIVES: dict[str, type[TaskObjective]] = {
+    TokenClassificationObjective.task: TokenClassificationObjective,
+    QuestionAnsweringObjective.task: QuestionAnsweringObjective,
+}
+
+
+def objective_for(task: str) -> TaskObjective:
+    return OBJECTIVES[get_task(task).name]()
+
+
+__all__ = ["encode_tagged", "encode_questions", "answer_positions", "TaskObjective", "TokenClassificationObjective",
+           "QuestionAnsweringObjective", "objective_for", "IGNORE"]

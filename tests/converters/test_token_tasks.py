@@ -1,0 +1,84 @@
+"""Token classification and question answering heads through `convert --to onnx` on real ONNX
+Runtime: outputs named by the task, dynamic batch and length, parity <= 1e-4 on real CoNLL and
+SQuAD dev inputs (windows included), and the shared layer stored once."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from edge_albert.converters.convert import convert
+from edge_albert.errors import InputError
+from edge_albert.model.albert import AlbertForQuestionAnswering, AlbertForTokenClassification
+from edge_albert.model.checkpoint import save_model
+from edge_albert.model.config import AlbertConfig
+from edge_albert.runtimes import open_session
+from edge_albert.tokenization import AlbertTokenizer, pad_encodings
+
+NER_LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+
+
+def head_checkpoint(path, spiece_model, head, labels):
+    torch.manual_seed(3)
+    config = AlbertConfig(vocab_size=2000, embedding_size=32, hidden_size=96, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=1,
+                          num_attention_heads=4, intermediate_size=192, max_position_embeddings=512, id2label=dict(enumerate(labels)))
+    return save_model(head(config), path, tokenizer_model=spiece_model)
+
+
+@pytest.fixture(scope="module")
+def ner_checkpoint(tmp_path_factory, spiece_model):
+    return head_checkpoint(tmp_path_factory.mktemp("ner") / "ckpt", spiece_model, AlbertForTokenClassification, NER_LABELS)
+
+
+@pytest.fixture(scope="module")
+def qa_checkpoint(tmp_path_factory, spiece_model):
+    return head_checkpoint(tmp_path_factory.mktemp("qa") / "ckpt", spiece_model, AlbertForQuestionAnswering, ["start", "end"])
+
+
+def run_both(checkpoint, onnx_path, encodings, pad_id):
+    ref, cand = open_session(checkpoint), open_session(onnx_path)
+    worst = 0.0
+    for start in range(0, len(encodings), 16):
+        batch = pad_encodings(encodings[start:start + 16], pad_id)
+        a, b = ref.run(batch), cand.run(batch)
+        mask = batch["attention_mask"].astype(bool)
+        assert a.shape == b.shape
+        worst = max(worst, float(np.abs(a - b)[mask].max()))
+    return worst
+
+
+def test_token_classifier_onnx_parity_on_conll_dev(tmp_path, ner_checkpoint, conll_dev):
+    report = convert(ner_checkpoint, tmp_path / "ner.onnx", "onnx")
+    model = onnx.load(str(tmp_path / "ner.onnx"))
+    assert [o.name for o in model.graph.output] == ["logits"]
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["task"] == '"token-classification"' and meta["architecture"] == '"AlbertForTokenClassification"'
+    assert report.check.max_abs_logit_diff <= 1e-4
+    tok = AlbertTokenizer(ner_checkpoint / "spiece.model")
+    encodings = [tok.encode_words(words, max_length=128) for words in conll_dev.words[:400]]
+    assert run_both(ner_checkpoint, tmp_path / "ner.onnx", encodings, tok.pad_id) <= 1e-4
+
+
+def test_question_answering_onnx_parity_on_squad_windows(tmp_path, qa_checkpoint, squad_dev):
+    report = convert(qa_checkpoint, tmp_path / "qa.onnx", "onnx")
+    assert report.export.metadata["max_length"] == 384  # QA exports default to the usual window
+    model = onnx.load(str(tmp_path / "qa.onnx"))
+    assert [o.name for o in model.graph.output] == ["start_logits", "end_logits"]
+    tok = AlbertTokenizer(qa_checkpoint / "spiece.model")
+    encodings = [w for ex in squad_dev[:60] for w in tok.encode_windows(ex.question.strip(), ex.context, max_length=256, stride=64)]
+    assert len(encodings) > 60
+    assert run_both(qa_checkpoint, tmp_path / "qa.onnx", encodings, tok.pad_id) <= 1e-4
+    # One shared layer per group, stored once: the file is about 4 bytes per parameter.
+    from edge_albert.model.checkpoint import load_model
+    from edge_albert.model.factory import parameter_count
+
+    params = parameter_count(load_model(qa_checkpoint))
+    assert abs((tmp_path / "qa.onnx").stat().st_size - 4 * params) / (4 * params) <= 0.05
+
+
+def test_tflite_refuses_token_tasks_with_one_line(tmp_path, ner_checkpoint):
+    with pytest.raises(InputError, match="this export takes text-classification models"):
+        convert(ner_checkpoint, tmp_path / "ner.tflite", "tflite")
+    assert not (tmp_path / "ner.tflite").exists()

@@ -1,0 +1,89 @@
+"""Training token classification (CoNLL) and question answering (SQuAD) through the one training
+loop: labels on first pieces, answer positions inside windows, dev scores by the task metric, a
+best checkpoint that transformers loads as the same head."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_albert.data.squad import Answer, QuestionExample
+from edge_albert.model.checkpoint import load_model
+from edge_albert.tokenization import AlbertTokenizer
+from edge_albert.training.recipes import DataSpec, train_token_task
+from edge_albert.training.token_tasks import IGNORE, answer_positions, encode_tagged
+from edge_albert.training.trainer import TrainConfig
+
+transformers = pytest.importorskip("transformers")
+
+
+def test_labels_sit_on_first_pieces_only(spiece_model, conll_dev):
+    tok = AlbertTokenizer(spiece_model)
+    data = encode_tagged(conll_dev.subset(range(200)), tok, 64)
+    for enc, labels, tags in zip(data.encodings, data.labels, conll_dev.tags[:200]):
+        firsts = [t for t, w in enumerate(enc.word_ids) if w is not None and (t == 0 or enc.word_ids[t - 1] != w)]
+        assert [int(labels[t]) for t in firsts] == [tags[enc.word_ids[t]] for t in firsts]
+        assert all(labels[t] == IGNORE for t in range(len(labels)) if t not in firsts)
+
+
+def test_answer_positions_cover_exactly_the_answer(spiece_model, squad_dev):
+    tok = AlbertTokenizer(spiece_model)
+    inside = 0
+    for ex in squad_dev[:300]:
+        a = ex.answers[0]
+        for window in tok.encode_windows(ex.question.strip(), ex.context, max_length=128, stride=32):
+            s, e = answer_positions(window, a.start, a.end)
+            if (s, e) == (0, 0):
+                continue
+            inside += 1
+            span = ex.context[window.offsets[s][0]:window.offsets[e][1]]
+            assert a.text in span.lstrip() or span.strip() == a.text.strip(), (a.text, span)
+            # Nothing shorter covers it: the first and last pieces both touch the answer.
+            assert window.offsets[s][1] > a.start and window.offsets[e][0] < a.end
+    assert inside >= 300
+
+
+def test_answer_outside_window_points_at_cls():
+    window_offsets = [(0, 0), (0, 3), (0, 0), (10, 15), (15, 20), (0, 0)]
+    from edge_albert.tokenization import Encoding
+
+    window = Encoding([2, 5, 3, 7, 8, 3], [0, 0, 0, 1, 1, 1], window_offsets, [None, 0, None, 0, 1, None], [None, 0, None, 1, 1, None])
+    assert answer_positions(window, 12, 18) == (3, 4)
+    assert answer_positions(window, 5, 12) == (0, 0)  # starts before the window's context
+    assert answer_positions(window, 16, 25) == (0, 0)  # ends after it
+
+
+def test_ner_training_learns_and_saves_a_token_classifier(tmp_path, spiece_model):
+    from tests.conftest import shared_file
+
+    conll = shared_file("conll2003/train.txt")
+    dev = tmp_path / "dev.txt"
+    # dev = the first 150 training sentences: the score must rise above chance on what it saw.
+    blocks = conll.read_text().split("\n\n")
+    dev.write_text("\n\n".join(blocks[:160]) + "\n")
+    config = TrainConfig(epochs=3, batch_size=16, learning_rate=1e-3, max_length=48, threads=2, log_every=10)
+    result = train_token_task("token-classification", DataSpec(conll, dev, limit=200), tmp_path / "run", config, tokenizer=spiece_model)
+    assert result.best_metrics["f1"] > 0.05 and 0.0 <= result.best_metrics["precision"] <= 1.0
+    model = load_model(tmp_path / "run" / "model")
+    assert type(model).__name__ == "AlbertForTokenClassification"
+    assert model.config.labels[0] == "O" and len(model.config.labels) == 9
+    ref = transformers.AutoModelForTokenClassification.from_pretrained(tmp_path / "run" / "model")
+    assert type(ref).__name__ == "AlbertForTokenClassification"
+
+
+def test_qa_training_runs_and_scores_with_squad_metric(tmp_path, spiece_model):
+    from tests.conftest import shared_file
+
+    squad = shared_file("squad/train.json")
+    doc = json.loads(squad.read_text())
+    doc["data"] = doc["data"][:1]
+    doc["data"][0]["paragraphs"] = doc["data"][0]["paragraphs"][:12]
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(doc))
+    config = TrainConfig(epochs=1, batch_size=16, learning_rate=1e-3, max_length=128, threads=2, log_every=10)
+    result = train_token_task("question-answering", DataSpec(small, small), tmp_path / "run", config, tokenizer=spiece_model, stride=32)
+    m = result.best_metrics
+    assert set(m) >= {"exact_match", "f1"} and 0.0 <= m["exact_match"] <= m["f1"] <= 1.0
+    assert type(load_model(tmp_path / "run" / "model")).__name__ == "AlbertForQuestionAnswering"
+    assert type(transformers.AutoModelForQuestionAnswering.from_pretrained(tmp_path / "run" / "model")).__name__ == "AlbertForQuestionAnswering"
