@@ -83,12 +83,17 @@ def get_task(name: str) -> Task:
     raise InputError(f"unknown task {name!r}; edge-albert handles {', '.join(TASKS)}")
 
 
+def find_task(architecture: str) -> Task | None:
+    """The task of a head class, or None (a pretraining checkpoint has none)."""
+    return next((task for task in TASKS.values() if task.architecture == architecture), None)
+
+
 def task_for_architecture(architecture: str) -> Task:
     """The task of a checkpoint's head class (its `architectures` entry in config.json)."""
-    for task in TASKS.values():
-        if task.architecture == architecture:
-            return task
+    task = find_task(architecture)
+    if task is not None:
+        return task
     raise InputError(f"{architecture} has no task here; edge-albert handles {', '.join(t.architecture for t in TASKS.values())}")
 
 
-__all__ = ["Task", "TASKS", "INPUTS", "get_task", "task_for_architecture"]
+__all__ = ["Task", "TASKS", "INPUTS", "get_task", "find_task", "task_for_architecture"]

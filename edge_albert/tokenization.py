@@ -196,22 +196,17 @@ class AlbertTokenizer:
         return tokens
 
     def _split_digit_comma(self, piece: str, normalized: str, cb: int, ce: int) -> list[tuple[str, int, int]]:
-        """The reference splits a piece ending in digit + comma again ("1990," -> "1990" ",")."""
-        if not (len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit()):
+        """`_digit_comma_pieces` with each piece's span in `normalized`."""
+        sub = self._digit_comma_pieces(piece)
+        if len(sub) == 1:
             return [(piece, cb, ce)]
-        core = piece[:-1].replace(SPIECE_UNDERLINE, "")
-        sub = self.sp.EncodeAsPieces(core)
-        if piece[0] != SPIECE_UNDERLINE and sub[0][0] == SPIECE_UNDERLINE:
-            sub = sub[1:] if len(sub[0]) == 1 else [sub[0][1:]] + sub[1:]
         out = []
-        content = cb + 1 if normalized[cb:cb + 1] == " " else cb
-        pos = content
-        for k, s in enumerate(sub):
+        pos = cb + 1 if normalized[cb:cb + 1] == " " else cb
+        for k, s in enumerate(sub[:-1]):
             n = len(s.replace(SPIECE_UNDERLINE, ""))
-            start = cb if k == 0 else pos
-            out.append((s, start, min(pos + n, ce - 1)))
+            out.append((s, cb if k == 0 else pos, min(pos + n, ce - 1)))
             pos += n
-        out.append((piece[-1], ce - 1, ce))
+        out.append((sub[-1], ce - 1, ce))
         return out
 
     def _token(self, piece: str, normalized: str, spans: list[tuple[int, int]], lead: int | None, cb: int, ce: int, words: list[int]) -> Token:
@@ -277,18 +272,16 @@ class AlbertTokenizer:
 
     def _sp_pieces(self, text: str) -> list[str]:
         text = preprocess_text(text, lower=self.do_lower_case, keep_accents=self.keep_accents)
-        pieces = self.sp.encode(text, out_type=str)
-        out: list[str] = []
-        for piece in pieces:
-            if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
-                sub = self.sp.EncodeAsPieces(piece[:-1].replace(SPIECE_UNDERLINE, ""))
-                if piece[0] != SPIECE_UNDERLINE and sub[0][0] == SPIECE_UNDERLINE:
-                    sub = sub[1:] if len(sub[0]) == 1 else [sub[0][1:]] + sub[1:]
-                sub.append(piece[-1])
-                out.extend(sub)
-            else:
-                out.append(piece)
-        return out
+        return [sub for piece in self.sp.encode(text, out_type=str) for sub in self._digit_comma_pieces(piece)]
+
+    def _digit_comma_pieces(self, piece: str) -> list[str]:
+        """The reference splits a piece ending in digit + comma again ("1990," -> "1990" ",")."""
+        if not (len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit()):
+            return [piece]
+        sub = self.sp.EncodeAsPieces(piece[:-1].replace(SPIECE_UNDERLINE, ""))
+        if piece[0] != SPIECE_UNDERLINE and sub[0][0] == SPIECE_UNDERLINE:
+            sub = sub[1:] if len(sub[0]) == 1 else [sub[0][1:]] + sub[1:]
+        return sub + [piece[-1]]
 
     def tokenize(self, text: str) -> list[str]:
         """The pieces of `text` (the fast path: `tokens` gives the same ids with offsets)."""

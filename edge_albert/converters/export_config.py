@@ -13,7 +13,7 @@ from edge_albert import __version__
 from edge_albert.model.checkpoint import SPIECE_NAME, load_model
 from edge_albert.model.albert import AlbertPreTrainedModel
 from edge_albert.errors import InputError
-from edge_albert.tasks import INPUTS, TASKS, Task, task_for_architecture
+from edge_albert.tasks import INPUTS, TASKS, Task, find_task
 from edge_albert.tokenization import sha256_file
 
 DEFAULT_BUCKETS = (32, 64, 128)
@@ -31,11 +31,10 @@ class AlbertExportConfig:
     def from_checkpoint(cls, checkpoint: Path, max_length: int | None = None, *, tasks: tuple[str, ...] | None = None) -> AlbertExportConfig:
         """The export of a checkpoint of any task, or only of `tasks` (formats that take fewer)."""
         model = load_model(checkpoint)
-        known = [t.name for t in TASKS.values() if t.architecture == type(model).__name__]
-        if not known or (tasks is not None and known[0] not in tasks):
+        task = find_task(type(model).__name__)
+        if task is None or (tasks is not None and task.name not in tasks):
             allowed = ", ".join(tasks or TASKS)
             raise InputError(f"is a {type(model).__name__}; this export takes {allowed} models (train or distil one first)", checkpoint)
-        task = task_for_architecture(type(model).__name__)
         limit = model.config.max_position_embeddings
         max_length = max_length or min(128 if task.name != "question-answering" else 384, limit)
         if max_length > limit:

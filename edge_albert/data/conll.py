@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_albert.data.readers import read_text_file
 from edge_albert.errors import InputError
 
 OUTSIDE = "O"
@@ -51,12 +52,7 @@ def label_order(tags: set[str]) -> list[str]:
 def read_conll(path: Path, *, label_names: list[str] | None = None, column: int = -1) -> TaggedSentences:
     """Read a CoNLL file; `label_names` fixes the label order (a dev file takes its train file's)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start}); re-encode the file as UTF-8", path) from None
+    text = read_text_file(path)
     sentences: list[tuple[int, list[str], list[str]]] = []
     words: list[str] = []
     tags: list[str] = []

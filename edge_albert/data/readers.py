@@ -50,14 +50,19 @@ def _format(path: Path, fmt: str | None) -> str:
     return {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".txt": "txt"}.get(suffix, "tsv")
 
 
-def _rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]]:
-    """Column names and (line number, row) pairs."""
+def read_text_file(path: Path) -> str:
+    """A UTF-8 text file (a byte-order mark is dropped), or a one-line error naming it."""
     if not path.is_file():
         raise InputError("file not found", path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start}); re-encode the file as UTF-8", path) from None
+
+
+def _rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Column names and (line number, row) pairs."""
+    text = read_text_file(path)
     if fmt == "jsonl":
         rows, columns = [], []
         for n, line in enumerate(text.splitlines(), 1):

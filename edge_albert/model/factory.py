@@ -9,6 +9,7 @@ import torch
 from edge_albert.model.albert import AlbertForSequenceClassification
 from edge_albert.model.checkpoint import SAFETENSORS_NAME, SPIECE_NAME, load_model, save_model
 from edge_albert.model.config import encoder_flops, preset_config
+from edge_albert.tasks import find_task
 from edge_albert.tokenization import AlbertTokenizer
 
 
@@ -41,12 +42,6 @@ def parameter_count(model: torch.nn.Module) -> int:
     return total
 
 
-def _task_name(architecture: str) -> str | None:
-    from edge_albert.tasks import TASKS
-
-    return next((t.name for t in TASKS.values() if t.architecture == architecture), None)  # None: a pretraining checkpoint
-
-
 def describe_checkpoint(directory: Path) -> dict:
     directory = Path(directory)
     model = load_model(directory)
@@ -54,7 +49,7 @@ def describe_checkpoint(directory: Path) -> dict:
     weights = directory / SAFETENSORS_NAME
     return {
         "architecture": type(model).__name__,
-        "task": _task_name(type(model).__name__),
+        "task": task.name if (task := find_task(type(model).__name__)) else None,  # None: a pretraining checkpoint
         "labels": c.labels,
         "vocab_size": c.vocab_size,
         "embedding_size": c.embedding_size,

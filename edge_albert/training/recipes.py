@@ -11,7 +11,7 @@ import torch
 
 from edge_albert.data.readers import LabeledTexts, read_labeled
 from edge_albert.errors import InputError
-from edge_albert.model.albert import AlbertForSequenceClassification, set_encoder_dropout
+from edge_albert.model.albert import AlbertForSequenceClassification, AlbertPreTrainedModel, set_encoder_dropout
 from edge_albert.model.checkpoint import SPIECE_NAME, load_model
 from edge_albert.model.config import preset_config
 from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
@@ -50,31 +50,25 @@ def load_splits(spec: DataSpec) -> tuple[LabeledTexts, LabeledTexts | None]:
     return train, dev
 
 
-def _student(run_dir: Path, train: LabeledTexts, *, init: Path | None, preset: str, tokenizer: Path | None,
-             vocab_size: int, max_length: int, seed: int, extra_texts: list[str] | None = None,
-             dropout: float | None = None) -> tuple[AlbertForSequenceClassification, Path]:
+def _student(run_dir: Path, texts: list[str], labels: list[str], *, init: Path | None, preset: str, tokenizer: Path | None,
+             vocab_size: int, max_length: int, seed: int, dropout: float | None = None,
+             head: type[AlbertPreTrainedModel] = AlbertForSequenceClassification) -> tuple[AlbertPreTrainedModel, Path]:
+    """The model to train, with its spiece.model: `init`'s encoder under a `head` for `labels`
+    (a fresh head where the checkpoint has another), or a new `preset` whose tokenizer, unless
+    given, is trained on `texts`."""
     if init is not None:
-        model = load_model(init, AlbertForSequenceClassification, new_head_ok=True, labels=train.label_names)
+        model = load_model(init, head, new_head_ok=True, labels=labels)
         spiece = tokenizer or Path(init) / SPIECE_NAME
     else:
-        model, spiece = _new_student(run_dir, train, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, max_length=max_length,
-                                     seed=seed, extra_texts=extra_texts)
+        spiece = tokenizer or run_dir / SPIECE_NAME
+        if not Path(spiece).is_file():
+            train_tokenizer(texts, spiece, vocab_size=vocab_size, force=True)
+        torch.manual_seed(seed)
+        config = preset_config(preset, vocab_size=AlbertTokenizer(spiece).vocab_size, labels=labels, max_position_embeddings=max(512, max_length))
+        model = head(config)
     if dropout is not None:
         set_encoder_dropout(model, dropout)
-    return model, spiece
-
-
-def _new_student(run_dir: Path, train: LabeledTexts, *, preset: str, tokenizer: Path | None, vocab_size: int, max_length: int,
-                 seed: int, extra_texts: list[str] | None) -> tuple[AlbertForSequenceClassification, Path]:
-    if tokenizer is None:
-        tokenizer = run_dir / SPIECE_NAME
-        if not tokenizer.is_file():
-            texts = train.texts + (train.pairs or []) + (extra_texts or [])
-            train_tokenizer(texts, tokenizer, vocab_size=vocab_size, force=True)
-    vocab = AlbertTokenizer(tokenizer).vocab_size
-    torch.manual_seed(seed)
-    config = preset_config(preset, vocab_size=vocab, labels=train.label_names, max_position_embeddings=max(512, max_length))
-    return AlbertForSequenceClassification(config), tokenizer
+    return model, Path(spiece)
 
 
 def train(
@@ -96,8 +90,8 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     train_data, dev_data = load_splits(data)
-    model, spiece = _student(run_dir, train_data, init=init, preset=preset, tokenizer=tokenizer,
-                             vocab_size=vocab_size, max_length=config.max_length, seed=config.seed, dropout=dropout)
+    model, spiece = _student(run_dir, train_data.texts + (train_data.pairs or []), train_data.label_names, init=init, preset=preset,
+                             tokenizer=tokenizer, vocab_size=vocab_size, max_length=config.max_length, seed=config.seed, dropout=dropout)
     tok = AlbertTokenizer(spiece)
     enc_train = encode_dataset(train_data, tok, config.max_length)
     enc_dev = encode_dataset(dev_data, tok, config.max_length) if dev_data else None
@@ -168,9 +162,8 @@ def distill(
                                                  seed=config.seed, text_column=unlabeled_column)
     teacher_model = load_teacher(teacher)
     # A new tokenizer learns the unlabelled texts' words too: the student reads them.
-    model, spiece = _student(run_dir, train_data, init=init, preset=preset, tokenizer=tokenizer,
-                             vocab_size=vocab_size, max_length=config.max_length, seed=config.seed, extra_texts=extra,
-                             dropout=dropout)
+    model, spiece = _student(run_dir, train_data.texts + (train_data.pairs or []) + extra, train_data.label_names, init=init, preset=preset,
+                             tokenizer=tokenizer, vocab_size=vocab_size, max_length=config.max_length, seed=config.seed, dropout=dropout)
     tok = AlbertTokenizer(spiece)
     features = config.feature_weight > 0
     layer_pairs = word_layer_pairs(model, teacher_model, config.hidden_layers) if config.hidden_weight > 0 else []
@@ -247,7 +240,6 @@ def train_token_task(
     from edge_albert.training.token_tasks import encode_questions, encode_tagged, objective_for
 
     spec = get_task(task)
-    head = ARCHITECTURES[spec.architecture]
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if spec.name == "token-classification":
@@ -262,18 +254,8 @@ def train_token_task(
         dev_data = read_squad(data.dev) if data.dev else None
         labels = ["start", "end"]
         texts = sorted({ex.context for ex in train_data}) + [ex.question for ex in train_data]
-    if init is not None:
-        model = load_model(init, head, new_head_ok=True, labels=labels)
-        spiece = tokenizer or Path(init) / SPIECE_NAME
-    else:
-        spiece = tokenizer or run_dir / SPIECE_NAME
-        if not Path(spiece).is_file():
-            train_tokenizer(texts, spiece, vocab_size=vocab_size, force=True)
-        torch.manual_seed(config.seed)
-        cfg = preset_config(preset, vocab_size=AlbertTokenizer(spiece).vocab_size, labels=labels, max_position_embeddings=max(512, config.max_length))
-        model = head(cfg)
-    if dropout is not None:
-        set_encoder_dropout(model, dropout)
+    model, spiece = _student(run_dir, texts, labels, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size,
+                             max_length=config.max_length, seed=config.seed, dropout=dropout, head=ARCHITECTURES[spec.architecture])
     tok = AlbertTokenizer(spiece)
     if teacher_embeddings is not None and init is None and not resume:
         from edge_albert.training.transfer import teacher_embedding_init
