@@ -31,31 +31,28 @@ def best_span(
     sequence_ids: Sequence[Sequence[int | None]],
     *,
     max_answer_length: int = 30,
-    n_best: int = 20,
 ) -> Span | None:
     """The highest-scoring span (start logit + end logit) over all windows of one question whose
-    tokens both lie in the context, end after start and span at most `max_answer_length` tokens,
-    considering each window's `n_best` start and end candidates (transformers' QA example's rule).
-    None when no window holds a valid span."""
+    tokens both lie in the context, end at or after the start and span at most
+    `max_answer_length` tokens. Every such pair is scored (as transformers' question-answering
+    pipeline does; its SQuAD example looks only at each window's 20 best starts and ends, which
+    can miss the best valid pair). Ties go to the earliest window, start and end. None when no
+    window holds a valid span."""
     best: Span | None = None
     for w, (starts, ends, spans, seq) in enumerate(zip(start_logits, end_logits, offsets, sequence_ids)):
-        n = min(len(spans), len(starts))
-        context = np.array([seq[i] == 1 for i in range(n)] + [False] * (len(starts) - n))
+        n = min(len(spans), len(starts), len(ends))
+        context = np.array([seq[i] == 1 for i in range(n)], dtype=bool)
         if not context.any():
             continue
-        s_scores = np.where(context, np.asarray(starts, dtype=np.float64), -np.inf)
-        e_scores = np.where(context, np.asarray(ends, dtype=np.float64), -np.inf)
-        top_s = np.argsort(-s_scores, kind="stable")[:n_best]
-        top_e = np.argsort(-e_scores, kind="stable")[:n_best]
-        for i in top_s:
-            if not context[i]:
-                continue
-            for j in top_e:
-                if not context[j] or j < i or j - i + 1 > max_answer_length:
-                    continue
-                score = float(s_scores[i] + e_scores[j])
-                if best is None or score > best.score:
-                    best = Span(score, int(spans[i][0]), int(spans[j][1]), w)
+        s_scores = np.where(context, np.asarray(starts[:n], dtype=np.float64), -np.inf)
+        e_scores = np.where(context, np.asarray(ends[:n], dtype=np.float64), -np.inf)
+        i, j = np.indices((n, n))
+        scores = np.where((j >= i) & (j - i < max_answer_length), s_scores[:, None] + e_scores[None, :], -np.inf)
+        flat = int(np.argmax(scores))
+        score = float(scores.flat[flat])
+        if np.isfinite(score) and (best is None or score > best.score):
+            a, b = divmod(flat, n)
+            best = Span(score, int(spans[a][0]), int(spans[b][1]), w)
     return best
 
 

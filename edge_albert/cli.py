@@ -535,39 +535,44 @@ def keygen_cmd(output: Path, force: bool) -> None:
               help="Verify the manifest signature with this ed25519 public key.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096),
               help="Texts per runtime call (answers do not depend on it).")
-def predict_cmd(bundle, texts, backend, threads, public_key, batch_size) -> None:
-    """Classify TEXTS, or each line of standard input, with a bundle; prints JSON lines.
+@click.option("--question", default=None, help="Question answering: the question (with --context).")
+@click.option("--context", default=None, help="Question answering: the context to find the answer in (with --question).")
+@click.option("--max-answer-length", default=30, show_default=True, type=click.IntRange(1, 4096), help="Question answering: longest answer in tokens.")
+@click.option("--stride", default=128, show_default=True, type=click.IntRange(1, 4096),
+              help="Question answering: context tokens shared by neighbouring windows of a long context.")
+@click.option("--aggregation", type=click.Choice(["first", "average", "max", "none"]), default="first", show_default=True,
+              help="Token classification: how a word's pieces decide its tag (none: one record per tagged piece).")
+def predict_cmd(bundle, texts, backend, threads, public_key, batch_size, question, context, max_answer_length, stride, aggregation) -> None:
+    """Run a bundle's model on TEXTS, or on each line of standard input; prints JSON lines.
 
-    Runs without torch or tensorflow. A text (argument or line of stdin) that is not valid UTF-8
-    gets an error record (and exit code 2 at the end); empty lines are classified as empty texts.
+    \b
+    text-classification   TEXTS or lines -> {"label", "score", "probabilities", ...}
+    token-classification  TEXTS or lines -> {"entities": [{"entity", "score", "start", "end", "text"}]}
+    question-answering    --question Q --context C, or JSON lines {"question", "context"[, "id"]}
+                          -> {"answer", "start", "end", "score", "windows"} ("answer": null if none)
+
+    Runs without torch or tensorflow. An input that cannot be read (invalid UTF-8, a bad JSON
+    line, a question too long for the window) gets an error record, the others are answered,
+    and the exit code is 2 at the end.
     """
-    from edge_albert.runtime import Classifier, check_text
+    from edge_albert.runtime import QuestionAnswerer, open_predictor
+    from edge_albert.runtime.records import Request, line_requests, predict_records, text_requests
 
-    clf = Classifier.from_bundle(bundle, backend, threads=threads, public_key=public_key)
-    failed = False
-    if texts:
-        lines = []
-        for i, text in enumerate(texts):
-            try:  # invalid bytes in argv arrive as lone surrogates
-                check_text(text, f"argument {i + 1}")
-                lines.append((i + 1, text, None))
-            except InputError as exc:
-                lines.append((i + 1, None, str(exc)))
+    predictor = open_predictor(bundle, backend, threads=threads, public_key=public_key, aggregation=aggregation, stride=stride,
+                               max_answer_length=max_answer_length)
+    if isinstance(predictor, QuestionAnswerer):
+        if texts or (question is None) != (context is None):
+            raise InputError("a question-answering bundle takes --question and --context, or JSON lines {\"question\": ..., \"context\": ...} on stdin")
+        requests = [Request(1, {"question": question, "context": context})] if question is not None else \
+            line_requests(sys.stdin.buffer.read(), json_objects=True)
     else:
-        lines = []
-        for n, raw in enumerate(sys.stdin.buffer.read().splitlines(), 1):
-            try:
-                lines.append((n, raw.decode("utf-8"), None))
-            except UnicodeDecodeError as exc:
-                lines.append((n, None, f"not valid UTF-8 (byte {exc.start})"))
-    good = [(n, t) for n, t, err in lines if err is None]
-    predictions = dict(zip([n for n, _ in good], clf.predict([t for _, t in good], batch_size=batch_size))) if good else {}
-    for n, text, err in lines:
-        if err is not None:
-            failed = True
-            click.echo(json.dumps({"line": n, "error": err}))
-        else:
-            click.echo(json.dumps({"line": n, "text": text, **predictions[n].to_dict()}, ensure_ascii=False))
+        if question is not None or context is not None:
+            raise InputError(f"--question and --context are for question answering; this bundle is {predictor.manifest.get('task', 'text-classification')}")
+        requests = text_requests(texts) if texts else line_requests(sys.stdin.buffer.read(), json_objects=False)
+    failed = False
+    for record in predict_records(predictor, requests, batch_size=batch_size):
+        failed |= "error" in record
+        click.echo(json.dumps(record, ensure_ascii=False))
     if failed:
         sys.exit(2)
 
@@ -641,23 +646,34 @@ def prune_cmd(checkpoint, heads, ffn, depth, magnitude, recover_epochs, recover_
 def validate_cmd(reference, artifacts, data_file, text_column, label_column, limit, threads, runs, no_memory, target_specs, target_texts, target_files,
                  output, as_json) -> None:
     """Validate ARTIFACTS (.onnx, .tflite, .eabundle, checkpoint dirs) against labels and against the fp32
-    REFERENCE checkpoint: accuracy, macro-F1, agreement, logit diffs, KL, latency p50/p90/p99
-    (batch 1 at 32/64/128 tokens and at real lengths), throughput at batch 8/32, size, peak memory.
+    REFERENCE checkpoint: the task's metrics (accuracy and macro-F1; entity P/R/F1 on a CoNLL file;
+    SQuAD exact match and F1 on a SQuAD JSON file), agreement (same label / same entities per
+    sentence / same best span per question), logit diffs, KL, latency p50/p90/p99 (batch 1 at
+    32/64/128 tokens and at real lengths), throughput at batch 8/32, size, peak memory.
 
     With --target, the files also run on ARM64 (the real aarch64 ONNX Runtime and LiteRT under
     qemu) or on a device over SSH, and the report compares them with this host per sentence."""
     from edge_albert.data.readers import read_labeled
     from edge_albert.targets import parse_target
-    from edge_albert.validation.report import summary_rows, validate, write_reports, HEADERS
+    from edge_albert.validation.report import headers, summary_rows, validate, write_reports
+
+    from edge_albert.tasks import checkpoint_task
+    from edge_albert.validation.token_tasks import read_task_data
 
     targets = [parse_target(spec) for spec in target_specs]
-    if data_file is None:
-        from edge_albert.data.rt_polarity import default_dataset
+    task = checkpoint_task(reference)
+    if task.name != "text-classification":
+        if data_file is None:
+            raise InputError(f"validating a {task.name} model needs --data: a CoNLL-format file (NER) or a SQuAD JSON file (QA)")
+        data = read_task_data(task, data_file, limit=limit)
+    else:
+        if data_file is None:
+            from edge_albert.data.rt_polarity import default_dataset
 
-        data_file = default_dataset().test
-    data = read_labeled(data_file, text_column=text_column, label_column=label_column)
-    if limit:
-        data = data.subset(range(min(limit, len(data))))
+            data_file = default_dataset().test
+        data = read_labeled(data_file, text_column=text_column, label_column=label_column)
+        if limit:
+            data = data.subset(range(min(limit, len(data))))
     try:
         thread_list = tuple(int(t) for t in threads.split(","))
     except ValueError:
@@ -671,7 +687,7 @@ def validate_cmd(reference, artifacts, data_file, text_column, label_column, lim
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*HEADERS, title=f"validation on {len(data)} examples")
+    table = Table(*headers(report.to_dict()), title=f"validation on {len(data)} examples")
     for row in summary_rows(report.to_dict()):
         table.add_row(*row)
     console = Console(width=None if sys.stdout.isatty() else 200)

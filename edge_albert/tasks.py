@@ -2,13 +2,14 @@
 tasks) and looked up by every stage: the model head, what an export takes and gives, the metric a
 report leads with, and the on-device predictor.
 
-This module sits at the bottom of the package (no torch, no other edge_albert module but errors),
+This module sits at the bottom of the package (no torch, no other edge_albert module but errors and jsonfile),
 so the on-device runtime, the converters, validation and training can all read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from edge_albert.errors import InputError
 
@@ -96,4 +97,21 @@ def task_for_architecture(architecture: str) -> Task:
     raise InputError(f"{architecture} has no task here; edge-albert handles {', '.join(t.architecture for t in TASKS.values())}")
 
 
-__all__ = ["Task", "TASKS", "INPUTS", "get_task", "find_task", "task_for_architecture"]
+def checkpoint_task(directory: Path) -> Task:
+    """The task of a checkpoint directory, from `architectures` in its config.json, without
+    loading torch (a checkpoint without `architectures` is a classifier, as loading reads it)."""
+    from edge_albert.jsonfile import read_json
+
+    config = read_json(Path(directory) / "config.json", missing="no config.json: is this a checkpoint directory?")
+    names = (config.get("architectures") or []) if isinstance(config, dict) else []
+    for name in names:
+        task = find_task(str(name))
+        if task is not None:
+            return task
+    if names:
+        raise InputError(f"config.json names architecture {', '.join(map(str, names))}; edge-albert handles "
+                         f"{', '.join(t.architecture for t in TASKS.values())}", Path(directory) / "config.json")
+    return TASKS["text-classification"]
+
+
+__all__ = ["Task", "TASKS", "INPUTS", "get_task", "find_task", "task_for_architecture", "checkpoint_task"]

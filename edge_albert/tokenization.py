@@ -327,7 +327,7 @@ class AlbertTokenizer:
                 b.pop()
         return a, b
 
-    def _assemble(self, a: list[Token], b: list[Token] | None) -> Encoding:
+    def assemble(self, a: Sequence[Token], b: Sequence[Token] | None = None) -> Encoding:
         """[CLS] a [SEP] (b [SEP]) with token types, offsets, word and sequence ids."""
         ids = [self.cls_id] + [t.id for t in a] + [self.sep_id]
         offsets = [(0, 0)] + [(t.start, t.end) for t in a] + [(0, 0)]
@@ -354,7 +354,7 @@ class AlbertTokenizer:
                 raise InputError(f"max_length {max_length} is too small: it must leave room for {n_special} special tokens")
             a, b = self._truncate(a, b, max_length - n_special)
         if offsets:
-            return self._assemble(a, b)
+            return self.assemble(a, b)
         ids = [self.cls_id] + a + [self.sep_id]
         types = [0] * len(ids)
         if b is not None:
@@ -373,7 +373,7 @@ class AlbertTokenizer:
             if max_length < 2:
                 raise InputError(f"max_length {max_length} is too small: it must leave room for 2 special tokens")
             tokens = tokens[: max_length - 2]
-        return self._assemble(tokens, None)
+        return self.assemble(tokens, None)
 
     def encode_windows(self, question: str, context: str, *, max_length: int = 384, stride: int = 128,
                        max_question_tokens: int | None = None) -> list[Encoding]:
@@ -395,7 +395,7 @@ class AlbertTokenizer:
         windows = []
         start = 0
         while True:
-            windows.append(self._assemble(q, c[start:start + budget]))
+            windows.append(self.assemble(q, c[start:start + budget]))
             if start + budget >= len(c):
                 return windows
             start += budget - stride

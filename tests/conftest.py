@@ -113,6 +113,36 @@ def tiny_checkpoint(tmp_path_factory, spiece_model) -> Path:
     return save_model(model, out, tokenizer_model=spiece_model)
 
 
+NER_LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+
+
+def head_checkpoint(path: Path, spiece_model: Path, head: type, labels: list[str]) -> Path:
+    """A randomly initialised grouped ALBERT (4 layers in 2 groups) with the given head."""
+    import torch
+
+    from edge_albert.model.checkpoint import save_model
+    from edge_albert.model.config import AlbertConfig
+
+    torch.manual_seed(3)
+    config = AlbertConfig(vocab_size=2000, embedding_size=32, hidden_size=96, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=1,
+                          num_attention_heads=4, intermediate_size=192, max_position_embeddings=512, id2label=dict(enumerate(labels)))
+    return save_model(head(config), path, tokenizer_model=spiece_model)
+
+
+@pytest.fixture(scope="session")
+def ner_checkpoint(tmp_path_factory, spiece_model) -> Path:
+    from edge_albert.model.albert import AlbertForTokenClassification
+
+    return head_checkpoint(tmp_path_factory.mktemp("ner") / "ckpt", spiece_model, AlbertForTokenClassification, NER_LABELS)
+
+
+@pytest.fixture(scope="session")
+def qa_checkpoint(tmp_path_factory, spiece_model) -> Path:
+    from edge_albert.model.albert import AlbertForQuestionAnswering
+
+    return head_checkpoint(tmp_path_factory.mktemp("qa") / "ckpt", spiece_model, AlbertForQuestionAnswering, ["start", "end"])
+
+
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory, spiece_model, sst2_train, sst2_dev) -> Path:
     """The `tiny` preset trained briefly on an SST-2 subset: real, non-trivial logits (~70% dev)."""

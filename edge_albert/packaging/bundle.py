@@ -16,6 +16,7 @@ from edge_albert import __version__
 from edge_albert.errors import InputError
 from edge_albert.packaging.manifest import FORMAT_VERSION, MANIFEST_NAME, SIGNATURE_NAME
 from edge_albert.staging import staged_file
+from edge_albert.tasks import get_task
 from edge_albert.tokenization import AlbertTokenizer
 
 BACKENDS = {".onnx": "onnxruntime", ".tflite": "litert"}
@@ -63,7 +64,7 @@ def build_bundle(
     if not models:
         raise InputError("give at least one .onnx or .tflite model to package")
     tok = AlbertTokenizer(tokenizer)
-    entries, files, labels = [], {}, None
+    entries, files, labels, task = [], {}, None, None
     for model_path in map(Path, models):
         if model_path.suffix not in BACKENDS:
             raise InputError("expected a .onnx or .tflite file", model_path)
@@ -74,6 +75,10 @@ def build_bundle(
             raise InputError("has no edge-albert metadata (labels); convert it with `edge-albert convert`", model_path)
         if meta.get("tokenizer_sha256") and meta["tokenizer_sha256"] != tok.sha256:
             raise InputError(f"was built with another tokenizer (sha256 {meta['tokenizer_sha256'][:12]}..., given {tok.sha256[:12]}...)", model_path)
+        model_task = get_task(str(meta.get("task", "text-classification"))).name
+        if task is not None and model_task != task:
+            raise InputError(f"is a {model_task} model but the other models are {task}; a bundle holds one task", model_path)
+        task = model_task
         if labels is not None and meta["labels"] != labels:
             raise InputError(f"labels {meta['labels']} differ from the other models' {labels}", model_path)
         labels = meta["labels"]
@@ -99,6 +104,7 @@ def build_bundle(
     files["labels.json"] = (json.dumps(labels, indent=2) + "\n").encode()
     manifest = {
         "format_version": FORMAT_VERSION,
+        "task": task,
         "labels": labels,
         "models": entries,
         "tokenizer": {"file": "spiece.model", "sha256": tok.sha256, "vocab_size": tok.vocab_size},

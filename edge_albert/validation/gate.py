@@ -21,7 +21,9 @@ from edge_albert.validation.machine import cpu_class, cpu_class_name
 
 @dataclass
 class GateThresholds:
-    max_accuracy_drop: float = 0.005  # absolute, vs the baseline's accuracy for the same artifact
+    # Absolute, vs the baseline's value for the same artifact, of the task's headline metric
+    # (accuracy; entity F1 for token classification; SQuAD F1 for question answering).
+    max_accuracy_drop: float = 0.005
     min_agreement: float = 0.99  # with the fp32 reference
     # A pruned model is a new model: it agrees with its unpruned parent less than a conversion
     # does (the demo's 25%-heads/25%-FFN int8 model: ~96%), and its accuracy is held by the
@@ -75,6 +77,21 @@ class GateResult:
 
     def to_dict(self) -> dict:
         return {"passed": self.passed, "rows": [{**asdict(r), "skipped": r.skipped} for r in self.rows]}
+
+
+def task_of(report: dict) -> tuple[str, str]:
+    """(task, headline metric) of a report; reports before schema 3 are classification."""
+    return report.get("task", "text-classification"), report.get("metric", "accuracy")
+
+
+def score(result: dict, metric: str = "accuracy") -> float:
+    """A result's headline metric: its `accuracy` for classification (one field, so a report can
+    never carry a second, different accuracy for the gate to read), else its `score`."""
+    if metric == "accuracy":
+        return result["accuracy"]
+    if result.get("score") is None:
+        raise InputError(f"result {result.get('name')!r} has no score ({metric}); validate it again with this edge-albert")
+    return result["score"]
 
 
 def _p50_real(result: dict, threads: int = 1) -> float | None:
@@ -157,6 +174,11 @@ def check_report(report: dict, baseline: dict, thresholds: GateThresholds, *, re
     of this CPU class, or no measurement) fails instead of being skipped."""
     base_index = {(r["name"], r["runtime"]): r for r in baseline["results"]}
     gate = GateResult()
+    (task, metric), (base_task, base_metric) = task_of(report), task_of(baseline)
+    if (task, metric) != (base_task, base_metric):
+        gate.rows.append(CheckRow("-", "-", "task", None, None, None, False,
+                                  f"the report is {task} ({metric}) but the baseline is {base_task} ({base_metric}): compare like with like"))
+        return gate
     latency_skip = latency_comparable(report, baseline)
     for r in report["results"]:
         key = (r["name"], r["runtime"])
@@ -179,8 +201,9 @@ def check_report(report: dict, baseline: dict, thresholds: GateThresholds, *, re
         if base is None:
             add("baseline", None, None, None, True, "no baseline entry: only absolute checks applied")
             continue
-        limit = base["accuracy"] - thresholds.max_accuracy_drop
-        add("accuracy", r["accuracy"], limit, base["accuracy"], r["accuracy"] >= limit - 1e-12)
+        value, base_value = score(r, metric), score(base, metric)
+        limit = base_value - thresholds.max_accuracy_drop
+        add(metric, value, limit, base_value, value >= limit - 1e-12, "" if metric == "accuracy" else f"{task} headline metric")
         size_limit = base["size_bytes"] * (1 + thresholds.max_size_growth)
         add("size_bytes", r["size_bytes"], size_limit, base["size_bytes"], r["size_bytes"] <= size_limit)
         ratio, base_ratio = _latency_ratio(report, r), _latency_ratio(baseline, base)
@@ -206,6 +229,8 @@ def check_report(report: dict, baseline: dict, thresholds: GateThresholds, *, re
 # from adding up, except a bound no baseline may cross.
 FLOOR_CHECKS = {
     "min_accuracy": ("floor_accuracy", lambda r: r["accuracy"], lambda v, limit: v >= limit),
+    # The task's headline metric: accuracy, entity F1 (NER), SQuAD F1 (QA); see check_floors.
+    "min_score": ("floor_score", None, lambda v, limit: v >= limit),
     "min_agreement": ("floor_agreement", lambda r: r["fidelity"]["agreement"], lambda v, limit: v >= limit),
     "max_abs_logit_diff": ("floor_max_abs_logit_diff", lambda r: r["fidelity"]["max_abs_logit_diff"], lambda v, limit: v <= limit),
     "min_quantized_fraction": ("floor_quantized_fraction", lambda r: (r.get("quantization") or {}).get("quantized_fraction"),
@@ -230,7 +255,7 @@ def check_floors(report: dict, floors: dict) -> list[CheckRow]:
             continue
         for key, limit in bounds.items():
             check, value_of, ok = FLOOR_CHECKS[key]
-            value = value_of(r)
+            value = score(r, task_of(report)[1]) if value_of is None else value_of(r)
             rows.append(CheckRow(name, r["runtime"], check, value, limit, None, bool(ok(value, limit)), "floors file"))
     return rows
 

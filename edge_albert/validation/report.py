@@ -19,16 +19,21 @@ from edge_albert.jsonfile import check_schema, read_json
 from edge_albert.progress import progress_bar
 from edge_albert.runtimes import open_session
 from edge_albert.staging import staged_file
+from edge_albert.tasks import get_task
 from edge_albert.tokenization import AlbertTokenizer
 from edge_albert.validation.compare import run_texts
 from edge_albert.validation.coverage import quantization_coverage
+from edge_albert.validation.gate import score, task_of
 from edge_albert.validation.latency import measure_latency_interleaved
 from edge_albert.validation.machine import machine_info
 from edge_albert.validation.memory import measure_in_subprocess
 from edge_albert.validation.metrics import classification_metrics, fidelity_metrics
+from edge_albert.validation.token_tasks import TaskData
 
-# 2: adds `targets` (runs on ARM64 under qemu / devices over SSH). Version 1 reports still load.
-SCHEMA_VERSION = 2
+# 2: adds `targets` (runs on ARM64 under qemu / devices over SSH).
+# 3: adds the report's `task` and headline `metric`, and each result's `score` (that metric) and
+#    `metrics` (all of the task's); token-level tasks have no macro_f1. Older reports still load.
+SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -38,14 +43,16 @@ class ArtifactResult:
     runtime: str
     precision: str
     size_bytes: int
-    accuracy: float
-    macro_f1: float
+    accuracy: float  # classification accuracy; word-tag accuracy (NER); exact match (QA)
+    macro_f1: float | None
     fidelity: dict[str, float]
     latency: list[dict] = field(default_factory=list)  # one LatencyReport per thread count
     memory: dict = field(default_factory=dict)
     emulated: str | None = None  # e.g. "qemu-aarch64 cortex-a72": timings are not device latency
     pruned: bool = False  # a pruned model: a new model, whose agreement with the reference the gate judges on its own bound
     quantization: dict | None = None  # QuantizationCoverage of a file: weight MatMuls running with integer weights
+    score: float | None = None  # the task's headline metric (accuracy, entity F1, SQuAD F1)
+    metrics: dict[str, float] = field(default_factory=dict)  # all of the task's metrics
 
 
 @dataclass
@@ -57,6 +64,8 @@ class ValidationReport:
     reference: str
     results: list[ArtifactResult]
     targets: list[dict] = field(default_factory=list)  # TargetRun.to_dict() per target
+    task: str = "text-classification"
+    metric: str = "accuracy"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,7 +112,7 @@ def _run_bundle(path: Path, texts: Sequence[str], *, threads: int):
 def validate(
     reference: Path,
     artifacts: Sequence[Path],
-    data: LabeledTexts,
+    data: LabeledTexts | TaskData,
     *,
     threads: Sequence[int] = (1,),
     latency_runs: int = 20,
@@ -116,11 +125,15 @@ def validate(
 ) -> ValidationReport:
     """Validate `artifacts` (files or checkpoint dirs) on their runtimes against `reference` (fp32 checkpoint).
 
-    Each of `targets` (see `edge_albert.targets`) also runs the .onnx/.tflite artifacts on the
+    Token-level tasks take `TaskData` (see `validate_task`). Each of `targets` (see `edge_albert.targets`) also runs the .onnx/.tflite artifacts on the
     first `target_texts` texts at batch 1 (only those named in `target_files`, when given); its
     logits are compared with this host's run of the same file and with the reference.
     """
     reference = Path(reference)
+    if isinstance(data, TaskData):
+        if targets:
+            raise InputError(f"--target runs text classification only; validate {data.task} models on this host")
+        return validate_task(reference, artifacts, data, threads=threads, latency_runs=latency_runs, lengths=lengths, memory=memory)
     tokenizer = AlbertTokenizer(reference / "spiece.model")
     if not len(data):
         raise InputError("validation data is empty")
@@ -143,7 +156,7 @@ def validate(
             sessions.append(session)
             results.append(ArtifactResult(
                 artifact=str(path), name=_artifact_name(path), runtime=session.runtime, precision=_precision(session),
-                size_bytes=_size(path), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
+                size_bytes=_size(path), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], score=metrics["accuracy"], metrics=metrics,
                 fidelity=fidelity_metrics(logits, ref_logits), pruned=bool(getattr(session, "metadata", {}).get("pruned", False)),
                 quantization=coverage.to_dict() if coverage is not None else None,
                 memory=measure_in_subprocess(path) if memory and path.suffix != BUNDLE_SUFFIX else {},
@@ -183,6 +196,80 @@ def validate(
     )
 
 
+def _open_for_task(path: Path, threads: int):
+    """A bundle's model as its predictor runs it (session, tokenizer, window), or a file / checkpoint."""
+    if path.suffix == BUNDLE_SUFFIX:
+        from edge_albert.packaging.manifest import read_bundle
+        from edge_albert.runtime import open_predictor
+
+        predictor = open_predictor(path, threads=threads)
+        entry = predictor.model_entry
+        coverage = quantization_coverage(Path(entry["file"]), content=read_bundle(path).files[entry["file"]])
+        return predictor.session, predictor.tokenizer, predictor.max_length, coverage
+    session = open_session(path, threads=threads)
+    return session, None, session.max_length, quantization_coverage(path) if path.is_file() else None
+
+
+def validate_task(
+    reference: Path,
+    artifacts: Sequence[Path],
+    data: TaskData,
+    *,
+    threads: Sequence[int] = (1,),
+    latency_runs: int = 20,
+    lengths: Sequence[int] = (32, 64, 128),
+    memory: bool = True,
+) -> ValidationReport:
+    """Validate token classification or question answering artifacts against `reference`: the
+    task's metrics per artifact (decoded as on device), agreement on entities / best spans and
+    token logit differences with the reference, latency (real inputs: sentences' words or
+    questions' windows), size, memory. All artifacts run at the same window (the task's default,
+    or less when a model takes less), so they see the same inputs."""
+    from edge_albert.validation.token_tasks import DEFAULT_MAX_LENGTH, real_length_encodings, run_task, task_fidelity
+
+    tokenizer = AlbertTokenizer(reference / "spiece.model")
+    ref_session = open_session(reference, threads=max(threads))
+    task = get_task(str(ref_session.metadata.get("task", "text-classification")))
+    if task.name != data.task:
+        raise InputError(f"the reference is a {task.name} model but the data is for {data.task}", reference)
+    labels = list(ref_session.metadata.get("labels") or [])
+    paths = [reference] + [Path(a) for a in artifacts if Path(a).resolve() != reference.resolve()]
+    opened = [(ref_session, None, ref_session.max_length, None)] + [_open_for_task(p, max(threads)) for p in paths[1:]]
+    for path, (session, _, _, _) in zip(paths, opened):
+        other = str(getattr(session, "metadata", {}).get("task", "text-classification"))
+        if other != task.name:
+            raise InputError(f"is a {other} model; the reference is {task.name}", path)
+    max_length = min([DEFAULT_MAX_LENGTH[task.name]] + [m for _, _, m, _ in opened])
+    runs, results = [], []
+    with progress_bar(len(paths), "validate", unit="model") as advance:
+        for path, (session, own_tokenizer, _, coverage) in zip(paths, opened):
+            tok = own_tokenizer or tokenizer
+            run = run_task(session, tok, labels, data, max_length=max_length)
+            runs.append(run)
+            fid = task_fidelity(run, runs[0])
+            results.append(ArtifactResult(
+                artifact=str(path), name=_artifact_name(path), runtime=session.runtime, precision=_precision(session), size_bytes=_size(path),
+                accuracy=run.metrics["accuracy" if "accuracy" in run.metrics else "exact_match"], macro_f1=None, fidelity=fid,
+                pruned=bool(getattr(session, "metadata", {}).get("pruned", False)), quantization=coverage.to_dict() if coverage is not None else None,
+                memory=measure_in_subprocess(path) if memory and path.suffix != BUNDLE_SUFFIX else {},
+                score=run.metrics[task.metric], metrics=run.metrics,
+            ))
+            advance(1, model=path.name)
+    encodings = real_length_encodings(tokenizer, data, max_length=max_length)
+    sessions = [o[0] for o in opened]
+    rounds = 5
+    with progress_bar(rounds * len(threads), "latency", unit="round") as advance:
+        for t in threads:
+            timed = sessions if t == max(threads) else [_open_for_task(path, t)[0] for path in paths]
+            reports = measure_latency_interleaved(timed, encodings, threads=t, lengths=[n for n in lengths if n <= max_length], runs=latency_runs,
+                                                  pad_id=tokenizer.pad_id, rounds=rounds, on_round=advance)
+            for result, latency in zip(results, reports):
+                result.latency.append(latency.to_dict())
+    dataset = {"source": data.source, "examples": len(data), "labels": labels}
+    return ValidationReport(SCHEMA_VERSION, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), machine_info(), dataset,
+                            str(reference), results, [], task=task.name, metric=task.metric)
+
+
 def load_report(path: Path) -> dict:
     """A validation report (or baseline) checked against report.schema.json: finite numbers in
     their ranges, at least one result; InputError naming the file and field otherwise."""
@@ -193,7 +280,22 @@ def load_report(path: Path) -> dict:
     check_schema(data, "edge_albert.validation", "report.schema.json", path, "report")
     if data["schema_version"] > SCHEMA_VERSION:
         raise InputError(f"report schema {data['schema_version']} is newer than this tool ({SCHEMA_VERSION}); upgrade edge-albert", path)
+    _check_consistent(data, path)
     return data
+
+
+def _check_consistent(data: dict, path: Path) -> None:
+    """A number the report gives twice must be the same both times (the gate reads one of them:
+    an edit to the other must not pass unseen)."""
+    metric = task_of(data)[1]
+    for i, r in enumerate(data["results"]):
+        metrics = r.get("metrics") or {}
+        pairs = [("accuracy", r.get("accuracy"), metrics.get("accuracy", metrics.get("exact_match"))), ("score", r.get("score"), metrics.get(metric))]
+        if metric == "accuracy":
+            pairs.append(("score", r.get("score"), r.get("accuracy")))
+        for field_name, value, other in pairs:
+            if value is not None and other is not None and abs(value - other) > 1e-12:
+                raise InputError(f"report: field results[{i}].{field_name}: {value} disagrees with its metrics ({other}); the report was edited", path)
 
 
 def metrics_by_artifact(report_path: Path) -> dict[str, dict]:
@@ -203,7 +305,8 @@ def metrics_by_artifact(report_path: Path) -> dict[str, dict]:
     for r in data["results"]:
         latency1 = next((l for l in r["latency"] if l["threads"] == 1), r["latency"][0] if r["latency"] else None)
         summary = {
-            "runtime": r["runtime"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "agreement": r["fidelity"]["agreement"],
+            "runtime": r["runtime"], "accuracy": r["accuracy"], "macro_f1": r.get("macro_f1"), "score": score(r, task_of(data)[1]), "metric": task_of(data)[1],
+            "agreement": r["fidelity"]["agreement"],
             "max_abs_logit_diff": r["fidelity"]["max_abs_logit_diff"], "size_bytes": r["size_bytes"],
             "latency_ms_p50_real": latency1["real"]["p50_ms"] if latency1 and latency1.get("real") else None,
             "dataset": data["dataset"],
@@ -231,13 +334,22 @@ def summary_rows(report: dict) -> list[list[str]]:
         mem = r.get("memory", {}).get("peak_rss_mb")
         rows.append([
             r["name"], r["runtime"] + (" (emulated)" if r.get("emulated") else ""), r["precision"], f"{r['size_bytes'] / 1e6:.2f}",
-            f"{r['accuracy'] * 100:.2f}", f"{r['fidelity']['agreement'] * 100:.2f}", f"{r['fidelity']['max_abs_logit_diff']:.2e}",
+            f"{score(r, task_of(report)[1]) * 100:.2f}", f"{r['fidelity']['agreement'] * 100:.2f}", f"{r['fidelity']['max_abs_logit_diff']:.2e}",
             f"{p50:.2f}" if p50 is not None else "-", f"{p128:.2f}" if p128 is not None else "-", f"{mem:.0f}" if mem else "-",
         ])
     return rows
 
 
 HEADERS = ["artifact", "runtime", "precision", "MB", "accuracy %", "agreement %", "max |Δlogit|", "p50 ms (real, 1 thr)", "p50 ms (128 tok)", "peak RSS MB"]
+METRIC_NAMES = {"accuracy": "accuracy %", "f1": "F1 %"}
+
+
+def headers(report: dict) -> list[str]:
+    """The summary table's columns, the metric column named after the report's task metric."""
+    task, metric = task_of(report)
+    name = {"token-classification": "entity F1 %", "question-answering": "SQuAD F1 %"}.get(task, METRIC_NAMES.get(metric, f"{metric} %"))
+    agreement = {"token-classification": "same entities %", "question-answering": "same span %"}.get(task, "agreement %")
+    return [*HEADERS[:4], name, agreement, *HEADERS[6:]]
 
 
 def to_markdown(report: dict) -> str:
@@ -249,7 +361,7 @@ def to_markdown(report: dict) -> str:
         f"- reference: {report['reference']}",
         f"- machine: {m['cpu_model']} ({m['logical_cpus']} logical CPUs; flags {', '.join(m['cpu_flags'])})",
         f"- versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}", "",
-        "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS),
+        "| " + " | ".join(headers(report)) + " |", "|" + "---|" * len(HEADERS),
     ]
     lines += ["| " + " | ".join(row) + " |" for row in summary_rows(report)]
     lines += ["", "Agreement and logit differences are against the fp32 PyTorch reference on the same sentences.",
@@ -284,7 +396,8 @@ def target_rows(report: dict) -> list[list[str]]:
 
 
 def _svg_scatter(report: dict) -> str:
-    points = [(r["name"], r["runtime"], _p50(r), r["accuracy"] * 100, r["size_bytes"] / 1e6) for r in report["results"] if _p50(r) is not None]
+    metric = task_of(report)[1]
+    points = [(r["name"], r["runtime"], _p50(r), score(r, metric) * 100, r["size_bytes"] / 1e6) for r in report["results"] if _p50(r) is not None]
     if not points:
         return "<p>No latency measurements.</p>"
     w, h, pad = 640, 360, 60
@@ -300,7 +413,7 @@ def _svg_scatter(report: dict) -> str:
              f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#333"/>',
              f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#333"/>',
              f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle" font-size="12">p50 latency, real sentences, batch 1, 1 thread (ms)</text>',
-             f'<text x="15" y="{h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 15 {h / 2})">accuracy (%)</text>']
+             f'<text x="15" y="{h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 15 {h / 2})">{html.escape(headers(report)[4])}</text>']
     for frac in (0, 0.5, 1):
         xv, yv = x0 + frac * (x1 - x0), y0 + frac * (y1 - y0)
         parts.append(f'<text x="{sx(xv):.0f}" y="{h - pad + 16}" font-size="10" text-anchor="middle">{xv:.1f}</text>')
@@ -343,7 +456,7 @@ def _svg_latency_bars(report: dict) -> str:
 
 def to_html(report: dict) -> str:
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in summary_rows(report))
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers(report))
     m = report["machine"]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>edge-albert validation report</title>
@@ -384,4 +497,5 @@ def write_reports(report: ValidationReport | dict, output_dir: Path, *, force: b
     return paths
 
 
-__all__ = ["validate", "ValidationReport", "ArtifactResult", "write_reports", "load_report", "metrics_by_artifact", "to_markdown", "to_html", "SCHEMA_VERSION", "target_rows", "TARGET_HEADERS"]
+__all__ = ["validate", "ValidationReport", "ArtifactResult", "write_reports", "load_report", "metrics_by_artifact", "to_markdown", "to_html", "SCHEMA_VERSION", "target_rows", "TARGET_HEADERS",
+           "validate_task", "headers"]

@@ -7,34 +7,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-import torch
 
 from edge_albert.converters.convert import convert
 from edge_albert.errors import InputError
-from edge_albert.model.albert import AlbertForQuestionAnswering, AlbertForTokenClassification
-from edge_albert.model.checkpoint import save_model
-from edge_albert.model.config import AlbertConfig
 from edge_albert.runtimes import open_session
 from edge_albert.tokenization import AlbertTokenizer, pad_encodings
-
-NER_LABELS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
-
-
-def head_checkpoint(path, spiece_model, head, labels):
-    torch.manual_seed(3)
-    config = AlbertConfig(vocab_size=2000, embedding_size=32, hidden_size=96, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=1,
-                          num_attention_heads=4, intermediate_size=192, max_position_embeddings=512, id2label=dict(enumerate(labels)))
-    return save_model(head(config), path, tokenizer_model=spiece_model)
-
-
-@pytest.fixture(scope="module")
-def ner_checkpoint(tmp_path_factory, spiece_model):
-    return head_checkpoint(tmp_path_factory.mktemp("ner") / "ckpt", spiece_model, AlbertForTokenClassification, NER_LABELS)
-
-
-@pytest.fixture(scope="module")
-def qa_checkpoint(tmp_path_factory, spiece_model):
-    return head_checkpoint(tmp_path_factory.mktemp("qa") / "ckpt", spiece_model, AlbertForQuestionAnswering, ["start", "end"])
 
 
 def run_both(checkpoint, onnx_path, encodings, pad_id):

@@ -103,7 +103,7 @@ def test_check_picks_the_baseline_of_this_cpu_class(tmp_path, good):
     other = json.loads(good.read_text())
     other["machine"]["cpu_flags"] = ["sve"]
     for r in other["results"]:
-        r["accuracy"] = 1.0  # would fail every accuracy check if it were used
+        r["accuracy"] = r["score"] = r["metrics"]["accuracy"] = 1.0  # would fail every accuracy check if it were used
     (tmp_path / "other.json").write_text(json.dumps(other))
     out = run_check(good, "--baseline", tmp_path / "other.json", "--baseline", good, "--json")
     assert out.returncode == 0, out.stdout
@@ -178,3 +178,17 @@ def test_cpu_class_names_spell_the_whole_class():
     # A VNNI machine without bf16 is its own class, not the VNNI+bf16 one's file.
     vnni = ["avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"]
     assert cpu_class_name({"machine": "x86_64", "cpu_flags": vnni}) != cpu_class_name({"machine": "x86_64", "cpu_flags": vnni + ["avx512_bf16"]})
+
+
+def test_a_report_whose_numbers_disagree_is_refused(tmp_path, good):
+    """The accuracy is given three times (field, score, metrics): an edit to one copy only is caught."""
+    for edit in ("accuracy", "score", "metrics"):
+        doc = json.loads(good.read_text())
+        r = doc["results"][1]
+        if edit == "metrics":
+            r["metrics"]["accuracy"] = 0.1
+        else:
+            r[edit] = 1.0
+        (tmp_path / f"{edit}.json").write_text(json.dumps(doc))
+        out = run_check(tmp_path / f"{edit}.json", "--baseline", good)
+        assert out.returncode == 2 and "disagrees with its metrics" in out.stderr, (edit, out.stdout, out.stderr)

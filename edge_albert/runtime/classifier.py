@@ -1,5 +1,4 @@
-"""The on-device runtime: open a bundle, classify texts. Needs only the `runtime` extra
-(numpy, sentencepiece, onnxruntime and/or ai-edge-litert): no torch, no tensorflow.
+"""Sentence (and sentence-pair) classification on device.
 
     from edge_albert.runtime import Classifier
     clf = Classifier.from_bundle("sentiment.eabundle", backend="litert")
@@ -19,7 +18,8 @@ import numpy as np
 
 from edge_albert.errors import InputError
 from edge_albert.packaging.manifest import BundleContents, read_bundle
-from edge_albert.tokenization import AlbertTokenizer, pad_encodings
+from edge_albert.runtime.bundle_model import BundleModel, check_batch_size, check_text
+from edge_albert.tokenization import pad_encodings
 from edge_albert.validation.metrics import softmax
 
 
@@ -35,43 +35,11 @@ class Prediction:
         return {"label": self.label, "score": self.score, "probabilities": self.probabilities, "tokens": self.tokens, "truncated": self.truncated}
 
 
-def check_text(text: object, what: str) -> None:
-    """A text must be a str that encodes as UTF-8 (command-line arguments with invalid bytes
-    arrive as lone surrogates, which sentencepiece cannot take)."""
-    if not isinstance(text, str):
-        raise InputError(f"{what} is a {type(text).__name__}, expected a string")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError(f"{what} is not valid UTF-8 (character {exc.start} is a lone surrogate)") from None
-
-
 class Classifier:
     def __init__(self, bundle: BundleContents, backend: str | None = None, *, threads: int = 1) -> None:
-        entry = bundle.model_entry(backend)
-        content = bundle.files[entry["file"]]
-        name = Path(f"{bundle.path}!{entry['file']}")
-        if entry["backend"] == "onnxruntime":
-            from edge_albert.runtimes.onnxruntime import OnnxRuntimeSession
-
-            self.session = OnnxRuntimeSession(name, threads=threads, content=content)
-        elif entry["backend"] == "litert":
-            from edge_albert.runtimes.litert import LiteRTSession
-
-            self.session = LiteRTSession(name, threads=threads, content=content)
-        else:
-            raise InputError(f"unknown backend {entry['backend']!r} in the manifest", bundle.path)
-        pre = bundle.manifest.get("preprocessing", {})
-        self.tokenizer = AlbertTokenizer(model_proto=bundle.files["spiece.model"], do_lower_case=pre.get("lowercase", True),
-                                         keep_accents=pre.get("keep_accents", False))
-        self.labels: list[str] = bundle.manifest["labels"]
-        self.max_length = int(entry["inputs"]["max_length"])
-        classes = self.session.output_classes
-        if classes is not None and classes != len(self.labels):
-            raise InputError(f"{entry['file']} outputs {classes} classes but the manifest has {len(self.labels)} labels", bundle.path)
-        self.backend = entry["backend"]
-        self.manifest = bundle.manifest
-        self.model_entry = entry
+        model = BundleModel(bundle, backend, threads=threads, task="text-classification")
+        self.session, self.tokenizer, self.labels, self.max_length = model.session, model.tokenizer, model.labels, model.max_length
+        self.backend, self.manifest, self.model_entry = model.backend, model.manifest, model.model_entry
 
     @classmethod
     def from_bundle(cls, path: Path | str, backend: str | None = None, *, threads: int = 1, public_key: Path | bytes | None = None) -> Classifier:
@@ -87,8 +55,7 @@ class Classifier:
         if isinstance(texts, str):
             raise InputError("predict() takes a list of texts, not a single string")
         texts = list(texts)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_batch_size(batch_size)
         if text_pairs is not None:
             if isinstance(text_pairs, str):
                 raise InputError("text_pairs takes a list of second texts, not a single string")
@@ -126,4 +93,4 @@ class Classifier:
         ]
 
 
-__all__ = ["Classifier", "Prediction", "check_text"]
+__all__ = ["Classifier", "Prediction"]

@@ -18,7 +18,7 @@ from edge_albert.runtimes import open_session
 from edge_albert.tokenization import AlbertTokenizer
 from edge_albert.validation.compare import run_texts
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "litert"])

@@ -1,0 +1,41 @@
+"""The on-device runtime: open a bundle and run its task. Needs only the `runtime` extra (numpy,
+sentencepiece, onnxruntime and/or ai-edge-litert): no torch, no tensorflow.
+
+    from edge_albert.runtime import open_predictor
+    model = open_predictor("model.eabundle")  # a Classifier, TokenClassifier or QuestionAnswerer
+
+One predictor per task, registered by the task's name (`edge_albert.tasks`); the bundle's manifest
+says which task its models do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge_albert.packaging.manifest import read_bundle
+from edge_albert.runtime.bundle_model import bundle_task, check_text
+from edge_albert.runtime.classifier import Classifier, Prediction
+from edge_albert.runtime.question_answerer import DEFAULT_MAX_ANSWER_LENGTH, DEFAULT_STRIDE, Answer, QuestionAnswerer
+from edge_albert.runtime.token_classifier import Entity, TokenClassifier
+
+PREDICTORS: dict[str, type] = {
+    "text-classification": Classifier,
+    "token-classification": TokenClassifier,
+    "question-answering": QuestionAnswerer,
+}
+
+
+def open_predictor(path: Path | str, backend: str | None = None, *, threads: int = 1, public_key: Path | bytes | None = None,
+                   aggregation: str = "first", stride: int = DEFAULT_STRIDE,
+                   max_answer_length: int = DEFAULT_MAX_ANSWER_LENGTH) -> Classifier | TokenClassifier | QuestionAnswerer:
+    """Open and verify a bundle and return the predictor of its task. Each option goes to the
+    predictor that has it: `aggregation` to token classification, `stride` and
+    `max_answer_length` to question answering."""
+    bundle = read_bundle(Path(path), public_key=public_key)
+    task = bundle_task(bundle).name
+    options: dict = {"token-classification": {"aggregation": aggregation},
+                     "question-answering": {"stride": stride, "max_answer_length": max_answer_length}}.get(task, {})
+    return PREDICTORS[task](bundle, backend, threads=threads, **options)
+
+
+__all__ = ["open_predictor", "PREDICTORS", "Classifier", "Prediction", "TokenClassifier", "Entity", "QuestionAnswerer", "Answer", "check_text"]

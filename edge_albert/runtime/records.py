@@ -1,0 +1,91 @@
+"""Requests in, JSON records out, for every task: what `edge-albert predict` prints.
+
+A request is a text (classification, token classification) or a {"question", "context"} object
+(question answering; an "id" is echoed). Each input line gets one record, in order; a line that
+cannot be read gets {"line": n, "error": ...} and the others are still answered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge_albert.errors import InputError
+from edge_albert.runtime.bundle_model import check_text
+from edge_albert.runtime.classifier import Classifier
+from edge_albert.runtime.question_answerer import QuestionAnswerer
+from edge_albert.runtime.token_classifier import TokenClassifier
+
+
+@dataclass(frozen=True)
+class Request:
+    line: int
+    payload: str | dict | None  # None when the line could not be read
+    error: str | None = None
+
+
+def text_requests(texts: Sequence[str]) -> list[Request]:
+    """Command-line texts (invalid bytes in argv arrive as lone surrogates)."""
+    out = []
+    for i, text in enumerate(texts, 1):
+        try:
+            check_text(text, f"argument {i}")
+            out.append(Request(i, text))
+        except InputError as exc:
+            out.append(Request(i, None, str(exc)))
+    return out
+
+
+def line_requests(data: bytes, *, json_objects: bool) -> list[Request]:
+    """Lines of standard input: texts, or JSON objects with "question" and "context"."""
+    out = []
+    for n, raw in enumerate(data.splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            out.append(Request(n, None, f"not valid UTF-8 (byte {exc.start})"))
+            continue
+        if not json_objects:
+            out.append(Request(n, line))
+            continue
+        if not line.strip():
+            continue  # blank lines between JSON objects carry nothing
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
+            out.append(Request(n, None, 'not a JSON object; give {"question": ..., "context": ...} per line'))
+            continue
+        missing = [k for k in ("question", "context") if not isinstance(obj.get(k), str)]
+        if missing:
+            out.append(Request(n, None, f"field {' and '.join(missing)} missing or not a string"))
+            continue
+        out.append(Request(n, obj))
+    return out
+
+
+def predict_records(predictor: Classifier | TokenClassifier | QuestionAnswerer, requests: Sequence[Request], *, batch_size: int = 32) -> list[dict]:
+    """One record per request, in order."""
+    good = [r for r in requests if r.error is None]
+    if isinstance(predictor, QuestionAnswerer):
+        results = {}
+        for r in good:  # one at a time, so a question too long for the window fails only its own line
+            head = {"line": r.line, **({"id": r.payload["id"]} if "id" in r.payload else {})}  # type: ignore[operator,index]
+            try:
+                a = predictor.answer(r.payload["question"], r.payload["context"])  # type: ignore[index]
+            except InputError as exc:
+                results[r.line] = head | {"error": str(exc)}
+                continue
+            results[r.line] = head | ({"answer": a.text, "start": a.start, "end": a.end, "score": a.score, "windows": a.windows} if a else {"answer": None})
+    elif isinstance(predictor, TokenClassifier):
+        found = predictor.entities([r.payload for r in good], batch_size=batch_size) if good else []  # type: ignore[misc]
+        results = {r.line: {"line": r.line, "text": r.payload, "entities": [e.to_dict() for e in ents]} for r, ents in zip(good, found)}
+    else:
+        preds = predictor.predict([r.payload for r in good], batch_size=batch_size) if good else []  # type: ignore[misc]
+        results = {r.line: {"line": r.line, "text": r.payload, **p.to_dict()} for r, p in zip(good, preds)}
+    return [results[r.line] if r.error is None else {"line": r.line, "error": r.error} for r in requests]
+
+
+__all__ = ["Request", "text_requests", "line_requests", "predict_records"]
