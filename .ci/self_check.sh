@@ -4,7 +4,8 @@
 # a bundle run by the on-device runtime), validate them all (the fp32 and int8 files also on ARM64
 # under qemu: emulation costs 2-13 s per sentence for the float files), and gate on the committed baseline of
 # this CPU class and the floors. A change that costs accuracy, fidelity, size, relative latency or
-# quantization coverage, or changes the ARM64 (qemu) results, fails CI here.
+# quantization coverage, or changes the ARM64 (qemu) results, fails CI here. Then the same for a
+# small NER and a small question-answering model (.ci/self_check_tasks.sh).
 #   bash .ci/self_check.sh [--write-baseline]   (REPORT_OUT=path keeps the report)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,7 @@ if [ -n "${REPORT_OUT:-}" ]; then cp "$W/report/report.json" "$REPORT_OUT"; fi
 # report under the floors (.ci/baselines/floors.json), which only a reviewed edit can move.
 if [ "${1:-}" = "--write-baseline" ]; then
   edge-albert baseline "$W/report/report.json" --floors .ci/baselines/floors.json -o .ci/baselines --force
+  bash .ci/self_check_tasks.sh --write-baseline
   exit 0
 fi
 baselines=()
@@ -45,3 +47,5 @@ for f in .ci/baselines/*-*.json; do baselines+=(--baseline "$f"); done
 # --require-latency: a machine of a class without a baseline fails here instead of skipping latency.
 edge-albert check "$W/report/report.json" "${baselines[@]}" --floors .ci/baselines/floors.json --require-latency \
   --junit "${JUNIT_OUT:-$W/junit.xml}" --force
+# The token tasks: a small NER and a small QA model, gated on their own baselines (.ci/baselines/ner, qa).
+bash .ci/self_check_tasks.sh

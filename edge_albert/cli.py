@@ -444,11 +444,14 @@ def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_lengt
 @click.option("--eval", "eval_file", type=click.Path(path_type=Path), default=None, help="Labelled dev file: report accuracy of fp32 vs quantized on it.")
 @click.option("--accuracy-budget", type=float, default=None, help="ONNX int8: keep op groups in float until at most this many accuracy points are lost on --eval.")
 @click.option("--keep-float", default=None, help="ONNX int8: comma-separated op groups to keep in float (embeddings, embedding_projection, attention, ffn, pooler, classifier).")
+@click.option("--max-length", type=int, default=None,
+              help="ONNX: maximum tokens recorded in the metadata, the window the runtime uses (default: 128; question answering 384).")
 @OPSET_OPTION
 @click.option("--list", "list_recipes", is_flag=True, help="List the named recipes and exit.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration, samples, eval_file, accuracy_budget, keep_float, opset, list_recipes, force, as_json) -> None:
+def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration, samples, eval_file, accuracy_budget, keep_float, max_length, opset, list_recipes,
+                 force, as_json) -> None:
     """Quantize a checkpoint to int8 or fp16 ONNX/TFLite, keeping ALBERT's shared weights shared,
     and compare the result with the fp32 model."""
     import dataclasses
@@ -478,7 +481,7 @@ def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration,
             raise click.UsageError("--accuracy-budget needs --eval and --to onnx")
         report = accuracy_aware_quantize(checkpoint, output, config, eval_data, budget=accuracy_budget / 100, calibration_texts=calib, opset=opset, force=force)
     else:
-        report = quantize(checkpoint, output, config, to=to, calibration_texts=calib, eval_data=eval_data, opset=opset, force=force)
+        report = quantize(checkpoint, output, config, to=to, calibration_texts=calib, eval_data=eval_data, max_length=max_length, opset=opset, force=force)
     if as_json:
         _print_json(report.to_dict())
         return
@@ -790,15 +793,18 @@ def check_cmd(report, baselines, thresholds, max_accuracy_drop, min_agreement, m
 @click.option("--floors", required=True, type=click.Path(path_type=Path), help="Floors file the new baseline must meet.")
 @click.option("-o", "--output", "directory", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Baselines directory; the file is named after this report's CPU class (e.g. x86_64-avx-avx2-fma.json).")
+@click.option("--thresholds", type=click.Path(path_type=Path), default=None,
+              help="JSON file with GateThresholds fields for the absolute checks (the one `check --thresholds` takes).")
 @click.option("--force", is_flag=True, help="Replace this class's existing baseline.")
-def baseline_cmd(report, floors, directory, force) -> None:
+def baseline_cmd(report, floors, directory, thresholds, force) -> None:
     """Record REPORT as the baseline of its own CPU class, with provenance (commit, date, package
     versions, machine). Refused (exit 2) below a floor or failing the absolute checks: a baseline
     can be re-recorded after an intended change, never under the floors."""
-    from edge_albert.validation.gate import load_floors, write_baseline
+    from edge_albert.validation.gate import GateThresholds, load_floors, write_baseline
     from edge_albert.validation.report import load_report
 
-    path = write_baseline(load_report(report), directory, load_floors(floors), force=force)
+    limits = GateThresholds.from_file(thresholds) if thresholds else None
+    path = write_baseline(load_report(report), directory, load_floors(floors), limits, force=force)
     click.echo(f"wrote {path}")
 
 
