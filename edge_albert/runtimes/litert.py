@@ -15,6 +15,7 @@ import numpy as np
 
 from edge_albert.errors import InputError
 from edge_albert.runtimes.base import INPUT_NAMES, pick_bucket
+from edge_albert.tasks import get_task
 
 METADATA_NAME = "edge_albert"
 
@@ -51,8 +52,12 @@ class LiteRTSession:
             self.interpreter = Interpreter(**source, num_threads=threads, experimental_op_resolver_type=resolver)
         except (ValueError, RuntimeError) as exc:
             raise InputError(f"LiteRT cannot load it ({str(exc).splitlines()[0][:200]})", self.path) from None
+        self.metadata = read_tflite_metadata(self.path, content=content)
+        self.task = get_task(str(self.metadata.get("task", "text-classification")))
+        self.output_names = list(self.task.outputs)
         self.runners = {}
-        self.output_quantization: dict[int, tuple[float, int] | None] = {}
+        # Full-integer models return int8 outputs: (scale, zero point) per bucket and output to dequantize.
+        self.output_quantization: dict[tuple[int, str], tuple[float, int] | None] = {}
         self.output_classes: int | None = None
         for name in self.interpreter.get_signature_list():
             runner = self.interpreter.get_signature_runner(name)
@@ -62,17 +67,17 @@ class LiteRTSession:
             length = int(details["input_ids"]["shape"][1])
             self.runners[length] = (runner, details)
             outputs = runner.get_output_details()
-            if "logits" not in outputs:
-                raise InputError(f"signature {name} has outputs {sorted(outputs)}, expected logits", self.path)
-            scale, zero = outputs["logits"]["quantization"]
-            # Full-integer models return int8 logits: keep (scale, zero point) to dequantize.
-            self.output_quantization[length] = (scale, zero) if scale else None
-            shape = outputs["logits"]["shape"]
-            self.output_classes = int(shape[-1]) if len(shape) else None
+            missing = [o for o in self.output_names if o not in outputs]
+            if missing:
+                raise InputError(f"signature {name} has outputs {sorted(outputs)}, expected {', '.join(self.output_names)} ({self.task.name})", self.path)
+            for out_name in self.output_names:
+                scale, zero = outputs[out_name]["quantization"]
+                self.output_quantization[(length, out_name)] = (scale, zero) if scale else None
+            shape = outputs[self.output_names[0]]["shape"]
+            self.output_classes = len(self.output_names) if len(self.output_names) > 1 else (int(shape[-1]) if len(shape) else None)
         if not self.runners:
             raise InputError("no signatures in the model", self.path)
         self.buckets = sorted(self.runners)
-        self.metadata = read_tflite_metadata(self.path, content=content)
         self.max_length = self.buckets[-1]
         # A LiteRT interpreter holds one set of input/output tensors: two threads running it at
         # once overwrite each other's inputs and read each other's outputs (wrong logits, no
@@ -96,9 +101,20 @@ class LiteRTSession:
                 row = np.zeros((1, bucket), dtype=details[name]["dtype"])
                 row[0, :n] = np.asarray(batch[name])[r, :n]
                 feed[name] = row
-            logits = runner(**feed)["logits"][0]
-            quant = self.output_quantization[bucket]
-            if quant is not None:
-                logits = (logits.astype(np.float32) - quant[1]) * quant[0]
-            rows.append(logits)
+            results = runner(**feed)
+            outputs = []
+            for out_name in self.output_names:
+                value = results[out_name][0]
+                quant = self.output_quantization[(bucket, out_name)]
+                if quant is not None:
+                    value = (value.astype(np.float32) - quant[1]) * quant[0]
+                outputs.append(value.astype(np.float32))
+            # Several outputs (question answering's start and end) stacked on a last axis.
+            value = outputs[0] if len(outputs) == 1 else np.stack(outputs, axis=-1)
+            if value.ndim == 2:  # per-token outputs [bucket, C]: back to the batch's width
+                width = mask.shape[1]
+                value = value[:width] if value.shape[0] >= width else np.pad(value, ((0, width - value.shape[0]), (0, 0)))
+            rows.append(value)
+        if not rows:
+            return np.zeros((0, self.output_classes or 0), np.float32)
         return np.stack(rows).astype(np.float32)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class EncodedDataset:
     encodings: list[Encoding]
     labels: np.ndarray
-    soft_targets: np.ndarray | None = None  # teacher logits [N, C], when distilling
+    soft_targets: np.ndarray | None = None  # teacher logits [N, C] (token classification: [N, longest, C]), when distilling
     teacher_features: np.ndarray | None = None  # teacher sentence representations [N, D], for representation distillation
     word_targets: WordTargets | None = None  # teacher per-word hidden states, for word-level layer distillation
     # Token classification: `labels` is [N, longest] per token (-100 where no loss), cut to each batch's width.
@@ -59,8 +59,12 @@ class Batch:
 def make_batch(data: EncodedDataset, indices: Sequence[int], pad_id: int) -> Batch:
     idx = np.asarray(indices)
     arrays = pad_encodings([data.encodings[i] for i in idx], pad_id)
-    soft = torch.from_numpy(data.soft_targets[idx]).float() if data.soft_targets is not None else None
-    labels = data.labels[idx][:, : arrays["input_ids"].shape[1]] if data.per_token_labels else data.labels[idx]
+    width = arrays["input_ids"].shape[1]
+    soft = None
+    if data.soft_targets is not None:
+        rows = data.soft_targets[idx][:, :width] if data.per_token_labels else data.soft_targets[idx]
+        soft = torch.from_numpy(np.ascontiguousarray(rows)).float()
+    labels = data.labels[idx][:, :width] if data.per_token_labels else data.labels[idx]
     features = torch.from_numpy(data.teacher_features[idx]).float() if data.teacher_features is not None else None
     return Batch(
         torch.from_numpy(arrays["input_ids"]),

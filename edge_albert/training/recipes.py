@@ -14,6 +14,7 @@ from edge_albert.errors import InputError
 from edge_albert.model.albert import AlbertForSequenceClassification, AlbertPreTrainedModel, set_encoder_dropout
 from edge_albert.model.checkpoint import SPIECE_NAME, load_model
 from edge_albert.model.config import preset_config
+from edge_albert.tasks import get_task
 from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
 from edge_albert.training.batching import EncodedDataset, encode_dataset
 from edge_albert.training.teacher import HFClassifier, cached_teacher_outputs, default_teacher_base, load_teacher
@@ -98,9 +99,27 @@ def train(
     return train_classifier(model, save_albert(spiece), enc_train, enc_dev, config, run_dir, pad_id=tok.pad_id, resume=resume)
 
 
-def train_teacher(data: DataSpec, run_dir: Path, config: TrainConfig, *, base: Path | None = None, resume: bool = False) -> TrainResult:
-    """Fine-tune a Hugging Face encoder (default: the shipped all-MiniLM-L6-v2) as a classifier."""
+def train_teacher(data: DataSpec, run_dir: Path, config: TrainConfig, *, base: Path | None = None, resume: bool = False,
+                  task: str = "text-classification") -> TrainResult:
+    """Fine-tune a Hugging Face encoder (default: the shipped all-MiniLM-L6-v2) as a classifier,
+    or with `task="token-classification"` as a tagger on CoNLL files (each word's label on its
+    first word piece; dev entity F1), in the same training loop as the students."""
     base = Path(base) if base else default_teacher_base()
+    if get_task(task).name == "token-classification":
+        from edge_albert.data.conll import read_conll
+        from edge_albert.training.token_tasks import encode_tagged, objective_for
+
+        if data.train is None:
+            raise InputError("a token-classification teacher needs --train (a CoNLL file)")
+        tagged = read_conll(data.train)
+        dev_tagged = read_conll(data.dev, label_names=tagged.label_names) if data.dev else None
+        if data.limit:
+            tagged = tagged.subset(range(min(data.limit, len(tagged))))
+        model = HFClassifier(base, labels=tagged.label_names, task="token-classification")
+        enc_train = encode_tagged(tagged, model, config.max_length)
+        enc_dev = encode_tagged(dev_tagged, model, config.max_length) if dev_tagged else None
+        return train_classifier(model, lambda m, path: m.save(path), enc_train, enc_dev, config, Path(run_dir), pad_id=model.pad_id, resume=resume,
+                                objective=objective_for("token-classification"))
     train_data, dev_data = load_splits(data)
     model = HFClassifier(base, labels=train_data.label_names)
     enc_train = model.encode(train_data, config.max_length)
@@ -226,20 +245,25 @@ def train_token_task(
     resume: bool = False,
     dropout: float | None = None,
     stride: int = 128,
-    teacher_embeddings: Path | None = None,
+    teacher_embeddings: Path | bool | None = None,
+    teacher: Path | None = None,
 ) -> TrainResult:
     """Train an ALBERT for token classification (CoNLL files) or extractive question answering
     (SQuAD JSON): fine-tune `init` (its encoder; the head starts fresh when the checkpoint has
     another) or a preset from scratch. `teacher_embeddings` (a Hugging Face encoder folder) starts a
     new student's embeddings from that model's word vectors (see transfer.teacher_embedding_init).
-    QA windows hold `config.max_length` tokens and overlap by `stride`."""
+    QA windows hold `config.max_length` tokens and overlap by `stride`. With `teacher` (a
+    token-classification teacher, `train_teacher(task="token-classification")`), the student also
+    learns the teacher's per-word logits (`config.alpha`, `config.temperature`), and a new
+    student's embeddings start from the teacher's word vectors."""
     from edge_albert.data.conll import read_conll
     from edge_albert.data.squad import read_squad
     from edge_albert.model.albert import ARCHITECTURES
-    from edge_albert.tasks import get_task
     from edge_albert.training.token_tasks import encode_questions, encode_tagged, objective_for
 
     spec = get_task(task)
+    if teacher is not None and spec.name != "token-classification":
+        raise InputError(f"distilling {spec.name} needs a {spec.name} teacher, which edge-albert cannot train yet; train the student on the labels")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if spec.name == "token-classification":
@@ -257,14 +281,28 @@ def train_token_task(
     model, spiece = _student(run_dir, texts, labels, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size,
                              max_length=config.max_length, seed=config.seed, dropout=dropout, head=ARCHITECTURES[spec.architecture])
     tok = AlbertTokenizer(spiece)
-    if teacher_embeddings is not None and init is None and not resume:
+    tagger = None
+    if teacher is not None:
+        tagger = HFClassifier(Path(teacher), task="token-classification").eval()
+        teacher_labels = [tagger.config.id2label[i] for i in range(tagger.config.num_labels)]
+        if teacher_labels != labels:
+            raise InputError(f"the teacher's labels {teacher_labels} differ from the data's {labels}", teacher)
+        if teacher_embeddings is None:
+            teacher_embeddings = Path(teacher)
+    if teacher_embeddings and init is None and not resume:
         from edge_albert.training.transfer import teacher_embedding_init
 
-        info = teacher_embedding_init(model, tok, HFClassifier(Path(teacher_embeddings), labels=["unused", "unused2"]))
+        source = Path(teacher_embeddings)  # type: ignore[arg-type]
+        info = teacher_embedding_init(model, tok, tagger if tagger is not None and source == Path(teacher) else HFClassifier(source, labels=["unused", "unused2"]))
         (run_dir / "teacher.json").write_text(json.dumps({"embedding_transfer": asdict(info), "teacher": str(teacher_embeddings)}, indent=2) + "\n")
     if spec.name == "token-classification":
         enc_train = encode_tagged(train_data, tok, config.max_length)
         enc_dev = encode_tagged(dev_data, tok, config.max_length) if dev_data else None
+        if tagger is not None:
+            from edge_albert.training.token_tasks import teacher_word_logits, word_soft_targets
+
+            torch.set_num_threads(config.threads or torch.get_num_threads())
+            enc_train.soft_targets = word_soft_targets(enc_train, teacher_word_logits(tagger, train_data.words, max_length=128))
     else:
         enc_train = encode_questions(train_data, tok, config.max_length, stride)
         enc_dev = encode_questions(dev_data, tok, config.max_length, stride) if dev_data else None

@@ -40,20 +40,28 @@ def default_teacher_base() -> Path:
     return folder
 
 
-class HFClassifier(torch.nn.Module):
-    """A transformers sequence classifier with our forward signature (ids, mask, types) -> logits."""
+# The transformers auto class of each head a teacher can have.
+HF_HEADS = {"text-classification": "AutoModelForSequenceClassification", "token-classification": "AutoModelForTokenClassification"}
 
-    def __init__(self, directory: Path, labels: list[str] | None = None) -> None:
+
+class HFClassifier(torch.nn.Module):
+    """A transformers sequence (or token) classifier with our forward signature (ids, mask, types) -> logits."""
+
+    def __init__(self, directory: Path, labels: list[str] | None = None, *, task: str = "text-classification") -> None:
         super().__init__()
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        import transformers
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # the "newly initialized classifier" notice is expected here
         kwargs = {}
         if labels is not None:
             kwargs = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+        if task not in HF_HEADS:
+            raise InputError(f"a Hugging Face teacher for {task} is not available; teachers take {', '.join(HF_HEADS)}")
+        self.task = task
         try:
-            self.hf = AutoModelForSequenceClassification.from_pretrained(str(directory), local_files_only=True, **kwargs)
+            self.hf = getattr(transformers, HF_HEADS[task]).from_pretrained(str(directory), local_files_only=True, **kwargs)
             self.tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"cannot load a Hugging Face classifier from it ({str(exc).splitlines()[0]})", directory) from None
@@ -85,6 +93,15 @@ class HFClassifier(torch.nn.Module):
             out = self.tokenizer(text, pair, truncation=True, max_length=max_length)
             encodings.append(Encoding(out["input_ids"], out.get("token_type_ids", [0] * len(out["input_ids"]))))
         return EncodedDataset(encodings, np.asarray(data.labels, dtype=np.int64))
+
+    def encode_words(self, words: Sequence[str], *, max_length: int | None = 128) -> Encoding:
+        """Pre-split words in the teacher's own tokenization, with word ids (the interface of
+        `AlbertTokenizer.encode_words`, so the token-task encoders take either)."""
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise InputError("a token-classification teacher needs a fast tokenizer (word ids); this one is slow")
+        out = self.tokenizer(list(words), is_split_into_words=True, truncation=max_length is not None, max_length=max_length)
+        ids = out["input_ids"]
+        return Encoding(ids, out.get("token_type_ids", [0] * len(ids)), word_ids=out.word_ids())
 
     def save(self, path: Path) -> None:
         with staged_directory(Path(path), force=True) as stage:

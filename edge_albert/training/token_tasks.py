@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -29,6 +30,10 @@ from edge_albert.validation.metrics import squad_scores
 IGNORE = -100
 
 
+class WordEncoder(Protocol):
+    def encode_words(self, words: Sequence[str], *, max_length: int | None = 128) -> Encoding: ...
+
+
 @dataclass
 class TaggedEvaluation:
     gold: list[list[str]]
@@ -41,7 +46,9 @@ class QuestionEvaluation:
     window_example: np.ndarray  # the example of each window
 
 
-def encode_tagged(data: TaggedSentences, tokenizer: AlbertTokenizer, max_length: int) -> EncodedDataset:
+def encode_tagged(data: TaggedSentences, tokenizer: WordEncoder, max_length: int) -> EncodedDataset:
+    """Label each word's first piece (the others -100). `tokenizer` is ours or a Hugging Face
+    teacher's: anything with `encode_words(words, max_length=...)` giving word ids."""
     encodings = [tokenizer.encode_words(words, max_length=max_length) for words in data.words]
     width = max(len(e.input_ids) for e in encodings)
     labels = np.full((len(encodings), width), IGNORE, dtype=np.int64)
@@ -89,6 +96,7 @@ def encode_questions(examples: Sequence[QuestionExample], tokenizer: AlbertToken
 class TaskObjective:
     task: str
     metric: str
+    distills = False  # whether `distillation_loss` exists (per-token soft targets)
 
     def loss(self, outputs, labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -112,12 +120,58 @@ def _outputs_per_example(model: torch.nn.Module, data: EncodedDataset, pad_id: i
     return out
 
 
+@torch.no_grad()
+def teacher_word_logits(teacher: torch.nn.Module, sentences: Sequence[Sequence[str]], max_length: int, batch_size: int = 64) -> list[np.ndarray]:
+    """Each sentence's teacher logits per word [words, C]: the word's first piece's, in the
+    teacher's own tokenization (`teacher.encode_words`); NaN for words its window cut off. Word
+    level is where two tokenizers meet: the student takes them on its own first pieces."""
+    encodings = [teacher.encode_words(list(words), max_length=max_length) for words in sentences]
+    outputs = _outputs_per_example(teacher, EncodedDataset(encodings, np.zeros(len(encodings), np.int64)), teacher.pad_id, batch_size)
+    out = []
+    for words, enc, logits in zip(sentences, encodings, outputs):
+        per_word = np.full((len(words), logits.shape[-1]), np.nan, np.float32)
+        previous = None
+        for t, w in enumerate(enc.word_ids):
+            if w is not None and w != previous:
+                per_word[w] = logits[t]
+            previous = w
+        out.append(per_word)
+    return out
+
+
+def word_soft_targets(data: EncodedDataset, word_logits: Sequence[np.ndarray]) -> np.ndarray:
+    """Per-token soft targets [N, longest, C] for a student's `encode_tagged` data: each word's
+    teacher logits on the student's first piece of that word, NaN everywhere else."""
+    classes = word_logits[0].shape[-1] if len(word_logits) else 0
+    soft = np.full((len(data), data.labels.shape[1], classes), np.nan, np.float32)
+    for row, (enc, per_word) in enumerate(zip(data.encodings, word_logits)):
+        previous = None
+        for t, w in enumerate(enc.word_ids):
+            if w is not None and w != previous:
+                soft[row, t] = per_word[w]
+            previous = w
+    return soft
+
+
 class TokenClassificationObjective(TaskObjective):
     task = "token-classification"
     metric = "f1"
+    distills = True
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
+
+    def distillation_loss(self, logits: torch.Tensor, soft_targets: torch.Tensor, labels: torch.Tensor, alpha: float, temperature: float) -> torch.Tensor:
+        """DistilBERT's loss per word: alpha * KL(teacher || student) at T (scaled by T^2) on each
+        word's first piece, where the teacher saw the word, + (1 - alpha) * cross-entropy on the labels."""
+        seen = (labels != IGNORE) & torch.isfinite(soft_targets).all(-1)
+        hard = self.loss(logits, labels)
+        if not seen.any():
+            return hard
+        t = temperature
+        soft = F.kl_div(F.log_softmax(logits[seen] / t, dim=-1), F.log_softmax(soft_targets[seen] / t, dim=-1), log_target=True,
+                        reduction="batchmean") * t * t
+        return alpha * soft + (1.0 - alpha) * hard
 
     def evaluate(self, model: torch.nn.Module, data: EncodedDataset, pad_id: int) -> dict[str, float]:
         info: TaggedEvaluation = data.evaluation
@@ -163,5 +217,5 @@ def objective_for(task: str) -> TaskObjective:
     return OBJECTIVES[get_task(task).name]()
 
 
-__all__ = ["encode_tagged", "encode_questions", "answer_positions", "TaskObjective", "TokenClassificationObjective",
+__all__ = ["teacher_word_logits", "word_soft_targets", "encode_tagged", "encode_questions", "answer_positions", "TaskObjective", "TokenClassificationObjective",
            "QuestionAnsweringObjective", "objective_for", "IGNORE"]

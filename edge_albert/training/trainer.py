@@ -276,8 +276,8 @@ def train_classifier(
     torch.set_num_threads(config.threads or torch.get_num_threads())
     torch.manual_seed(config.seed)
     distilling = train.soft_targets is not None
-    if objective is not None and (distilling or train.teacher_features is not None or train.word_targets is not None):
-        raise InputError(f"distillation is not available for {objective.task} yet; train the student on the labels")
+    if objective is not None and ((distilling and not objective.distills) or train.teacher_features is not None or train.word_targets is not None):
+        raise InputError(f"this distillation is not available for {objective.task} yet; train the student on the labels")
     metric = objective.metric if objective is not None else "accuracy"
     precision = resolve_precision(config.precision)
     projector = None
@@ -354,7 +354,9 @@ def train_classifier(
                         logits, feats = model.forward_with_features(*inputs) if projector is not None else (model(*inputs), None)
                     # the losses in fp32 whatever the forward ran in
                     logits = tuple(x.float() for x in logits) if isinstance(logits, tuple) else logits.float()
-                    if objective is not None:
+                    if objective is not None and distilling:
+                        loss = objective.distillation_loss(logits, batch.soft_targets, batch.labels, config.alpha, config.temperature)
+                    elif objective is not None:
                         loss = objective.loss(logits, batch.labels)
                     elif distilling:
                         loss = distillation_loss(logits, batch.soft_targets, batch.labels, config.alpha, config.temperature)

@@ -73,6 +73,6 @@ def test_tensor_names_are_compact_and_unique(tiny_tflite):
     assert len(names) == len(set(names))
     assert max(len(n) for n in names) < 200  # litert-torch writes up to ~1,700 characters
     assert {"seq32_input_ids", "seq128_logits_output"} <= set(names)
-    long = ("edge_albert.converters.tflite._NamedLogits/edge_albert.model.albert.AlbertModel_albert/"
+    long = ("edge_albert.converters.tflite._NamedOutputs/edge_albert.model.albert.AlbertModel_albert/"
             "torch.nn.modules.linear.Linear_embedding_hidden_mapping_in;7")
-    assert compact_tensor_name(long) == "NamedLogits/albert/embedding_hidden_mapping_in;7"
+    assert compact_tensor_name(long) == "NamedOutputs/albert/embedding_hidden_mapping_in;7"

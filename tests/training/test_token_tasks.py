@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from edge_albert.data.squad import Answer, QuestionExample
+from edge_albert.errors import InputError
 from edge_albert.model.checkpoint import load_model
 from edge_albert.tokenization import AlbertTokenizer
-from edge_albert.training.recipes import DataSpec, train_token_task
+from edge_albert.training.recipes import DataSpec, train_teacher, train_token_task
 from edge_albert.training.token_tasks import IGNORE, answer_positions, encode_tagged
 from edge_albert.training.trainer import TrainConfig
 
@@ -87,3 +89,53 @@ def test_qa_training_runs_and_scores_with_squad_metric(tmp_path, spiece_model):
     assert set(m) >= {"exact_match", "f1"} and 0.0 <= m["exact_match"] <= m["f1"] <= 1.0
     assert type(load_model(tmp_path / "run" / "model")).__name__ == "AlbertForQuestionAnswering"
     assert type(transformers.AutoModelForQuestionAnswering.from_pretrained(tmp_path / "run" / "model")).__name__ == "AlbertForQuestionAnswering"
+
+
+@pytest.fixture(scope="module")
+def ner_teacher(tmp_path_factory):
+    """The MiniLM encoder fine-tuned as a tagger on 300 CoNLL sentences; dev = the first 120 of them."""
+    from tests.conftest import shared_file
+
+    folder = tmp_path_factory.mktemp("ner-teacher")
+    conll = shared_file("conll2003/train.txt")
+    dev = folder / "dev.txt"
+    dev.write_text("\n\n".join(conll.read_text().split("\n\n")[:120]) + "\n")
+    config = TrainConfig(epochs=2, batch_size=16, learning_rate=1e-4, max_length=48, threads=2, log_every=10)
+    result = train_teacher(DataSpec(conll, dev, limit=300), folder / "run", config, task="token-classification")
+    return result, folder / "run" / "model", conll, dev
+
+
+def test_ner_teacher_fine_tunes_minilm_on_words(ner_teacher):
+    """`teacher --task token-classification`: the MiniLM encoder tags CoNLL words (labels on each
+    word's first word piece, its own tokenizer), learns, and saves a transformers token classifier."""
+    result, model_dir, _, _ = ner_teacher
+    assert result.best_metrics["f1"] > 0.2  # a pretrained encoder learns entities from 300 sentences
+    ref = transformers.AutoModelForTokenClassification.from_pretrained(model_dir)
+    assert type(ref).__name__ == "BertForTokenClassification" and ref.config.id2label[0] == "O" and ref.config.num_labels == 9
+
+
+def test_word_soft_targets_sit_on_the_students_first_pieces(spiece_model, conll_dev):
+    from edge_albert.training.token_tasks import word_soft_targets
+
+    tok = AlbertTokenizer(spiece_model)
+    data = encode_tagged(conll_dev.subset(range(30)), tok, 16)
+    per_word = [np.arange(len(w) * 9, dtype=np.float32).reshape(len(w), 9) + 1000 * i for i, w in enumerate(conll_dev.words[:30])]
+    soft = word_soft_targets(data, per_word)
+    for row, enc in enumerate(data.encodings):
+        firsts = [t for t, w in enumerate(enc.word_ids) if w is not None and (t == 0 or enc.word_ids[t - 1] != w)]
+        assert np.isfinite(soft[row, :, 0]).nonzero()[0].tolist() == firsts  # targets exactly where labels are
+        assert all((soft[row, t] == per_word[row][enc.word_ids[t]]).all() for t in firsts)
+        assert (data.labels[row] != IGNORE).nonzero()[0].tolist() == firsts
+
+
+def test_ner_distillation_learns_from_the_teacher(ner_teacher, tmp_path, spiece_model):
+    """`distill --task token-classification`: a student that learns from the teacher's word logits
+    alone (alpha 1) still learns entities."""
+    _, teacher_dir, conll, dev = ner_teacher
+    config = TrainConfig(epochs=3, batch_size=16, learning_rate=1e-3, max_length=48, threads=2, log_every=10, alpha=1.0, temperature=2.0)
+    result = train_token_task("token-classification", DataSpec(conll, dev, limit=300), tmp_path / "run", config, tokenizer=spiece_model,
+                              teacher=teacher_dir)
+    assert result.best_metrics["f1"] > 0.05
+    assert json.loads((tmp_path / "run" / "teacher.json").read_text())["teacher"] == str(teacher_dir)
+    with pytest.raises(InputError, match="needs a question-answering teacher"):
+        train_token_task("question-answering", DataSpec(conll, dev), tmp_path / "qa", config, tokenizer=spiece_model, teacher=teacher_dir)
