@@ -2,7 +2,7 @@
 CoNLL-2003 NER and SQuAD: the ner-* and squad-* recipes; each within 60 minutes on 2 cores), and a
 table of their results.
 
-    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-words-drop|distill-imdb|distill-imdb-stage2|distill-imdb-more|distill-imdb-repeat|distill-imdb-60|distill-imdb-60-more|distill-base [--runs-dir runs] [--threads N]
+    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-words-drop|distill-imdb|distill-imdb-stage2|distill-imdb-more|distill-imdb-repeat|distill-imdb-60|distill-imdb-60-more|distill-base|ner-teacher|ner-tiny|ner-distill|squad-tiny [--runs-dir runs] [--threads N]
     python benchmarks/training.py summarize [--runs-dir runs]
     python benchmarks/training.py diagnose RUN [RUN ...] [--runs-dir runs]
 
