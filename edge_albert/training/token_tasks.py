@@ -46,6 +46,16 @@ class QuestionEvaluation:
     window_example: np.ndarray  # the example of each window
 
 
+def first_pieces(word_ids: Sequence[int | None]) -> list[tuple[int, int]]:
+    """(token, word) for the first piece of each word: where labels and soft targets sit."""
+    out, previous = [], None
+    for t, w in enumerate(word_ids):
+        if w is not None and w != previous:
+            out.append((t, w))
+        previous = w
+    return out
+
+
 def encode_tagged(data: TaggedSentences, tokenizer: WordEncoder, max_length: int) -> EncodedDataset:
     """Label each word's first piece (the others -100). `tokenizer` is ours or a Hugging Face
     teacher's: anything with `encode_words(words, max_length=...)` giving word ids."""
@@ -53,11 +63,8 @@ def encode_tagged(data: TaggedSentences, tokenizer: WordEncoder, max_length: int
     width = max(len(e.input_ids) for e in encodings)
     labels = np.full((len(encodings), width), IGNORE, dtype=np.int64)
     for row, (enc, tags) in enumerate(zip(encodings, data.tags)):
-        previous = None
-        for t, w in enumerate(enc.word_ids):
-            if w is not None and w != previous:
-                labels[row, t] = tags[w]
-            previous = w
+        for t, w in first_pieces(enc.word_ids):
+            labels[row, t] = tags[w]
     gold = [data.tag_names(i) for i in range(len(data))]
     return EncodedDataset(encodings, labels, per_token_labels=True, evaluation=TaggedEvaluation(gold, data.label_names))
 
@@ -130,11 +137,8 @@ def teacher_word_logits(teacher: torch.nn.Module, sentences: Sequence[Sequence[s
     out = []
     for words, enc, logits in zip(sentences, encodings, outputs):
         per_word = np.full((len(words), logits.shape[-1]), np.nan, np.float32)
-        previous = None
-        for t, w in enumerate(enc.word_ids):
-            if w is not None and w != previous:
-                per_word[w] = logits[t]
-            previous = w
+        for t, w in first_pieces(enc.word_ids):
+            per_word[w] = logits[t]
         out.append(per_word)
     return out
 
@@ -145,11 +149,8 @@ def word_soft_targets(data: EncodedDataset, word_logits: Sequence[np.ndarray]) -
     classes = word_logits[0].shape[-1] if len(word_logits) else 0
     soft = np.full((len(data), data.labels.shape[1], classes), np.nan, np.float32)
     for row, (enc, per_word) in enumerate(zip(data.encodings, word_logits)):
-        previous = None
-        for t, w in enumerate(enc.word_ids):
-            if w is not None and w != previous:
-                soft[row, t] = per_word[w]
-            previous = w
+        for t, w in first_pieces(enc.word_ids):
+            soft[row, t] = per_word[w]
     return soft
 
 
