@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from edge_albert.validation.machine import machine_info
+from edge_albert.machine import machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -27,7 +27,7 @@ CORE = ["numpy", "sentencepiece", "onnxruntime", "ai-edge-litert", "click", "ric
 PROBE = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from edge_albert.runtime import Classifier
+from edge_albert.on_device import Classifier
 t1 = time.perf_counter()
 clf = Classifier.from_bundle(sys.argv[1], sys.argv[2])
 t2 = time.perf_counter()

@@ -578,8 +578,8 @@ def predict_cmd(bundle, texts, backend, threads, public_key, batch_size, questio
     line, a question too long for the window) gets an error record, the others are answered,
     and the exit code is 2 at the end.
     """
-    from edge_albert.runtime import QuestionAnswerer, open_predictor
-    from edge_albert.runtime.records import Request, line_requests, predict_records, text_requests
+    from edge_albert.on_device import QuestionAnswerer, open_predictor
+    from edge_albert.on_device.records import Request, line_requests, predict_records, text_requests
 
     predictor = open_predictor(bundle, backend, threads=threads, public_key=public_key, aggregation=aggregation, stride=stride,
                                max_answer_length=max_answer_length)

@@ -115,7 +115,7 @@ def run_demo(
     done("package")
 
     stage("run the bundle (torch-free runtime)")
-    from edge_albert.runtime import Classifier
+    from edge_albert.on_device import Classifier
 
     examples = []
     for backend in ("onnxruntime", "litert"):

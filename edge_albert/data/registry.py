@@ -8,9 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from edge_albert.checksums import sha256_file
 from edge_albert.errors import InputError
 from edge_albert.staging import staged_file
-from edge_albert.tokenization import sha256_file
 
 
 class RegistryUnreachable(InputError):

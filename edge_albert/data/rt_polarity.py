@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_albert.cache import cache_dir
+from edge_albert.checksums import sha256_file
 from edge_albert.data.registry import cached_download
 from edge_albert.errors import InputError
 from edge_albert.staging import staged_file
-from edge_albert.tokenization import sha256_file
 
 SDIST_NAME = "vaderSentiment-3.3.2.tar.gz"
 SDIST_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"

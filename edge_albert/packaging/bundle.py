@@ -15,12 +15,10 @@ from pathlib import Path
 from edge_albert import __version__
 from edge_albert.errors import InputError
 from edge_albert.packaging.manifest import FORMAT_VERSION, MANIFEST_NAME, SIGNATURE_NAME
+from edge_albert.runtimes import FILE_RUNTIMES, open_session
 from edge_albert.staging import staged_file
 from edge_albert.tasks import get_task
 from edge_albert.tokenization import AlbertTokenizer
-
-BACKENDS = {".onnx": "onnxruntime", ".tflite": "litert"}
-
 
 @dataclass
 class BundleResult:
@@ -31,8 +29,6 @@ class BundleResult:
 
 def _model_metadata(path: Path) -> dict:
     """Our metadata of a model file, after proving its runtime loads it and its output fits."""
-    from edge_albert.runtimes import open_session
-
     session = open_session(path)  # InputError naming the file when the runtime cannot load it
     meta = session.metadata
     labels = meta.get("labels")
@@ -66,7 +62,7 @@ def build_bundle(
     tok = AlbertTokenizer(tokenizer)
     entries, files, labels, task = [], {}, None, None
     for model_path in map(Path, models):
-        if model_path.suffix not in BACKENDS:
+        if model_path.suffix not in FILE_RUNTIMES:
             raise InputError("expected a .onnx or .tflite file", model_path)
         if not model_path.is_file():
             raise InputError("model file not found", model_path)
@@ -89,7 +85,7 @@ def build_bundle(
         entries.append({
             "file": name,
             "format": model_path.suffix[1:],
-            "backend": BACKENDS[model_path.suffix],
+            "backend": FILE_RUNTIMES[model_path.suffix],
             "precision": meta.get("precision", "float32"),
             "recipe": meta.get("recipe"),
             "inputs": {

@@ -24,9 +24,9 @@ from edge_albert.model.checkpoint import SPIECE_NAME
 from edge_albert.quantization.configs import OP_GROUPS, DynamicInt8Config, Float16Config, QuantConfig, StaticInt8Config, recipe_name
 from edge_albert.quantization.onnx import quantize_dynamic_onnx, quantize_static_onnx, to_float16_onnx
 from edge_albert.quantization.tflite import quantize_tflite
+from edge_albert.runtimes import open_session
 from edge_albert.staging import check_target, scratch_directory, staged_file
 from edge_albert.tokenization import AlbertTokenizer, pad_encodings
-from edge_albert.runtimes import open_session
 from edge_albert.validation.compare import ComparisonResult, compare_models, run_texts
 
 Handler = Callable[..., None]
@@ -136,13 +136,15 @@ def quantize(
     # killed run is swept by the next write to the same output.
     with staged_file(output, force=force) as stage, scratch_directory(output) as scratch:
         float_path = Path(float_model) if float_model is not None else _export_float(checkpoint, to, scratch, buckets, max_length, opset)
+        # Calibrate and compare at the length the float file was exported for (its metadata).
+        length = max_length or open_session(float_path).max_length
         calib = None
         if isinstance(config, StaticInt8Config):
-            calib = calibration_batches(tokenizer, list(calibration_texts)[: config.samples], max_length or 128)
+            calib = calibration_batches(tokenizer, list(calibration_texts)[: config.samples], length)
         _quantize_file(float_path, stage, config, to, scratch, calib)
         texts = eval_data.texts if eval_data is not None else list(SAMPLE_TEXTS)
         labels = eval_data.labels if eval_data is not None else None
-        comparison = compare_models(checkpoint, stage, tokenizer, texts, labels=labels, max_length=max_length or 128,
+        comparison = compare_models(checkpoint, stage, tokenizer, texts, labels=labels, max_length=length,
                                     reference_logits=reference_logits)
         comparison.candidate = str(output)
         float_bytes = float_path.stat().st_size
@@ -172,13 +174,14 @@ def accuracy_aware_quantize(
     calib_texts = list(calibration_texts or eval_data.texts)
     output = Path(output)
     check_target(output, force)
-    length = max_length or 128
     # The fp32 reference runs once and the model is exported to fp32 once: every trial (one per
     # op group, then one per group kept in float) and the final file are compared with the same
     # reference logits and quantized from the same float file.
-    reference_logits = run_texts(open_session(checkpoint), tokenizer, eval_data.texts, max_length=length)
     with scratch_directory(output) as scratch:
-        float_path = export_onnx(checkpoint, scratch / "float.onnx", max_length=max_length, opset=opset).path
+        exported = export_onnx(checkpoint, scratch / "float.onnx", max_length=max_length, opset=opset)
+        float_path = exported.path
+        length = int(exported.metadata["max_length"])
+        reference_logits = run_texts(open_session(checkpoint), tokenizer, eval_data.texts, max_length=length)
         calib = calibration_batches(tokenizer, calib_texts[: getattr(config, "samples", 128)], length) if isinstance(config, StaticInt8Config) else None
 
         def drop(keep: tuple[str, ...]) -> float:

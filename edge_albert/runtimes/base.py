@@ -1,4 +1,4 @@
-"""The runtime interface and the dispatcher that opens the right adapter for a file."""
+"""The interface every runtime adapter implements, and what they share (input names, length buckets)."""
 
 from __future__ import annotations
 
@@ -34,25 +34,4 @@ def pick_bucket(length: int, buckets: Sequence[int]) -> int:
     raise InputError(f"sequence of {length} tokens is longer than the largest bucket {max(buckets)}")
 
 
-def open_session(path: Path, runtime: str | None = None, *, threads: int = 1, xnnpack: bool = True) -> Session:
-    """Open `path` (.onnx, .tflite or a checkpoint directory) with the matching runtime."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("model file not found", path)
-    kind = runtime or ("torch" if path.is_dir() else {".onnx": "onnxruntime", ".tflite": "litert"}.get(path.suffix))
-    if kind == "onnxruntime":
-        from edge_albert.runtimes.onnxruntime import OnnxRuntimeSession
-
-        return OnnxRuntimeSession(path, threads=threads)
-    if kind == "litert":
-        from edge_albert.runtimes.litert import LiteRTSession
-
-        return LiteRTSession(path, threads=threads, xnnpack=xnnpack)
-    if kind == "torch":
-        from edge_albert.runtimes.torch import TorchSession
-
-        return TorchSession(path, threads=threads)
-    raise InputError("cannot tell the runtime: expected a .onnx or .tflite file or a checkpoint directory", path)
-
-
-__all__ = ["Session", "open_session", "pick_bucket", "INPUT_NAMES"]
+__all__ = ["Session", "pick_bucket", "INPUT_NAMES"]

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_albert.errors import InputError
+from edge_albert.metrics import fidelity_metrics
+from edge_albert.runtimes import FILE_RUNTIMES, open_session
 from edge_albert.targets.harness import JOB_FILE, RESULT_FILE, TEXTS_FILE, single_batch
 from edge_albert.tokenization import AlbertTokenizer
 
@@ -85,8 +87,6 @@ class TargetRun:
 
 def host_logits(path: Path, tokenizer: AlbertTokenizer, texts: Sequence[str], max_length: int, threads: int = 1) -> np.ndarray:
     """The same batch-1, real-length runs as the harness, on this host."""
-    from edge_albert.runtimes import open_session
-
     session = open_session(path, threads=threads)
     rows = [session.run(single_batch(tokenizer.encode(text, max_length=max_length)))[0] for text in texts]
     return np.stack(rows).astype(np.float32)
@@ -104,14 +104,12 @@ def run_on_target(
     timeout: float = 3600.0,
 ) -> TargetRun:
     """Run `artifacts` (.onnx / .tflite) on `target` for `texts` and compare with this host."""
-    from edge_albert.validation.metrics import fidelity_metrics
-
     if not texts:
         raise InputError("no texts to run on the target")
     tokenizer = AlbertTokenizer(tokenizer_model)
     artifacts = [Path(a) for a in artifacts]
     for a in artifacts:
-        if not a.is_file() or a.suffix not in (".onnx", ".tflite"):
+        if not a.is_file() or a.suffix not in FILE_RUNTIMES:
             raise InputError("targets run .onnx and .tflite files only", a)
     with tempfile.TemporaryDirectory(prefix="edge-albert-job-") as tmp:
         job_dir = Path(tmp)

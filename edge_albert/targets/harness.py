@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_albert.machine import machine_info
 from edge_albert.runtimes import open_session
 from edge_albert.tokenization import AlbertTokenizer, Encoding
-from edge_albert.validation.machine import machine_info
 
 JOB_FILE = "job.json"
 TEXTS_FILE = "texts.json"

@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge_albert.checksums import sha256_file
 from edge_albert.data.readers import LabeledTexts
 from edge_albert.errors import InputError
 from edge_albert.model.albert import masked_mean
 from edge_albert.staging import staged_directory, staged_file
-from edge_albert.tokenization import AlbertTokenizer, Encoding, sha256_file
-from edge_albert.training.precision import autocast
+from edge_albert.tokenization import AlbertTokenizer, Encoding
 from edge_albert.training.batching import EncodedDataset, encode_dataset
+from edge_albert.training.precision import autocast
 from edge_albert.training.word_states import WordStates, teacher_pass
 
 

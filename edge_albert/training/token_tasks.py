@@ -22,10 +22,10 @@ from edge_albert.answer_spans import best_span, word_scores
 from edge_albert.data.conll import TaggedSentences
 from edge_albert.data.squad import QuestionExample
 from edge_albert.entity_tags import entity_scores
+from edge_albert.metrics import squad_scores
 from edge_albert.tasks import get_task
 from edge_albert.tokenization import AlbertTokenizer, Encoding
 from edge_albert.training.batching import EncodedDataset, eval_batches
-from edge_albert.validation.metrics import squad_scores
 
 IGNORE = -100
 

@@ -28,6 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from edge_albert.errors import InputError
+from edge_albert.metrics import classification_metrics
 from edge_albert.model.albert import AlbertForSequenceClassification
 from edge_albert.model.checkpoint import save_model
 from edge_albert.model.factory import parameter_count
@@ -36,7 +37,6 @@ from edge_albert.staging import staged_file
 from edge_albert.training.batching import EncodedDataset, eval_batches, training_batches
 from edge_albert.training.precision import autocast, resolve_precision
 from edge_albert.training.word_states import WordStateDistiller, capture_layer_outputs
-from edge_albert.validation.metrics import classification_metrics
 
 if TYPE_CHECKING:
     from edge_albert.training.token_tasks import TaskObjective

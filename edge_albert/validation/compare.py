@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_albert.errors import InputError
+from edge_albert.metrics import classification_metrics, fidelity_metrics
 from edge_albert.runtimes import Session, open_session
 from edge_albert.tokenization import AlbertTokenizer
-from edge_albert.validation.metrics import classification_metrics, fidelity_metrics
 
 
 @dataclass

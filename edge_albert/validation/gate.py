@@ -15,8 +15,8 @@ from xml.sax.saxutils import quoteattr
 
 from edge_albert.errors import InputError
 from edge_albert.jsonfile import check_schema, read_json
+from edge_albert.machine import cpu_class, cpu_class_name
 from edge_albert.staging import staged_file
-from edge_albert.validation.machine import cpu_class, cpu_class_name
 
 
 @dataclass

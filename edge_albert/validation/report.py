@@ -16,6 +16,8 @@ import numpy as np
 from edge_albert.data.readers import LabeledTexts
 from edge_albert.errors import InputError
 from edge_albert.jsonfile import check_schema, read_json
+from edge_albert.machine import machine_info
+from edge_albert.metrics import classification_metrics, fidelity_metrics
 from edge_albert.progress import progress_bar
 from edge_albert.runtimes import open_session
 from edge_albert.staging import staged_file
@@ -25,9 +27,7 @@ from edge_albert.validation.compare import run_texts
 from edge_albert.validation.coverage import quantization_coverage
 from edge_albert.validation.gate import score, task_of
 from edge_albert.validation.latency import measure_latency_interleaved
-from edge_albert.validation.machine import machine_info
 from edge_albert.validation.memory import measure_in_subprocess
-from edge_albert.validation.metrics import classification_metrics, fidelity_metrics
 from edge_albert.validation.token_tasks import TaskData
 
 # 2: adds `targets` (runs on ARM64 under qemu / devices over SSH).
@@ -99,7 +99,7 @@ def _run_bundle(path: Path, texts: Sequence[str], *, threads: int):
     tokenizer, truncation and batching (its first model). Returns its session (for latency), the
     logits, and the coverage of the model inside."""
     from edge_albert.packaging.manifest import read_bundle
-    from edge_albert.runtime import Classifier
+    from edge_albert.on_device import Classifier
 
     bundle = read_bundle(path)
     classifier = Classifier(bundle, threads=threads)
@@ -200,7 +200,7 @@ def _open_for_task(path: Path, threads: int):
     """A bundle's model as its predictor runs it (session, tokenizer, window), or a file / checkpoint."""
     if path.suffix == BUNDLE_SUFFIX:
         from edge_albert.packaging.manifest import read_bundle
-        from edge_albert.runtime import open_predictor
+        from edge_albert.on_device import open_predictor
 
         predictor = open_predictor(path, threads=threads)
         entry = predictor.model_entry

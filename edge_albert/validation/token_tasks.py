@@ -1,5 +1,5 @@
 """Scoring the token-level tasks for `validate`: every artifact decodes its outputs exactly as the
-on-device runtime does (`runtime.token_classifier.word_tags`, `runtime.question_answerer.best_answers`)
+on-device runtime does (`on_device.token_classifier.word_tags`, `on_device.question_answerer.best_answers`)
 and is scored on the task's metric, and against the fp32 reference on what a user sees:
 
 - token classification: entity precision / recall / F1 and word-tag accuracy on CoNLL-format data;
@@ -22,12 +22,12 @@ from edge_albert.data.conll import TaggedSentences, read_conll
 from edge_albert.data.squad import QuestionExample, read_squad
 from edge_albert.entity_tags import entities, entity_scores
 from edge_albert.errors import InputError
-from edge_albert.runtime.question_answerer import best_answers
-from edge_albert.runtime.token_classifier import word_tags
+from edge_albert.metrics import fidelity_metrics, squad_scores
+from edge_albert.on_device.question_answerer import best_answers
+from edge_albert.on_device.token_classifier import word_tags
 from edge_albert.runtimes.base import Session
 from edge_albert.tasks import Task
 from edge_albert.tokenization import AlbertTokenizer, Encoding
-from edge_albert.validation.metrics import fidelity_metrics, squad_scores
 
 # The window each task is validated at, unless a model takes less (QA: the usual 384/128).
 DEFAULT_MAX_LENGTH = {"token-classification": 128, "question-answering": 384}
@@ -114,7 +114,7 @@ def real_length_encodings(tokenizer: AlbertTokenizer, data: TaskData, *, max_len
     """The model inputs as the data makes them (sentences' words; questions' windows), for latency."""
     if data.sentences is not None:
         return [tokenizer.encode_words(words, max_length=max_length) for words in data.sentences.words[:limit]]
-    from edge_albert.runtime.question_answerer import question_windows
+    from edge_albert.on_device.question_answerer import question_windows
 
     return [w for q in (data.questions or [])[:limit] for w in question_windows(tokenizer, q.question, q.context, max_length=max_length, stride=QA_STRIDE)][:limit]
 

@@ -60,7 +60,7 @@ def test_tflite_token_heads_match_pytorch_and_run_in_bundles(tmp_path, ner_check
     task, parity <= 1e-4 per real token with PyTorch, and the on-device predictors on LiteRT give
     what they give on ONNX Runtime."""
     from edge_albert.packaging.bundle import build_bundle
-    from edge_albert.runtime import QuestionAnswerer, TokenClassifier
+    from edge_albert.on_device import QuestionAnswerer, TokenClassifier
 
     tok = AlbertTokenizer(ner_checkpoint / "spiece.model")
     ner = convert(ner_checkpoint, tmp_path / "ner.tflite", "tflite", buckets=[64])

@@ -8,7 +8,7 @@ import pytest
 from edge_albert.data import imdb_reviews as imdb
 from edge_albert.errors import InputError
 from tests.data.fetching import fetched_cache
-from edge_albert.tokenization import sha256_file
+from edge_albert.checksums import sha256_file
 
 
 def test_sst_style_matches_sst_tokenisation():

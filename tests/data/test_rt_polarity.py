@@ -7,7 +7,7 @@ import pytest
 from edge_albert.data import rt_polarity as rt
 from edge_albert.errors import InputError
 from tests.data.fetching import fetched_cache
-from edge_albert.tokenization import sha256_file
+from edge_albert.checksums import sha256_file
 
 
 @pytest.fixture(scope="module")

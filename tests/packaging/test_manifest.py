@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from edge_albert.cli import main
 from edge_albert.errors import InputError
+from edge_albert.on_device import Classifier
 from edge_albert.packaging import manifest as manifest_module
 from edge_albert.packaging.manifest import read_bundle
-from edge_albert.runtime import Classifier
 from tests.json_edits import dropping, setting
 from tests.packaging.test_bundle import rewrite
 

@@ -169,7 +169,7 @@ def test_target_runs_are_reported_and_gated(good):
 
 
 def test_cpu_class_names_spell_the_whole_class():
-    from edge_albert.validation.machine import cpu_class_name
+    from edge_albert.machine import cpu_class_name
 
     assert cpu_class_name({"machine": "x86_64", "cpu_flags": ["avx", "avx2", "fma"]}) == "x86_64-avx-avx2-fma"
     assert cpu_class_name({"machine": "x86_64", "cpu_flags": ["avx2", "avx", "fma"]}) == "x86_64-avx-avx2-fma"  # order-free

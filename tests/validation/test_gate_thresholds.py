@@ -9,8 +9,8 @@ import json
 import pytest
 
 from edge_albert.errors import InputError
+from edge_albert.machine import cpu_class_name
 from edge_albert.validation.gate import GateThresholds, check_report, select_baseline, write_baseline
-from edge_albert.validation.machine import cpu_class_name
 from tests.conftest import REPO
 
 BASELINE = REPO / ".ci" / "baselines" / "x86_64-avx-avx2-fma.json"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edge_albert.errors import InputError
 from edge_albert.packaging.manifest import BundleContents
+from edge_albert.runtimes import FILE_RUNTIMES, open_session
 from edge_albert.tasks import Task, get_task
 from edge_albert.tokenization import AlbertTokenizer
 
@@ -33,20 +34,13 @@ class BundleModel:
     def __init__(self, bundle: BundleContents, backend: str | None, *, threads: int, task: str) -> None:
         self.task = bundle_task(bundle)
         if self.task.name != task:
-            raise InputError(f"the bundle holds a {self.task.name} model, not {task}; open it with edge_albert.runtime.open_predictor", bundle.path)
+            raise InputError(f"the bundle holds a {self.task.name} model, not {task}; open it with edge_albert.on_device.open_predictor", bundle.path)
         entry = bundle.model_entry(backend)
         content = bundle.files[entry["file"]]
         name = Path(f"{bundle.path}!{entry['file']}")
-        if entry["backend"] == "onnxruntime":
-            from edge_albert.runtimes.onnxruntime import OnnxRuntimeSession
-
-            self.session = OnnxRuntimeSession(name, threads=threads, content=content)
-        elif entry["backend"] == "litert":
-            from edge_albert.runtimes.litert import LiteRTSession
-
-            self.session = LiteRTSession(name, threads=threads, content=content)
-        else:
+        if entry["backend"] not in FILE_RUNTIMES.values():
             raise InputError(f"unknown backend {entry['backend']!r} in the manifest", bundle.path)
+        self.session = open_session(name, entry["backend"], threads=threads, content=content)
         pre = bundle.manifest.get("preprocessing", {})
         self.tokenizer = AlbertTokenizer(model_proto=bundle.files["spiece.model"], do_lower_case=pre.get("lowercase", True),
                                          keep_accents=pre.get("keep_accents", False))

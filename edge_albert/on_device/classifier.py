@@ -1,6 +1,6 @@
 """Sentence (and sentence-pair) classification on device.
 
-    from edge_albert.runtime import Classifier
+    from edge_albert.on_device import Classifier
     clf = Classifier.from_bundle("sentiment.eabundle", backend="litert")
     clf.predict(["a gorgeous, witty movie"])  # -> [Prediction(label='positive', score=0.97, ...)]
 
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from edge_albert.errors import InputError
+from edge_albert.metrics import softmax
+from edge_albert.on_device.bundle_model import BundleModel, check_batch_size, check_text
 from edge_albert.packaging.manifest import BundleContents, read_bundle
-from edge_albert.runtime.bundle_model import BundleModel, check_batch_size, check_text
 from edge_albert.tokenization import pad_encodings
-from edge_albert.validation.metrics import softmax
 
 
 @dataclass

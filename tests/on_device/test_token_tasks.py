@@ -16,9 +16,9 @@ import transformers
 
 from edge_albert.converters.convert import convert
 from edge_albert.errors import InputError
+from edge_albert.on_device import Classifier, QuestionAnswerer, TokenClassifier, open_predictor
+from edge_albert.on_device.token_classifier import trimmed, word_windows
 from edge_albert.packaging.bundle import build_bundle
-from edge_albert.runtime import Classifier, QuestionAnswerer, TokenClassifier, open_predictor
-from edge_albert.runtime.token_classifier import trimmed, word_windows
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge_albert.errors import InputError
-from edge_albert.runtime.bundle_model import check_text
-from edge_albert.runtime.classifier import Classifier
-from edge_albert.runtime.question_answerer import QuestionAnswerer
-from edge_albert.runtime.token_classifier import TokenClassifier
+from edge_albert.on_device.bundle_model import check_text
+from edge_albert.on_device.classifier import Classifier
+from edge_albert.on_device.question_answerer import QuestionAnswerer
+from edge_albert.on_device.token_classifier import TokenClassifier
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The on-device runtime: open a bundle and run its task. Needs only the `runtime` extra (numpy,
 sentencepiece, onnxruntime and/or ai-edge-litert): no torch, no tensorflow.
 
-    from edge_albert.runtime import open_predictor
+    from edge_albert.on_device import open_predictor
     model = open_predictor("model.eabundle")  # a Classifier, TokenClassifier or QuestionAnswerer
 
 One predictor per task, registered by the task's name (`edge_albert.tasks`); the bundle's manifest
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge_albert.on_device.bundle_model import bundle_task, check_text
+from edge_albert.on_device.classifier import Classifier, Prediction
+from edge_albert.on_device.question_answerer import DEFAULT_MAX_ANSWER_LENGTH, DEFAULT_STRIDE, Answer, QuestionAnswerer
+from edge_albert.on_device.token_classifier import Entity, TokenClassifier
 from edge_albert.packaging.manifest import read_bundle
-from edge_albert.runtime.bundle_model import bundle_task, check_text
-from edge_albert.runtime.classifier import Classifier, Prediction
-from edge_albert.runtime.question_answerer import DEFAULT_MAX_ANSWER_LENGTH, DEFAULT_STRIDE, Answer, QuestionAnswerer
-from edge_albert.runtime.token_classifier import Entity, TokenClassifier
 
 PREDICTORS: dict[str, type] = {
     "text-classification": Classifier,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edge_albert.errors import InputError
-from edge_albert.runtime import Classifier
+from edge_albert.on_device import Classifier
 from edge_albert.runtimes import open_session
 from edge_albert.tokenization import AlbertTokenizer
 from edge_albert.validation.compare import run_texts
@@ -67,7 +67,7 @@ def test_clean_venv_with_only_the_core_install(tmp_path, bundle, trained_checkpo
     texts = [s for _, s in sst2_dev[:50]]
     script = (
         "import importlib.util, json, sys\n"
-        "from edge_albert.runtime import Classifier\n"
+        "from edge_albert.on_device import Classifier\n"
         "assert importlib.util.find_spec('torch') is None and importlib.util.find_spec('tensorflow') is None\n"
         "texts = json.loads(sys.stdin.read())\n"
         "out = {b: [p.label for p in Classifier.from_bundle(sys.argv[1], b).predict(texts)] for b in ('onnxruntime', 'litert')}\n"
@@ -166,7 +166,7 @@ def test_dynamic_int8_answers_do_not_depend_on_the_batch(int8_bundle, sst2_dev):
 def test_importing_the_runtime_and_reading_a_bundle_pulls_in_no_toolchain(bundle):
     # The on-device path must stay torch-free even in the full install: an import of torch, onnx
     # (the Python package) or tensorflow here would be paid by every app start.
-    script = ("import sys\nfrom edge_albert.runtime import Classifier\n"
+    script = ("import sys\nfrom edge_albert.on_device import Classifier\n"
               "Classifier.from_bundle(sys.argv[1], 'onnxruntime').predict(['fine'])\n"
               "print(sorted(m for m in ('torch', 'onnx', 'tensorflow', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script, str(bundle)], capture_output=True, text=True, timeout=300)

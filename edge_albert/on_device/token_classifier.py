@@ -1,6 +1,6 @@
 """Named entities (token classification) on device.
 
-    from edge_albert.runtime import TokenClassifier
+    from edge_albert.on_device import TokenClassifier
     ner = TokenClassifier.from_bundle("ner.eabundle")
     ner.entities(["Angela Merkel visited Paris."])
     # -> [[Entity(entity='PER', score=0.98, start=0, end=13, text='Angela Merkel'), Entity('LOC', ...)]]
@@ -29,8 +29,8 @@ import numpy as np
 from edge_albert.answer_spans import AGGREGATIONS, word_scores
 from edge_albert.entity_tags import OUTSIDE, entities
 from edge_albert.errors import InputError
+from edge_albert.on_device.bundle_model import BundleModel, check_batch_size, check_text, text_list
 from edge_albert.packaging.manifest import BundleContents, read_bundle
-from edge_albert.runtime.bundle_model import BundleModel, check_batch_size, check_text, text_list
 from edge_albert.runtimes.base import Session
 from edge_albert.tokenization import AlbertTokenizer, Encoding, Token, pad_encodings
 

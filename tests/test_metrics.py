@@ -9,7 +9,7 @@ from scipy.special import softmax as scipy_softmax
 from scipy.stats import entropy
 from sklearn.metrics import accuracy_score, f1_score
 
-from edge_albert.validation.metrics import classification_metrics, fidelity_metrics, softmax
+from edge_albert.metrics import classification_metrics, fidelity_metrics, softmax
 
 
 @pytest.mark.parametrize("seed, classes, n", [(0, 2, 872), (1, 3, 500), (2, 5, 37), (3, 4, 9)])
@@ -60,7 +60,7 @@ def test_squad_scores_match_transformers_reference():
 
     from transformers.data.metrics import squad_metrics
 
-    from edge_albert.validation.metrics import normalize_answer, squad_scores
+    from edge_albert.metrics import normalize_answer, squad_scores
 
     rng = random.Random(0)
     words = ["the", "a", "an", "Denver", "Broncos", "1990", "city's", "New-York", ",", ".", "Peyton", "Manning", "  ", "THE"]
@@ -79,7 +79,7 @@ def test_squad_scores_match_transformers_reference():
 
 
 def test_squad_scores_count_missing_predictions_as_wrong():
-    from edge_albert.validation.metrics import squad_scores
+    from edge_albert.metrics import squad_scores
 
     gold = {"q1": ["Denver Broncos"], "q2": ["1990"]}
     assert squad_scores({"q1": "the Denver Broncos"}, gold) == {"exact_match": 0.5, "f1": 0.5}

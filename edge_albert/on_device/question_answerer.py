@@ -1,6 +1,6 @@
 """Extractive question answering on device.
 
-    from edge_albert.runtime import QuestionAnswerer
+    from edge_albert.on_device import QuestionAnswerer
     qa = QuestionAnswerer.from_bundle("squad.eabundle")
     qa.answer("Where is the Eiffel Tower?", "The Eiffel Tower stands in Paris.")
     # -> Answer(text='Paris', start=28, end=33, score=11.2, windows=1)
@@ -24,8 +24,8 @@ import numpy as np
 
 from edge_albert.answer_spans import best_span
 from edge_albert.errors import InputError
+from edge_albert.on_device.bundle_model import BundleModel, check_batch_size, check_text
 from edge_albert.packaging.manifest import BundleContents, read_bundle
-from edge_albert.runtime.bundle_model import BundleModel, check_batch_size, check_text
 from edge_albert.runtimes.base import Session
 from edge_albert.tokenization import AlbertTokenizer, Encoding, pad_encodings
 
