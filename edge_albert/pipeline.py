@@ -66,9 +66,9 @@ def run_demo(
 
     stage("data")
     if train_file is None:
-        files = default_dataset()
-        train_file, dev_file, test_file = files.train, dev_file or files.dev, test_file or files.test
-    spec = DataSpec(Path(train_file), Path(dev_file) if dev_file else None, label_names=["negative", "positive"], limit=limit)
+        test_file = test_file or default_dataset().test
+    spec = DataSpec.from_files(train_file, dev_file, label_names=["negative", "positive"], limit=limit)
+    dev_file = spec.dev
     done("data")
 
     stage(f"train ({preset} ALBERT from scratch, {epochs} epochs)")

@@ -8,6 +8,7 @@ calibrated int8 activations; `weight_only_wf16` is float16 weights.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge_albert.errors import InputError
@@ -58,12 +59,21 @@ RECIPES: dict[str, QuantConfig] = {
 METHODS = {"dynamic": "dynamic_wi8_afp32", "static": "static_wi8_ai8", "fp16": "weight_only_wf16"}
 
 
-def recipe(name: str) -> QuantConfig:
+def recipe(name: str, *, samples: int | None = None, keep_float: Sequence[str] | None = None) -> QuantConfig:
+    """The named recipe (or --method name), with the calibration sample count and the op groups
+    kept in float changed where given."""
     if name in METHODS:
         name = METHODS[name]
     if name not in RECIPES:
         raise InputError(f"unknown quantization recipe {name!r}; choose one of {', '.join(list(METHODS) + list(RECIPES))}")
-    return RECIPES[name]
+    config = RECIPES[name]
+    if samples is not None and hasattr(config, "samples"):
+        config = dataclasses.replace(config, samples=samples)
+    if keep_float:
+        if not hasattr(config, "keep_float"):
+            raise InputError(f"keeping op groups in float applies to the int8 recipes, not {name}")
+        config = dataclasses.replace(config, keep_float=tuple(keep_float))
+    return config
 
 
 def recipe_name(config: QuantConfig) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from edge_albert.data.readers import LabeledTexts, read_labeled
+from edge_albert.data.rt_polarity import default_dataset
 from edge_albert.errors import InputError
 from edge_albert.model.albert import AlbertForSequenceClassification, AlbertPreTrainedModel, set_encoder_dropout
 from edge_albert.model.checkpoint import SPIECE_NAME, load_model
@@ -34,6 +35,20 @@ class DataSpec:
     # Display names for the label values (in sorted value order), e.g. ["negative", "positive"].
     label_names: list[str] | None = None
     limit: int | None = None
+
+    @classmethod
+    def from_files(cls, train: Path | None = None, dev: Path | None = None, *, task: str = "text-classification",
+                   label_names: list[str] | None = None, **reading) -> DataSpec:
+        """The given files; without a training file, the built-in rt-polarity data (its train and dev
+        splits and label names) for text classification. The token tasks need their own files."""
+        if train is None:
+            if task != "text-classification":
+                kind = "a CoNLL file" if task == "token-classification" else "a SQuAD v1.1 JSON file"
+                raise InputError(f"--task {task} needs --train: {kind} (and --dev to select the best checkpoint)")
+            files = default_dataset()
+            train, dev = files.train, dev or files.dev
+            label_names = label_names or list(files.label_names)
+        return cls(Path(train), Path(dev) if dev else None, label_names=label_names, **reading)
 
 
 def load_splits(spec: DataSpec) -> tuple[LabeledTexts, LabeledTexts | None]:

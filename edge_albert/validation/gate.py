@@ -8,6 +8,8 @@ its reference does. Exit codes: 0 pass, 1 regression, 2 usage or input error.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,6 +47,12 @@ class GateThresholds:
         data = read_json(path)
         check_schema(data, "edge_albert.validation", "thresholds.schema.json", path, "thresholds")
         return cls(**data)
+
+    @classmethod
+    def load(cls, path: Path | None = None, **overrides: float | None) -> GateThresholds:
+        """The defaults, or the thresholds file at `path`, with each override that is not None on top."""
+        limits = cls.from_file(path) if path else cls()
+        return dataclasses.replace(limits, **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_albert.data.readers import LabeledTexts
+from edge_albert.data.readers import LabeledTexts, read_labeled
 from edge_albert.errors import InputError
 from edge_albert.jsonfile import check_schema, read_json
 from edge_albert.machine import machine_info
@@ -92,6 +92,26 @@ def _size(path: Path) -> int:
 
 
 BUNDLE_SUFFIX = ".eabundle"
+
+
+def read_validation_data(reference: Path, data_file: Path | None = None, *, text_column: str | None = None, label_column: str | None = None,
+                         limit: int | None = None) -> LabeledTexts | TaskData:
+    """What `validate` measures on, read as the reference checkpoint's task reads it: labelled texts
+    for classification (default: the built-in test split), a CoNLL file for NER, SQuAD JSON for QA."""
+    from edge_albert.tasks import checkpoint_task
+    from edge_albert.validation.token_tasks import read_task_data
+
+    task = checkpoint_task(reference)
+    if task.name != "text-classification":
+        if data_file is None:
+            raise InputError(f"validating a {task.name} model needs --data: a CoNLL-format file (NER) or a SQuAD JSON file (QA)")
+        return read_task_data(task, data_file, limit=limit)
+    if data_file is None:
+        from edge_albert.data.rt_polarity import default_dataset
+
+        data_file = default_dataset().test
+    data = read_labeled(data_file, text_column=text_column, label_column=label_column)
+    return data.subset(range(min(limit, len(data)))) if limit else data
 
 
 def _run_bundle(path: Path, texts: Sequence[str], *, threads: int):

@@ -177,3 +177,12 @@ def test_committed_baselines_meet_the_committed_floors():
         else:  # recorded before floors, provenance and coverage existed: what it measured holds
             assert all(r.ok for r in rows if r.check != "floor_present" and r.value is not None), f.name
     assert recorded >= 1
+
+
+def test_thresholds_load_the_file_then_apply_only_the_given_overrides(tmp_path):
+    path = tmp_path / "thresholds.json"
+    path.write_text(json.dumps({"min_agreement": 0.9, "max_logit_diff": 0.5}))
+    limits = GateThresholds.load(path, min_agreement=0.97, max_size_growth=None)
+    assert (limits.min_agreement, limits.max_logit_diff) == (0.97, 0.5)
+    assert limits.max_size_growth == GateThresholds().max_size_growth
+    assert GateThresholds.load() == GateThresholds()
