@@ -1,4 +1,4 @@
-"""Sizes and single-thread latencies of fp32 / int8 / fp16 exports for the `tiny` and `base` presets.
+"""Sizes and single-thread latencies of fp32 / int8 / fp16 / int4 exports for the `tiny` and `base` presets.
 
     python benchmarks/converters.py [--presets tiny,base] [--runs 20] [--threads 1]
 
@@ -21,6 +21,7 @@ from edge_albert.model.albert import AlbertForSequenceClassification
 from edge_albert.model.checkpoint import save_model
 from edge_albert.model.config import preset_config
 from edge_albert.model.factory import parameter_count
+from edge_albert.errors import InputError
 from edge_albert.quantization import quantize, recipe
 from edge_albert.runtimes import open_session
 from edge_albert.tokenization import train_tokenizer
@@ -55,9 +56,15 @@ def main() -> None:
                 "onnx fp32": export_onnx(ckpt, folder / f"{preset}.onnx").path,
                 "tflite fp32": export_tflite(ckpt, folder / f"{preset}.tflite").path,
             }
-            for method, to in (("dynamic", "onnx"), ("dynamic", "tflite"), ("fp16", "tflite"), ("fp16", "onnx")):
-                out = folder / f"{preset}.{method}.{to}"
-                artifacts[f"{to} {'int8 dynamic' if method == 'dynamic' else 'fp16'}"] = Path(quantize(ckpt, out, recipe(method), to=to).output)
+            for label, name, to in (("int8 dynamic", "dynamic", "onnx"), ("int8 dynamic", "dynamic", "tflite"), ("fp16", "fp16", "tflite"),
+                                    ("fp16", "fp16", "onnx"), ("int4 b32", "int4", "onnx"), ("int4 b32 e4", "weight_only_wi4b32_e4_afp32", "onnx"),
+                                    ("int4 b64 e4", "weight_only_wi4b32_e4_afp32:64", "onnx"), ("int4 b32", "int4", "tflite")):
+                name, _, block = name.partition(":")
+                out = folder / f"{preset}.{label.replace(' ', '-')}.{to}"
+                try:
+                    artifacts[f"{to} {label}"] = Path(quantize(ckpt, out, recipe(name, block_size=int(block) if block else None), to=to).output)
+                except InputError as exc:  # TFLite 4-bit blocks must divide the tiny preset's width (312)
+                    print(f"{preset} {to} {label}: {exc}")
             for name, path in artifacts.items():
                 session = open_session(path, threads=args.threads)
                 size = sum(p.stat().st_size for p in path.glob("*.safetensors")) if path.is_dir() else path.stat().st_size

@@ -9,12 +9,12 @@ import click
 from edge_albert.cli.group import main
 from edge_albert.cli.options import OPSET_OPTION, PRECISION_OPTION, data_options, data_spec, print_json
 from edge_albert.errors import InputError
-from edge_albert.quantization.configs import METHODS
+from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 
 
 @main.command("quantize")
 @click.argument("checkpoint", type=click.Path(path_type=Path), required=False)
-@click.option("--method", type=click.Choice(list(METHODS)), default=None, help="dynamic = dynamic_wi8_afp32, static = static_wi8_ai8, fp16 = weight_only_wf16.")
+@click.option("--method", type=click.Choice(list(METHODS)), default=None, help="dynamic = dynamic_wi8_afp32, static = static_wi8_ai8, fp16 = weight_only_wf16, int4 = weight_only_wi4b32_afp32.")
 @click.option("--recipe", "recipe_name", default=None, help="A named recipe instead of --method (see `edge-albert quantize --list`).")
 @click.option("--to", "to", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output .onnx or .tflite file.")
@@ -23,16 +23,21 @@ from edge_albert.quantization.configs import METHODS
 @click.option("--eval", "eval_file", type=click.Path(path_type=Path), default=None, help="Labelled dev file: report accuracy of fp32 vs quantized on it.")
 @click.option("--accuracy-budget", type=float, default=None, help="ONNX int8: keep op groups in float until at most this many accuracy points are lost on --eval.")
 @click.option("--keep-float", default=None, help="ONNX int8: comma-separated op groups to keep in float (embeddings, embedding_projection, attention, ffn, pooler, classifier).")
+@click.option("--block-size", type=click.Choice([str(b) for b in INT4_BLOCK_SIZES]), default=None,
+              help="4-bit recipes: input features per block, each with its own scale (default 32; larger blocks make smaller files).")
+@click.option("--embedding-bits", type=click.Choice(["4", "8"]), default=None,
+              help="4-bit recipes: the embedding table at 8 bits with one scale (default) or in 4-bit blocks.")
 @click.option("--max-length", type=int, default=None,
               help="ONNX: maximum tokens recorded in the metadata, the window the runtime uses (default: 128; question answering 384).")
 @OPSET_OPTION
 @click.option("--list", "list_recipes", is_flag=True, help="List the named recipes and exit.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration, samples, eval_file, accuracy_budget, keep_float, max_length, opset, list_recipes,
+def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration, samples, eval_file, accuracy_budget, keep_float, block_size, embedding_bits,
+                 max_length, opset, list_recipes,
                  force, as_json) -> None:
-    """Quantize a checkpoint to int8 or fp16 ONNX/TFLite, keeping ALBERT's shared weights shared,
-    and compare the result with the fp32 model."""
+    """Quantize a checkpoint to int8, 4-bit or fp16 ONNX/TFLite, keeping ALBERT's shared weights
+    shared, and compare the result with the fp32 model."""
     from edge_albert.quantization.configs import RECIPES, recipe
 
     if list_recipes:
@@ -43,7 +48,8 @@ def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration,
         raise click.UsageError("give a CHECKPOINT and -o/--output")
     if bool(method) == bool(recipe_name):
         raise click.UsageError("give exactly one of --method or --recipe")
-    config = recipe(method or recipe_name, samples=samples, keep_float=[g.strip() for g in keep_float.split(",")] if keep_float else None)
+    config = recipe(method or recipe_name, samples=samples, keep_float=[g.strip() for g in keep_float.split(",")] if keep_float else None,
+                    block_size=int(block_size) if block_size else None, embedding_bits=int(embedding_bits) if embedding_bits else None)
     from edge_albert.data.readers import read_labeled, read_texts
     from edge_albert.quantization import accuracy_aware_quantize, quantize
 

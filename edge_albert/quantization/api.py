@@ -21,8 +21,8 @@ from edge_albert.converters.onnx import OPSET, export_onnx, set_metadata
 from edge_albert.data.readers import LabeledTexts
 from edge_albert.errors import InputError
 from edge_albert.model.checkpoint import SPIECE_NAME
-from edge_albert.quantization.configs import OP_GROUPS, DynamicInt8Config, Float16Config, QuantConfig, StaticInt8Config, recipe_name
-from edge_albert.quantization.onnx import quantize_dynamic_onnx, quantize_static_onnx, to_float16_onnx
+from edge_albert.quantization.configs import OP_GROUPS, DynamicInt8Config, Float16Config, Int4Config, QuantConfig, StaticInt8Config, recipe_name
+from edge_albert.quantization.onnx import quantize_dynamic_onnx, quantize_int4_onnx, quantize_static_onnx, to_float16_onnx
 from edge_albert.quantization.tflite import quantize_tflite
 from edge_albert.runtimes import open_session
 from edge_albert.staging import check_target, scratch_directory, staged_file
@@ -38,6 +38,8 @@ HANDLERS: dict[tuple[type, str], Handler] = {
     (DynamicInt8Config, "tflite"): lambda src, out, cfg, scratch, calib: quantize_tflite(src, out, cfg, scratch),
     (StaticInt8Config, "tflite"): lambda src, out, cfg, scratch, calib: quantize_tflite(src, out, cfg, scratch, calib),
     (Float16Config, "tflite"): lambda src, out, cfg, scratch, calib: quantize_tflite(src, out, cfg, scratch),
+    (Int4Config, "onnx"): lambda src, out, cfg, scratch, calib: quantize_int4_onnx(src, out, cfg, scratch),
+    (Int4Config, "tflite"): lambda src, out, cfg, scratch, calib: quantize_tflite(src, out, cfg, scratch),
 }
 
 
@@ -84,7 +86,7 @@ def _finish_onnx_metadata(float_path: Path, path: Path, config: QuantConfig) -> 
     from edge_albert.runtimes.onnxruntime import read_metadata
 
     metadata = read_metadata({p.key: p.value for p in onnx.load(str(float_path)).metadata_props})
-    metadata["precision"] = {DynamicInt8Config: "int8-dynamic", StaticInt8Config: "int8-static", Float16Config: "float16"}[type(config)]
+    metadata["precision"] = {DynamicInt8Config: "int8-dynamic", StaticInt8Config: "int8-static", Float16Config: "float16", Int4Config: "int4"}[type(config)]
     metadata["recipe"] = recipe_name(config)
     model = onnx.load(str(path))
     set_metadata(model, metadata)
@@ -123,6 +125,8 @@ def quantize(
     checkpoint = Path(checkpoint)
     if to == "tflite" and getattr(config, "keep_float", ()):
         raise InputError("keeping op groups in float is supported for ONNX only")
+    if to == "tflite" and isinstance(config, Int4Config) and not config.symmetric:
+        raise InputError("asymmetric 4-bit blocks are supported for ONNX only; ai-edge-quantizer's 4-bit recipes are symmetric")
     if to == "tflite" and isinstance(config, StaticInt8Config) and config.calibration != "minmax":
         # ai-edge-quantizer calibrates with min-max only; saying so beats silently ignoring it.
         raise InputError(f"{config.calibration} calibration is supported for ONNX only; TFLite static int8 uses min-max (static_wi8_ai8)")

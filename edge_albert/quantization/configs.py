@@ -45,7 +45,29 @@ class Float16Config:
     """float16 weights, float32 compute (half the size, near-lossless)."""
 
 
-QuantConfig = DynamicInt8Config | StaticInt8Config | Float16Config
+# Block sizes both formats take: ONNX Runtime's MatMulNBits and ai-edge-quantizer's BLOCKWISE_N.
+INT4_BLOCK_SIZES = (32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class Int4Config:
+    """4-bit weights in blocks of `block_size` input features, each block with its own scale
+    (and zero point when not symmetric); activations stay float. The embedding table takes
+    `embedding_bits` (8: one scale for the table, as the int8 recipes; 4: blocks like the rest)."""
+
+    block_size: int = 32
+    symmetric: bool = True
+    embedding_bits: int = 8
+    keep_float: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.block_size not in INT4_BLOCK_SIZES:
+            raise InputError(f"block size {self.block_size} is not supported; use one of {', '.join(map(str, INT4_BLOCK_SIZES))}")
+        if self.embedding_bits not in (4, 8):
+            raise InputError(f"embedding bits {self.embedding_bits}: use 4 or 8")
+
+
+QuantConfig = DynamicInt8Config | StaticInt8Config | Float16Config | Int4Config
 
 RECIPES: dict[str, QuantConfig] = {
     "dynamic_wi8_afp32": DynamicInt8Config(),
@@ -53,15 +75,21 @@ RECIPES: dict[str, QuantConfig] = {
     "static_wi8_ai8_entropy": StaticInt8Config(calibration="entropy"),
     "static_wi8_ai8_percentile": StaticInt8Config(calibration="percentile"),
     "weight_only_wf16": Float16Config(),
+    # 4-bit blocks of 32 (symmetric), the embedding table at 8 bits; the _asym recipe adds a
+    # zero point per block (ONNX only), the _e4 recipe puts the embedding table in 4-bit blocks too.
+    "weight_only_wi4b32_afp32": Int4Config(),
+    "weight_only_wi4b32_asym_afp32": Int4Config(symmetric=False),
+    "weight_only_wi4b32_e4_afp32": Int4Config(embedding_bits=4),
 }
 
 # The CLI's --method names map onto recipes.
-METHODS = {"dynamic": "dynamic_wi8_afp32", "static": "static_wi8_ai8", "fp16": "weight_only_wf16"}
+METHODS = {"dynamic": "dynamic_wi8_afp32", "static": "static_wi8_ai8", "fp16": "weight_only_wf16", "int4": "weight_only_wi4b32_afp32"}
 
 
-def recipe(name: str, *, samples: int | None = None, keep_float: Sequence[str] | None = None) -> QuantConfig:
-    """The named recipe (or --method name), with the calibration sample count and the op groups
-    kept in float changed where given."""
+def recipe(name: str, *, samples: int | None = None, keep_float: Sequence[str] | None = None, block_size: int | None = None,
+           embedding_bits: int | None = None) -> QuantConfig:
+    """The named recipe (or --method name), with the calibration sample count, the op groups
+    kept in float, and the 4-bit block size and embedding bits changed where given."""
     if name in METHODS:
         name = METHODS[name]
     if name not in RECIPES:
@@ -73,16 +101,24 @@ def recipe(name: str, *, samples: int | None = None, keep_float: Sequence[str] |
         if not hasattr(config, "keep_float"):
             raise InputError(f"keeping op groups in float applies to the int8 recipes, not {name}")
         config = dataclasses.replace(config, keep_float=tuple(keep_float))
+    four_bit = {k: v for k, v in {"block_size": block_size, "embedding_bits": embedding_bits}.items() if v is not None}
+    if four_bit:
+        if not isinstance(config, Int4Config):
+            raise InputError(f"--block-size and --embedding-bits apply to the 4-bit recipes, not {name}")
+        config = dataclasses.replace(config, **four_bit)
     return config
 
 
 def recipe_name(config: QuantConfig) -> str:
     """The recipe a config comes from; op groups kept in float are reported separately."""
     base = dataclasses.replace(config, keep_float=()) if getattr(config, "keep_float", ()) else config
+    if isinstance(base, Int4Config):
+        # every block size and embedding width has a name, registered or not
+        return f"weight_only_wi4b{base.block_size}{'' if base.symmetric else '_asym'}{'_e4' if base.embedding_bits == 4 else ''}_afp32"
     for name, value in RECIPES.items():
         if value == base:
             return name
     return type(config).__name__
 
 
-__all__ = ["DynamicInt8Config", "StaticInt8Config", "Float16Config", "QuantConfig", "RECIPES", "METHODS", "recipe", "recipe_name", "OP_GROUPS"]
+__all__ = ["DynamicInt8Config", "StaticInt8Config", "Float16Config", "Int4Config", "INT4_BLOCK_SIZES", "QuantConfig", "RECIPES", "METHODS", "recipe", "recipe_name", "OP_GROUPS"]

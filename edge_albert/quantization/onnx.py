@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from edge_albert.quantization.configs import DynamicInt8Config, Float16Config, StaticInt8Config
+from edge_albert.converters.onnx import drop_unused_initializers, share_identical_initializers
+from edge_albert.quantization.configs import DynamicInt8Config, Float16Config, Int4Config, StaticInt8Config
 
 # Which op group a node belongs to, by the initializer it reads.
 _GROUP_PATTERNS = (
@@ -121,6 +122,73 @@ def quantize_static_onnx(source: Path, output: Path, config: StaticInt8Config, s
     )
 
 
+def _gemms_as_matmuls(model: onnx.ModelProto) -> None:
+    """Rewrite each Gemm over a weight initializer (the pooler, a classifier) as MatMul + Add, the
+    form ONNX Runtime's 4-bit quantizer takes; the pooler is 768x768 of ALBERT-base's weights."""
+    from onnx import helper, numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    nodes = []
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if (node.op_type != "Gemm" or node.input[1] not in inits or attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0
+                or attrs.get("beta", 1.0) != 1.0):
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(inits[node.input[1]])
+        if attrs.get("transB", 0):
+            weight = weight.T
+        name = f"{node.input[1]}.matmul"
+        model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight), name))
+        product = f"{node.output[0]}.product"
+        nodes.append(helper.make_node("MatMul", [node.input[0], name], [product if len(node.input) > 2 else node.output[0]], name=f"{node.name}.matmul"))
+        if len(node.input) > 2:
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=f"{node.name}.bias"))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    drop_unused_initializers(model)
+
+
+# The layer that turns features into the task's outputs stays float in the 4-bit recipes: a
+# fraction of a percent of the weights, whose rounding would move the logits directly.
+_OUTPUT_LAYERS = ("classifier.weight", "qa_outputs.weight")
+
+
+def quantize_int4_onnx(source: Path, output: Path, config: Int4Config, scratch: Path) -> None:
+    """4-bit blocked weights with ONNX Runtime's MatMulNBits quantizer; the embedding table in
+    4-bit blocks (GatherBlockQuantized) or at 8 bits like the int8 recipes."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    model = onnx.load(str(source))
+    _gemms_as_matmuls(model)
+    _name_nodes(model)
+    excluded = set(_excluded(model, config.keep_float))
+    excluded |= {n.name for n in model.graph.node if any(layer in i for i in n.input for layer in _OUTPUT_LAYERS)}
+    embeddings = set(node_groups(model)["embeddings"])
+    quiet = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    quiet.setLevel(logging.ERROR)
+    logging.getLogger().setLevel(logging.ERROR)
+    ops = ("MatMul", "Gather") if config.embedding_bits == 4 and "embeddings" not in config.keep_float else ("MatMul",)
+    quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=config.block_size, is_symmetric=config.symmetric,
+                                     nodes_to_exclude=sorted(excluded), op_types_to_quantize=ops, quant_axes=(("MatMul", 0), ("Gather", 1)))
+    # An all-zero block (the padding row of the embedding table) has scale 0; the quantizer
+    # divides before it masks that case, and numpy warns about a value it then discards.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quantizer.process()
+    model = quantizer.model.model
+    # Every use of ALBERT's shared weights quantizes to the same bytes: store them once.
+    share_identical_initializers(model)
+    drop_unused_initializers(model)
+    if config.embedding_bits == 8 and "embeddings" not in config.keep_float:
+        path = scratch / "int4.onnx"
+        onnx.save(model, str(path))
+        quantize_dynamic(str(path), str(output), weight_type=QuantType.QInt8, per_channel=False, op_types_to_quantize=["Gather"],
+                         nodes_to_exclude=[n.name for n in model.graph.node if n.op_type == "Gather" and n.name not in embeddings])
+        return
+    onnx.save(model, str(output))
+
+
 def to_float16_onnx(source: Path, output: Path, config: Float16Config, scratch: Path) -> None:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -130,4 +198,4 @@ def to_float16_onnx(source: Path, output: Path, config: Float16Config, scratch: 
     onnx.save(converted, str(output))
 
 
-__all__ = ["quantize_dynamic_onnx", "quantize_static_onnx", "to_float16_onnx", "node_groups"]
+__all__ = ["quantize_dynamic_onnx", "quantize_static_onnx", "quantize_int4_onnx", "to_float16_onnx", "node_groups"]

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 
 from edge_albert.converters.tflite import finish_tflite
-from edge_albert.quantization.configs import DynamicInt8Config, Float16Config, StaticInt8Config
+from edge_albert.errors import InputError
+from edge_albert.quantization.configs import DynamicInt8Config, Float16Config, Int4Config, StaticInt8Config
 from edge_albert.runtimes.litert import read_tflite_metadata
 
 
@@ -55,6 +57,14 @@ def _recipe(config):
             manager.add_static_config(regex=".*", operation_name=op, activation_num_bits=8, weight_num_bits=8)
         # The embedding tables: int8 weights (ai-edge-quantizer has no int8-activation lookup).
         manager.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.EMBEDDING_LOOKUP, num_bits=8)
+        return manager.get_quantization_recipe()
+    if isinstance(config, Int4Config):
+        # ai-edge-quantizer's dynamic_wi4bN_afp32 (4-bit blocks, activations quantized at run
+        # time by XNNPACK), the embedding table at 8 bits with one scale or in 4-bit blocks.
+        blocks = getattr(qtyping.QuantGranularity, f"BLOCKWISE_{config.block_size}")
+        manager.add_dynamic_config(".*", qtyping.TFLOperationName.ALL_SUPPORTED, 4, blocks)
+        if config.embedding_bits == 8:
+            manager.add_dynamic_config(".*", qtyping.TFLOperationName.EMBEDDING_LOOKUP, 8, qtyping.QuantGranularity.TENSORWISE)
         return manager.get_quantization_recipe()
     manager.add_weight_only_config(
         regex=".*",
@@ -101,11 +111,20 @@ def quantize_tflite(source: Path, output: Path, config, scratch: Path, calibrati
         if isinstance(config, StaticInt8Config):
             data = _calibration_by_signature(source, calibration or [])
             result = qt.calibrate(data, num_threads=2)
-        quantized = qt.quantize(result) if result is not None else qt.quantize()
+        try:
+            quantized = qt.quantize(result) if result is not None else qt.quantize()
+        except ValueError as exc:
+            # ai-edge-quantizer's blocks must tile a weight's input dimension exactly (ONNX
+            # Runtime pads the last block instead): say which size and what to do.
+            misfit = re.search(r"Quantized dimension (\d+) .* not divisible by block size (\d+)", str(exc))
+            if misfit is None:
+                raise
+            raise InputError(f"TFLite 4-bit blocks of {misfit[2]} must divide every weight's input size, and this model has {misfit[1]}; "
+                             f"use --to onnx (ONNX Runtime pads the last block) or a --block-size that divides {misfit[1]}") from None
         raw = scratch / "quantized.tflite"
         quantized.export_model(str(raw), overwrite=True)
     metadata = read_tflite_metadata(source)
-    metadata["precision"] = {DynamicInt8Config: "int8-dynamic", StaticInt8Config: "int8-static", Float16Config: "float16"}[type(config)]
+    metadata["precision"] = {DynamicInt8Config: "int8-dynamic", StaticInt8Config: "int8-static", Float16Config: "float16", Int4Config: "int4"}[type(config)]
     Path(output).write_bytes(finish_tflite(raw.read_bytes(), metadata))
 
 

@@ -4,6 +4,7 @@ initializer, the embedding table is 8-bit, and fidelity bounds hold on a trained
 from __future__ import annotations
 
 import collections
+import json
 
 import onnx
 import pytest
@@ -121,3 +122,49 @@ def test_accuracy_aware_search_runs_the_reference_and_the_export_once(tmp_path, 
                            data.texts, labels=data.labels)
     assert fresh.agreement == report.comparison.agreement and fresh.candidate_accuracy == report.comparison.candidate_accuracy
     assert abs(fresh.max_abs_logit_diff - report.comparison.max_abs_logit_diff) < 1e-6
+
+
+def test_int4_blocks_keep_the_shared_layer_shared_and_make_the_smallest_file(tmp_path, trained_checkpoint, dev, dynamic):
+    report = quantize(trained_checkpoint, tmp_path / "int4.onnx", recipe("int4"), to="onnx", eval_data=dev)
+    model = load_model(trained_checkpoint)
+    onnx_model = onnx.load(report.output)
+    graph = onnx_model.graph
+    nbits = [n for n in graph.node if n.op_type == "MatMulNBits"]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in nbits[0].attribute}
+    assert (attrs["bits"], attrs["block_size"]) == (4, 32)
+    # One packed 4-bit weight per distinct matrix of the shared layer, read by every repetition.
+    users = collections.Counter(n.input[1] for n in nbits)
+    layer = [k for k in users if "albert_layer_groups" in k]
+    assert len(layer) == 6 and all(users[k] == model.config.num_hidden_layers for k in layer)
+    # The pooler (a Gemm in the export) is 4-bit too; the classifier stays float; the word embeddings are int8.
+    assert any("pooler" in n.input[1] for n in nbits)
+    assert not any("classifier" in n.input[1] for n in nbits)
+    assert any("word_embeddings" in i.name and i.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8) for i in graph.initializer)
+    meta = {p.key: json.loads(p.value) for p in onnx_model.metadata_props}
+    assert (meta["precision"], meta["recipe"]) == ("int4", "weight_only_wi4b32_afp32")
+    assert report.recipe == "weight_only_wi4b32_afp32"
+    assert report.quantized_bytes < 0.8 * dynamic.quantized_bytes
+    # A weak (~70%) model has many sentences near its decision boundary: 4-bit moves more of them than int8.
+    c = report.comparison
+    assert c.examples == 872 and c.agreement >= 0.93 and abs(c.accuracy_drop) <= 0.03
+
+
+def test_int4_embedding_blocks_and_block_size_shrink_the_file(tmp_path, trained_checkpoint):
+    from edge_albert.converters.onnx import export_onnx
+
+    float_model = export_onnx(trained_checkpoint, tmp_path / "float.onnx").path  # one export for the three
+    base, e4, b128 = (quantize(trained_checkpoint, tmp_path / f"{name}.onnx", config, to="onnx", float_model=float_model)
+                      for name, config in (("b32", recipe("int4")), ("e4", recipe("int4", embedding_bits=4)),
+                                           ("b128", recipe("int4", block_size=128))))
+    assert e4.recipe == "weight_only_wi4b32_e4_afp32" and b128.recipe == "weight_only_wi4b128_afp32"
+    assert any(n.op_type == "GatherBlockQuantized" for n in onnx.load(e4.output).graph.node)
+    assert e4.quantized_bytes < base.quantized_bytes and b128.quantized_bytes < base.quantized_bytes
+    for report in (e4, b128):
+        assert report.comparison.agreement >= 0.85
+
+
+def test_int4_options_are_checked():
+    with pytest.raises(InputError, match="block size 48 is not supported; use one of 32, 64, 128, 256"):
+        recipe("int4", block_size=48)
+    with pytest.raises(InputError, match="apply to the 4-bit recipes, not dynamic"):
+        recipe("dynamic", block_size=64)

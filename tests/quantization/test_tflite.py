@@ -47,3 +47,34 @@ def _assert_one_scale_per_embedding_table(path):
                     assert len(table.quantization.scale) == 1
                     seen += 1
     assert seen >= 3  # word and token-type tables at least, in every signature
+
+
+def test_tflite_int4_blocks(tmp_path, spiece_model, sst2_dev):
+    """4-bit blocks need every input size divisible by the block: a model of width 128 (FFN 512)
+    takes them; one of width 80 is refused with the size that does not fit."""
+    from edge_albert.errors import InputError
+    from edge_albert.model.factory import init_checkpoint
+
+    texts = [s for _, s in sst2_dev[:64]]
+    small = init_checkpoint("tiny", spiece_model, tmp_path / "small", labels=["negative", "positive"], max_length=128, seed=0,
+                            hidden_size=128, intermediate_size=512, num_attention_heads=4)
+    int8 = quantize(small, tmp_path / "int8.tflite", recipe("dynamic"), to="tflite")
+    int4 = quantize(small, tmp_path / "int4.tflite", recipe("int4"), to="tflite", eval_data=LabeledTexts(texts, [0] * len(texts), ["negative", "positive"]))
+    assert int4.recipe == "weight_only_wi4b32_afp32" and read_tflite_metadata(int4.output)["precision"] == "int4"
+    # The int8 embedding table is most of so small a model: the 4-bit weights still show.
+    assert int4.quantized_bytes < 0.85 * int8.quantized_bytes
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(open(int4.output, "rb").read(), 0))
+    int4_tensors = [t for g in model.subgraphs for t in g.tensors if t.type == schema.TensorType.INT4]
+    # the FFN's 128x512 matrices among them (stored once: the length buckets share weights)
+    ffn = [t for t in int4_tensors if 512 in t.shape]
+    assert {tuple(int(d) for d in t.shape) for t in ffn} == {(128, 512), (512, 128)} and len({t.buffer for t in ffn}) == 2
+    assert int4.comparison.runtime == "litert" and int4.comparison.max_abs_logit_diff < 0.5
+    tiny = init_checkpoint("tiny", spiece_model, tmp_path / "tiny", labels=["negative", "positive"], max_length=128, seed=0,
+                           hidden_size=80, intermediate_size=320, num_attention_heads=4)
+    with pytest.raises(InputError, match="blocks of 32 must divide every weight's input size, and this model has 80"):
+        quantize(tiny, tmp_path / "tiny.tflite", recipe("int4"), to="tflite")
+    assert not (tmp_path / "tiny.tflite").exists()
+    with pytest.raises(InputError, match="asymmetric 4-bit blocks are supported for ONNX only"):
+        quantize(small, tmp_path / "asym.tflite", recipe("weight_only_wi4b32_asym_afp32"), to="tflite")
