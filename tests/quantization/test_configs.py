@@ -27,5 +27,5 @@ def test_keep_float_on_a_recipe_without_op_groups_is_refused():
 
 
 def test_an_unknown_recipe_names_the_choices():
-    with pytest.raises(InputError, match="dynamic, static, fp16, dynamic_wi8_afp32"):
+    with pytest.raises(InputError, match="choose one of dynamic, static, fp16, int4, dynamic_wi8_afp32"):
         recipe("int3")
