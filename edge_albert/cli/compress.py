@@ -21,7 +21,7 @@ from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 @click.option("--calibration", type=click.Path(path_type=Path), default=None, help="Text file (TSV/CSV/JSONL/.txt) of calibration sentences for static int8.")
 @click.option("--samples", type=int, default=None, help="Calibration sentences to use (static).")
 @click.option("--eval", "eval_file", type=click.Path(path_type=Path), default=None, help="Labelled dev file: report accuracy of fp32 vs quantized on it.")
-@click.option("--accuracy-budget", type=float, default=None, help="ONNX int8: keep op groups in float until at most this many accuracy points are lost on --eval.")
+@click.option("--accuracy-budget", type=float, default=None, help="ONNX int8 / int4: keep op groups in float (int8) or at 8 bits (int4) until at most this many accuracy points are lost on --eval.")
 @click.option("--keep-float", default=None, help="ONNX int8: comma-separated op groups to keep in float (embeddings, embedding_projection, attention, ffn, pooler, classifier).")
 @click.option("--block-size", type=click.Choice([str(b) for b in INT4_BLOCK_SIZES]), default=None,
               help="4-bit recipes: input features per block, each with its own scale (default 32; larger blocks make smaller files).")
@@ -71,7 +71,10 @@ def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration,
         click.echo(f"accuracy fp32 {c.reference_accuracy:.4f} -> {c.candidate_accuracy:.4f}")
     if report.sensitivity:
         click.echo("sensitivity (accuracy drop with only that group quantized): " + ", ".join(f"{k} {v * 100:+.2f}" for k, v in report.sensitivity.items()))
-        click.echo(f"kept in float: {', '.join(report.keep_float) or 'nothing'}")
+        if report.keep_int8 or report.recipe.startswith("weight_only_wi4"):
+            click.echo(f"kept at 8 bits: {', '.join(report.keep_int8) or 'nothing'}")
+        else:
+            click.echo(f"kept in float: {', '.join(report.keep_float) or 'nothing'}")
 
 @main.command("prune")
 @click.argument("checkpoint", type=click.Path(path_type=Path))

@@ -220,6 +220,30 @@ def _torch_export(export: AlbertExportConfig, path: Path, opset: int) -> None:
     program.save(str(path))
 
 
+def name_transposed_weights(model: onnx.ModelProto, module: torch.nn.Module) -> int:
+    """Give the weights the exporter pre-transposed under generated names (`val_21`) the name of
+    their parameter plus `__T`, as our own folding names them: the quantizers find op groups
+    (embedding projection, classifier) by parameter name. Returns how many were renamed."""
+    by_shape: dict[tuple[int, ...], list[tuple[str, np.ndarray]]] = {}
+    for name, parameter in module.named_parameters():
+        if parameter.dim() == 2:
+            by_shape.setdefault(tuple(parameter.shape[::-1]), []).append((name, parameter.detach().numpy().T))
+    rename: dict[str, str] = {}
+    for init in model.graph.initializer:
+        if not init.name.startswith("val_") or len(init.dims) != 2:
+            continue
+        array = numpy_helper.to_array(init)
+        match = next((name for name, value in by_shape.get(tuple(init.dims), []) if np.array_equal(array, value)), None)
+        if match is not None and f"{match}__T" not in rename.values():
+            rename[init.name] = f"{match}__T"
+            init.name = rename[init.name]
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            if name in rename:
+                node.input[i] = rename[name]
+    return len(rename)
+
+
 def export_onnx(
     checkpoint: Path,
     output: Path,
@@ -247,6 +271,7 @@ def export_onnx(
             raise InputError(f"ONNX export failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", checkpoint) from None
         model = onnx.load(str(stage))
         fold_initializer_transforms(model)
+        name_transposed_weights(model, export.model)
         canonicalize_attention_mask(model)
         strip_debug_info(model)
         metadata = export.metadata(format="onnx", opset=opset, input_dtype="int64")

@@ -52,6 +52,7 @@ class QuantizationReport:
     quantized_bytes: int
     comparison: ComparisonResult
     keep_float: list[str] = field(default_factory=list)
+    keep_int8: list[str] = field(default_factory=list)  # 4-bit recipes: op groups kept at 8 bits
     sensitivity: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -123,8 +124,8 @@ def quantize(
     `float_model` (the checkpoint's float export in format `to`) and `reference_logits` (the
     checkpoint's logits on the comparison texts) skip work a caller has already done."""
     checkpoint = Path(checkpoint)
-    if to == "tflite" and getattr(config, "keep_float", ()):
-        raise InputError("keeping op groups in float is supported for ONNX only")
+    if to == "tflite" and (getattr(config, "keep_float", ()) or getattr(config, "keep_int8", ())):
+        raise InputError("keeping op groups in float or at 8 bits is supported for ONNX only")
     if to == "tflite" and isinstance(config, Int4Config) and not config.symmetric:
         raise InputError("asymmetric 4-bit blocks are supported for ONNX only; ai-edge-quantizer's 4-bit recipes are symmetric")
     if to == "tflite" and isinstance(config, StaticInt8Config) and config.calibration != "minmax":
@@ -153,13 +154,14 @@ def quantize(
         comparison.candidate = str(output)
         float_bytes = float_path.stat().st_size
         quantized_bytes = stage.stat().st_size
-    return QuantizationReport(str(output), to, recipe_name(config), float_bytes, quantized_bytes, comparison, list(getattr(config, "keep_float", ())))
+    return QuantizationReport(str(output), to, recipe_name(config), float_bytes, quantized_bytes, comparison, list(getattr(config, "keep_float", ())),
+                              list(getattr(config, "keep_int8", ())))
 
 
 def accuracy_aware_quantize(
     checkpoint: Path,
     output: Path,
-    config: DynamicInt8Config | StaticInt8Config,
+    config: DynamicInt8Config | StaticInt8Config | Int4Config,
     eval_data: LabeledTexts,
     *,
     budget: float = 0.005,
@@ -168,11 +170,15 @@ def accuracy_aware_quantize(
     opset: int = OPSET,
     force: bool = False,
 ) -> QuantizationReport:
-    """ONNX int8 within `budget` accuracy loss (fraction, 0.005 = half a point) on `eval_data`.
+    """ONNX int8 or 4-bit within `budget` accuracy loss (fraction, 0.005 = half a point) on `eval_data`.
 
-    Measures each op group's sensitivity (accuracy drop with only that group quantized), then keeps
-    the most sensitive groups in float, one at a time, until the whole model is within budget.
+    Measures each op group's sensitivity (accuracy drop with only that group quantized), then
+    falls back on the most sensitive groups, one at a time, until the whole model is within
+    budget: int8 recipes keep them in float, 4-bit recipes at 8 bits.
     """
+    if not hasattr(config, "keep_float"):
+        raise InputError(f"the accuracy-aware search takes the int8 and 4-bit recipes, not {recipe_name(config)}")
+    fallback = "keep_int8" if isinstance(config, Int4Config) else "keep_float"
     checkpoint = Path(checkpoint)
     tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
     calib_texts = list(calibration_texts or eval_data.texts)
@@ -190,7 +196,7 @@ def accuracy_aware_quantize(
 
         def drop(keep: tuple[str, ...]) -> float:
             path = scratch / f"try-{len(list(scratch.iterdir()))}.onnx"
-            _quantize_file(float_path, path, replace(config, keep_float=keep), "onnx", scratch, calib)
+            _quantize_file(float_path, path, replace(config, **{fallback: keep}), "onnx", scratch, calib)
             result = compare_models(checkpoint, path, tokenizer, eval_data.texts, labels=eval_data.labels, max_length=length,
                                     reference_logits=reference_logits)
             return float(result.accuracy_drop or 0.0)
@@ -203,7 +209,7 @@ def accuracy_aware_quantize(
                 break
             keep = keep + (group,)
             current = drop(keep)
-        report = quantize(checkpoint, output, replace(config, keep_float=keep), to="onnx", calibration_texts=calib_texts,
+        report = quantize(checkpoint, output, replace(config, **{fallback: keep}), to="onnx", calibration_texts=calib_texts,
                           eval_data=eval_data, max_length=max_length, opset=opset, force=force, float_model=float_path,
                           reference_logits=reference_logits)
     report.sensitivity = sensitivity

@@ -59,6 +59,9 @@ class Int4Config:
     symmetric: bool = True
     embedding_bits: int = 8
     keep_float: tuple[str, ...] = ()
+    # Op groups at 8 bits (int8 weights, as the dynamic recipe) instead of 4: the accuracy-aware
+    # search's fallback for the groups 4-bit rounding hurts most.
+    keep_int8: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.block_size not in INT4_BLOCK_SIZES:
@@ -113,6 +116,7 @@ def recipe_name(config: QuantConfig) -> str:
     """The recipe a config comes from; op groups kept in float are reported separately."""
     base = dataclasses.replace(config, keep_float=()) if getattr(config, "keep_float", ()) else config
     if isinstance(base, Int4Config):
+        base = dataclasses.replace(base, keep_int8=())
         # every block size and embedding width has a name, registered or not
         return f"weight_only_wi4b{base.block_size}{'' if base.symmetric else '_asym'}{'_e4' if base.embedding_bits == 4 else ''}_afp32"
     for name, value in RECIPES.items():

@@ -165,6 +165,8 @@ def quantize_int4_onnx(source: Path, output: Path, config: Int4Config, scratch: 
     _name_nodes(model)
     excluded = set(_excluded(model, config.keep_float))
     excluded |= {n.name for n in model.graph.node if any(layer in i for i in n.input for layer in _OUTPUT_LAYERS)}
+    eight_bit = set(_excluded(model, config.keep_int8)) - excluded
+    excluded |= eight_bit
     embeddings = set(node_groups(model)["embeddings"])
     quiet = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     quiet.setLevel(logging.ERROR)
@@ -180,13 +182,23 @@ def quantize_int4_onnx(source: Path, output: Path, config: Int4Config, scratch: 
     # Every use of ALBERT's shared weights quantizes to the same bytes: store them once.
     share_identical_initializers(model)
     drop_unused_initializers(model)
-    if config.embedding_bits == 8 and "embeddings" not in config.keep_float:
-        path = scratch / "int4.onnx"
-        onnx.save(model, str(path))
-        quantize_dynamic(str(path), str(output), weight_type=QuantType.QInt8, per_channel=False, op_types_to_quantize=["Gather"],
-                         nodes_to_exclude=[n.name for n in model.graph.node if n.op_type == "Gather" and n.name not in embeddings])
+    # The 8-bit part, as the dynamic int8 recipe quantizes it: the embedding table (one scale)
+    # and the groups kept at 8 bits (per-channel weights).
+    int8_gathers = embeddings if config.embedding_bits == 8 and "embeddings" not in config.keep_float else set()
+    int8_matmuls = {n.name for n in model.graph.node if n.op_type == "MatMul" and n.name in eight_bit}
+    if not int8_gathers and not int8_matmuls:
+        onnx.save(model, str(output))
         return
-    onnx.save(model, str(output))
+    path = scratch / "int4.onnx"
+    onnx.save(model, str(path))
+    if int8_gathers:
+        quantize_dynamic(str(path), str(path), weight_type=QuantType.QInt8, per_channel=False, op_types_to_quantize=["Gather"],
+                         nodes_to_exclude=[n.name for n in model.graph.node if n.op_type == "Gather" and n.name not in int8_gathers])
+    if int8_matmuls:
+        model = onnx.load(str(path))
+        quantize_dynamic(str(path), str(path), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
+                         nodes_to_exclude=[n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in int8_matmuls])
+    Path(output).write_bytes(path.read_bytes())
 
 
 def to_float16_onnx(source: Path, output: Path, config: Float16Config, scratch: Path) -> None:

@@ -154,3 +154,16 @@ def test_opset_18_for_older_runtimes_and_unsupported_opsets_refused(tmp_path, ti
     with pytest.raises(InputError, match="opset 17 is not supported"):
         export_onnx(tiny_checkpoint, tmp_path / "o17.onnx", opset=17)
     assert 17 not in SUPPORTED_OPSETS and not (tmp_path / "o17.onnx").exists()
+
+
+def test_pre_transposed_weights_carry_their_parameter_name(trained_artifacts):
+    """The exporter pre-transposes the embedding projection and the classifier under generated
+    names; the export renames them after their parameters, so op groups can be found by name."""
+    from edge_albert.quantization.onnx import node_groups
+
+    model = onnx.load(str(trained_artifacts["onnx"]))
+    names = {i.name for i in model.graph.initializer}
+    assert "albert.encoder.embedding_hidden_mapping_in.weight__T" in names
+    assert not [i.name for i in model.graph.initializer if i.name.startswith("val_") and len(i.dims) == 2]
+    groups = node_groups(model)
+    assert groups["embedding_projection"] and groups["classifier"]

@@ -168,3 +168,26 @@ def test_int4_options_are_checked():
         recipe("int4", block_size=48)
     with pytest.raises(InputError, match="apply to the 4-bit recipes, not dynamic"):
         recipe("dynamic", block_size=64)
+
+
+def test_accuracy_aware_int4_falls_back_to_8_bits_for_the_sensitive_groups(tmp_path, trained_checkpoint, dev):
+    from edge_albert.quantization import accuracy_aware_quantize
+
+    data = dev.subset(range(100))
+    # A budget no file can meet (a gain of 100 points): every group goes back to 8 bits, one by one.
+    report = accuracy_aware_quantize(trained_checkpoint, tmp_path / "aa4.onnx", recipe("int4"), data, budget=-1.0)
+    assert report.keep_float == [] and set(report.keep_int8) == set(report.sensitivity)  # a budget none meets: every group back
+    graph = onnx.load(report.output).graph
+    groups = node_groups(onnx.load(report.output))
+    ops = {n.name: n.op_type for n in graph.node}
+    model = load_model(trained_checkpoint)
+    assert sum(ops[name] == "MatMulInteger" for name in set(groups["ffn"])) == 2 * model.config.num_hidden_layers
+    assert not any(n.op_type == "MatMulNBits" for n in graph.node)
+    # keep_int8 by hand: the FFN at 8 bits, attention at 4
+    import dataclasses
+
+    mixed = quantize(trained_checkpoint, tmp_path / "mixed.onnx", dataclasses.replace(recipe("int4"), keep_int8=("ffn",)), to="onnx")
+    graph = onnx.load(mixed.output).graph
+    kinds = collections.Counter(n.op_type for n in graph.node if n.op_type in ("MatMulNBits", "MatMulInteger"))
+    assert kinds["MatMulInteger"] == 2 * model.config.num_hidden_layers and kinds["MatMulNBits"] >= 4 * model.config.num_hidden_layers
+    assert mixed.keep_int8 == ["ffn"] and mixed.recipe == "weight_only_wi4b32_afp32"
