@@ -58,8 +58,12 @@ def test_tflite_int4_blocks(tmp_path, spiece_model, sst2_dev):
     texts = [s for _, s in sst2_dev[:64]]
     small = init_checkpoint("tiny", spiece_model, tmp_path / "small", labels=["negative", "positive"], max_length=128, seed=0,
                             hidden_size=128, intermediate_size=512, num_attention_heads=4)
-    int8 = quantize(small, tmp_path / "int8.tflite", recipe("dynamic"), to="tflite")
-    int4 = quantize(small, tmp_path / "int4.tflite", recipe("int4"), to="tflite", eval_data=LabeledTexts(texts, [0] * len(texts), ["negative", "positive"]))
+    from edge_albert.converters.tflite import export_tflite
+
+    float_model = export_tflite(small, tmp_path / "float.tflite").path  # one float export for both
+    int8 = quantize(small, tmp_path / "int8.tflite", recipe("dynamic"), to="tflite", float_model=float_model)
+    int4 = quantize(small, tmp_path / "int4.tflite", recipe("int4"), to="tflite", float_model=float_model,
+                    eval_data=LabeledTexts(texts, [0] * len(texts), ["negative", "positive"]))
     assert int4.recipe == "weight_only_wi4b32_afp32" and read_tflite_metadata(int4.output)["precision"] == "int4"
     # The int8 embedding table is most of so small a model: the 4-bit weights still show.
     assert int4.quantized_bytes < 0.85 * int8.quantized_bytes
