@@ -42,7 +42,8 @@ def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration,
 
     if list_recipes:
         for name, cfg in RECIPES.items():
-            click.echo(f"{name:28} {cfg}")
+            width = max(map(len, RECIPES)) + 2
+            click.echo(f"{name:{width}} {cfg}")
         return
     if checkpoint is None or output is None:
         raise click.UsageError("give a CHECKPOINT and -o/--output")
