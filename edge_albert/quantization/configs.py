@@ -116,7 +116,6 @@ def recipe_name(config: QuantConfig) -> str:
     """The recipe a config comes from; op groups kept in float are reported separately."""
     base = dataclasses.replace(config, keep_float=()) if getattr(config, "keep_float", ()) else config
     if isinstance(base, Int4Config):
-        base = dataclasses.replace(base, keep_int8=())
         # every block size and embedding width has a name, registered or not
         return f"weight_only_wi4b{base.block_size}{'' if base.symmetric else '_asym'}{'_e4' if base.embedding_bits == 4 else ''}_afp32"
     for name, value in RECIPES.items():

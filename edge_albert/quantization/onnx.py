@@ -25,7 +25,8 @@ _GROUP_PATTERNS = (
     ("attention", ("attention.query", "attention.key", "attention.value", "attention.dense")),
     ("ffn", ("ffn.weight", "ffn_output.weight")),
     ("pooler", ("pooler.weight",)),
-    ("classifier", ("classifier.weight",)),
+    # the output layer of every head: sequence and token classifiers, question answering
+    ("classifier", ("classifier.weight", "qa_outputs.weight")),
 )
 
 
@@ -61,8 +62,8 @@ def _prepared(source: Path, scratch: Path) -> tuple[Path, onnx.ModelProto]:
     return path, model
 
 
-def _excluded(model: onnx.ModelProto, keep_float: Sequence[str]) -> list[str]:
-    groups = node_groups(model)
+def _excluded(model: onnx.ModelProto, keep_float: Sequence[str], groups: dict[str, list[str]] | None = None) -> list[str]:
+    groups = groups if groups is not None else node_groups(model)
     return [name for group in keep_float for name in groups.get(group, [])]
 
 
@@ -149,11 +150,6 @@ def _gemms_as_matmuls(model: onnx.ModelProto) -> None:
     drop_unused_initializers(model)
 
 
-# The layer that turns features into the task's outputs stays float in the 4-bit recipes: a
-# fraction of a percent of the weights, whose rounding would move the logits directly.
-_OUTPUT_LAYERS = ("classifier.weight", "qa_outputs.weight")
-
-
 def quantize_int4_onnx(source: Path, output: Path, config: Int4Config, scratch: Path) -> None:
     """4-bit blocked weights with ONNX Runtime's MatMulNBits quantizer; the embedding table in
     4-bit blocks (GatherBlockQuantized) or at 8 bits like the int8 recipes."""
@@ -163,17 +159,20 @@ def quantize_int4_onnx(source: Path, output: Path, config: Int4Config, scratch: 
     model = onnx.load(str(source))
     _gemms_as_matmuls(model)
     _name_nodes(model)
-    excluded = set(_excluded(model, config.keep_float))
-    excluded |= {n.name for n in model.graph.node if any(layer in i for i in n.input for layer in _OUTPUT_LAYERS)}
-    eight_bit = set(_excluded(model, config.keep_int8)) - excluded
-    excluded |= eight_bit
-    embeddings = set(node_groups(model)["embeddings"])
-    quiet = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
-    quiet.setLevel(logging.ERROR)
+    groups = node_groups(model)
+    # The output layer stays float: a fraction of a percent of the weights, whose rounding
+    # would move the logits directly.
+    excluded = set(_excluded(model, (*config.keep_float, "classifier"), groups))
+    eight_bit = set(_excluded(model, config.keep_int8, groups)) - excluded
+    embeddings_8bit = config.embedding_bits == 8 and "embeddings" not in config.keep_float
+    if embeddings_8bit:
+        eight_bit |= set(groups["embeddings"])
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.ERROR)
     logging.getLogger().setLevel(logging.ERROR)
-    ops = ("MatMul", "Gather") if config.embedding_bits == 4 and "embeddings" not in config.keep_float else ("MatMul",)
+    ops = ("MatMul",) if embeddings_8bit or "embeddings" in config.keep_float else ("MatMul", "Gather")
     quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=config.block_size, is_symmetric=config.symmetric,
-                                     nodes_to_exclude=sorted(excluded), op_types_to_quantize=ops, quant_axes=(("MatMul", 0), ("Gather", 1)))
+                                     nodes_to_exclude=sorted(excluded | eight_bit), op_types_to_quantize=ops,
+                                     quant_axes=(("MatMul", 0), ("Gather", 1)))
     # An all-zero block (the padding row of the embedding table) has scale 0; the quantizer
     # divides before it masks that case, and numpy warns about a value it then discards.
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -182,23 +181,16 @@ def quantize_int4_onnx(source: Path, output: Path, config: Int4Config, scratch: 
     # Every use of ALBERT's shared weights quantizes to the same bytes: store them once.
     share_identical_initializers(model)
     drop_unused_initializers(model)
-    # The 8-bit part, as the dynamic int8 recipe quantizes it: the embedding table (one scale)
-    # and the groups kept at 8 bits (per-channel weights).
-    int8_gathers = embeddings if config.embedding_bits == 8 and "embeddings" not in config.keep_float else set()
-    int8_matmuls = {n.name for n in model.graph.node if n.op_type == "MatMul" and n.name in eight_bit}
-    if not int8_gathers and not int8_matmuls:
+    eight_bit_nodes = {n.name for n in model.graph.node if n.op_type in ("MatMul", "Gather") and n.name in eight_bit}
+    if not eight_bit_nodes:
         onnx.save(model, str(output))
         return
+    # The 8-bit part, as the dynamic int8 recipe quantizes it (the embedding table with one
+    # scale, weights per channel).
     path = scratch / "int4.onnx"
     onnx.save(model, str(path))
-    if int8_gathers:
-        quantize_dynamic(str(path), str(path), weight_type=QuantType.QInt8, per_channel=False, op_types_to_quantize=["Gather"],
-                         nodes_to_exclude=[n.name for n in model.graph.node if n.op_type == "Gather" and n.name not in int8_gathers])
-    if int8_matmuls:
-        model = onnx.load(str(path))
-        quantize_dynamic(str(path), str(path), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
-                         nodes_to_exclude=[n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in int8_matmuls])
-    Path(output).write_bytes(path.read_bytes())
+    quantize_dynamic(str(path), str(output), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gather"],
+                     nodes_to_exclude=[n.name for n in model.graph.node if n.op_type in ("MatMul", "Gather") and n.name not in eight_bit_nodes])
 
 
 def to_float16_onnx(source: Path, output: Path, config: Float16Config, scratch: Path) -> None:
