@@ -83,4 +83,41 @@ def squad_scores(predictions: Mapping[str, str], gold: Mapping[str, Sequence[str
     return {"exact_match": em / len(gold), "f1": f1 / len(gold)}
 
 
-__all__ = ["normalize_answer", "answer_f1", "squad_scores", "softmax", "accuracy", "macro_f1", "classification_metrics", "fidelity_metrics"]
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average rank (as Spearman's rho needs)."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values), dtype=np.float64)
+    sorted_values = values[order]
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start:end + 1]] = (start + end) / 2.0 + 1.0
+        start = end + 1
+    return ranks
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denominator) if denominator > 0 else 0.0
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation: Pearson's on the ranks."""
+    return pearson(_ranks(a), _ranks(b))
+
+
+def similarity_metrics(first: np.ndarray, second: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """How well the cosine similarity of paired embeddings [N, D] ranks gold similarity `scores`
+    (STS-B's evaluation: Spearman's rho, and Pearson's r)."""
+    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
+    cosine = (first * second).sum(1) / np.maximum(norms, 1e-12)
+    return {"spearman": spearman(cosine, scores), "pearson": pearson(cosine, scores)}
+
+
+__all__ = ["pearson", "spearman", "similarity_metrics", "normalize_answer", "answer_f1", "squad_scores", "softmax", "accuracy", "macro_f1", "classification_metrics", "fidelity_metrics"]

@@ -31,10 +31,14 @@ class Task:
     example: str
     # Names other tools use for this task (transformers pipelines, Optimum).
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    # The axes of every input (multiple choice adds a choices axis).
+    input_axes: dict[int, str] = field(default_factory=lambda: {0: "batch", 1: "sequence"})
+    # Whether the converters, runtimes and validation handle it yet (else: load, save, inspect, parity).
+    exportable: bool = True
 
     @property
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS}
+        axes = {name: dict(self.input_axes) for name in INPUTS}
         axes.update(self.output_axes)
         return axes
 
@@ -71,6 +75,40 @@ TASKS: dict[str, Task] = {
             metrics=("exact_match", "f1"),
             example="a question and a context",
             aliases=("extractive-qa",),
+        ),
+        Task(
+            "feature-extraction",
+            "AlbertModel",
+            # The pooled, normalised sentence vector: the pooling is in the graph, so every runtime
+            # pools the same way.
+            outputs=("sentence_embedding",),
+            output_axes={"sentence_embedding": {0: "batch"}},
+            metric="spearman",
+            metrics=("spearman", "pearson"),
+            example="a text to embed",
+            aliases=("sentence-embedding", "sentence-similarity", "embeddings"),
+        ),
+        Task(
+            "fill-mask",
+            "AlbertForMaskedLM",
+            outputs=("logits",),
+            output_axes={"logits": {0: "batch", 1: "sequence"}},
+            metric="top1",
+            metrics=("top1", "top5"),
+            example="a text with [MASK] in it",
+            aliases=("masked-lm",),
+            exportable=False,
+        ),
+        Task(
+            "multiple-choice",
+            "AlbertForMultipleChoice",
+            outputs=("logits",),
+            output_axes={"logits": {0: "batch", 1: "choices"}},
+            metric="accuracy",
+            metrics=("accuracy",),
+            example="a question and its choices",
+            input_axes={0: "batch", 1: "choices", 2: "sequence"},
+            exportable=False,
         ),
     )
 }

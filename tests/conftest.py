@@ -137,6 +137,14 @@ def ner_checkpoint(tmp_path_factory, spiece_model) -> Path:
 
 
 @pytest.fixture(scope="session")
+def embedding_checkpoint(tmp_path_factory, spiece_model) -> Path:
+    """A randomly initialised grouped sentence-embedding ALBERT (mean pooling, normalised)."""
+    from edge_albert.model.albert import AlbertForSentenceEmbedding
+
+    return head_checkpoint(tmp_path_factory.mktemp("emb") / "ckpt", spiece_model, AlbertForSentenceEmbedding, ["LABEL_0", "LABEL_1"])
+
+
+@pytest.fixture(scope="session")
 def qa_checkpoint(tmp_path_factory, spiece_model) -> Path:
     from edge_albert.model.albert import AlbertForQuestionAnswering
 

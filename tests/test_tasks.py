@@ -22,8 +22,18 @@ def test_checkpoint_task_from_config(tmp_path, ner_checkpoint, qa_checkpoint, ti
     assert checkpoint_task(tiny_checkpoint) is TASKS["text-classification"]
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "albert"}))
     assert checkpoint_task(tmp_path) is TASKS["text-classification"]  # no architectures: a classifier, as loading reads it
-    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["AlbertForMaskedLM"]}))
-    with pytest.raises(InputError, match="config.json: config.json names architecture AlbertForMaskedLM"):
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["AlbertForCausalLM"]}))
+    with pytest.raises(InputError, match="config.json: config.json names architecture AlbertForCausalLM"):
         checkpoint_task(tmp_path)
     with pytest.raises(InputError, match="no config.json"):
         checkpoint_task(tmp_path / "missing")
+
+
+def test_every_head_has_one_task_and_multiple_choice_adds_a_choices_axis(embedding_checkpoint):
+    from edge_albert.model.albert import ARCHITECTURES
+    from edge_albert.tasks import find_task
+
+    assert checkpoint_task(embedding_checkpoint) is TASKS["feature-extraction"] is get_task("sentence-embedding")
+    assert {name for name in ARCHITECTURES if find_task(name) is None} == {"AlbertForPreTraining"}  # pretraining has no task
+    assert TASKS["multiple-choice"].dynamic_axes["input_ids"] == {0: "batch", 1: "choices", 2: "sequence"}
+    assert TASKS["feature-extraction"].dynamic_axes["sentence_embedding"] == {0: "batch"}

@@ -12,9 +12,10 @@ from edge_albert.model.config import PRESETS
 from edge_albert.tasks import TASKS
 
 PRESET_CHOICE = click.Choice(list(PRESETS))
-TASK_CHOICE = click.Choice(list(TASKS))
-# The tasks that have a fine-tuned teacher and distillation.
-DISTILL_TASK_CHOICE = click.Choice(["text-classification", "token-classification"])
+# The tasks `train` fine-tunes on labels, `teacher` fine-tunes a teacher for, and `distill` distils.
+TASK_CHOICE = click.Choice(["text-classification", "token-classification", "question-answering"])
+TEACHER_TASK_CHOICE = click.Choice(["text-classification", "token-classification"])
+DISTILL_TASK_CHOICE = click.Choice(["text-classification", "token-classification", "feature-extraction"])
 
 # edge_albert.converters.onnx.OPSET / SUPPORTED_OPSETS, spelled out so `--help` needs no torch (tested).
 OPSET_OPTION = click.option("--opset", type=click.IntRange(18, 21), default=20, show_default=True,
@@ -118,7 +119,7 @@ def print_training(result, as_json: bool) -> None:
         print_json(data)
         return
     m = result.best_metrics
-    shown = ", ".join(f"{k} {m[k]:.4f}" for k in ("exact_match", "f1", "accuracy") if k in m) or "n/a"
+    shown = ", ".join(f"{k} {m[k]:.4f}" for k in ("exact_match", "f1", "accuracy", "spearman") if k in m) or "n/a"
     click.echo(f"best checkpoint: {result.checkpoint}")
     click.echo(f"dev {shown} at step {result.best_step}/{result.steps}, {result.parameters:,} parameters, {result.wall_seconds:.0f} s")
 

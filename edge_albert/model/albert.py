@@ -8,6 +8,7 @@ loops run over config values, which keeps ONNX and TFLite export straightforward
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -285,6 +286,91 @@ class AlbertForQuestionAnswering(AlbertPreTrainedModel):
         return logits[..., 0].contiguous(), logits[..., 1].contiguous()
 
 
+@dataclass(frozen=True)
+class SentencePooling:
+    """How token states become one sentence vector, as sentence-transformers records it
+    (`1_Pooling/config.json`, `2_Normalize`): the mean over real tokens or the [CLS] state, then
+    optionally L2-normalised so that a dot product is the cosine similarity."""
+
+    mode: str = "mean"
+    normalize: bool = True
+
+    MODES = ("mean", "cls")
+
+    def __post_init__(self) -> None:
+        if self.mode not in self.MODES:
+            raise ValueError(f"unsupported pooling {self.mode!r}; edge-albert pools with {', '.join(self.MODES)}")
+
+    def __call__(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        pooled = masked_mean(states, attention_mask) if self.mode == "mean" else states[:, 0]
+        if self.normalize:
+            # F.normalize's clamp keeps an all-zero row finite, as sentence-transformers does.
+            pooled = F.normalize(pooled, p=2.0, dim=-1)
+        return pooled
+
+
+class AlbertForSentenceEmbedding(AlbertPreTrainedModel):
+    """Hugging Face's bare `AlbertModel` (encoder and pooler, the same tensor names without the
+    `albert.` prefix in files) plus the `SentencePooling` that makes one vector per text.
+    `forward` returns the sentence embedding [B, H]; `hidden_states` the encoder's outputs."""
+
+    # The architecture name in config.json, and the prefix Hugging Face's bare model leaves out of files.
+    architecture = "AlbertModel"
+    file_prefix = "albert."
+
+    def __init__(self, config: AlbertConfig, pooling: SentencePooling | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.pooling = pooling or SentencePooling()
+        self.albert = AlbertModel(config)
+        self.init_weights()
+
+    def hidden_states(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(last hidden state [B, N, H], pooler output [B, H]), as `transformers.AlbertModel` gives them."""
+        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        return self.albert(input_ids, attention_mask, token_type_ids)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        sequence, _ = self.albert(input_ids, attention_mask, token_type_ids)
+        return self.pooling(sequence, attention_mask)
+
+
+class AlbertForMultipleChoice(AlbertPreTrainedModel):
+    """ALBERT + pooler + one score per choice. Inputs are [B, choices, N]; `forward` returns
+    logits [B, choices] (every choice is encoded as its own sequence, as in Hugging Face)."""
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.albert = AlbertModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        choices, length = input_ids.shape[1], input_ids.shape[-1]
+        flat = [t.reshape(-1, length) for t in (input_ids, attention_mask, token_type_ids)]
+        _, pooled = self.albert(*flat)
+        return self.classifier(self.dropout(pooled)).reshape(-1, choices)
+
+
 class AlbertMLMHead(nn.Module):
     def __init__(self, config: AlbertConfig) -> None:
         super().__init__()
@@ -344,7 +430,42 @@ class AlbertForPreTraining(AlbertPreTrainedModel):
         return self.predictions(sequence_output), self.sop_classifier(pooled)
 
 
+class AlbertForMaskedLM(AlbertPreTrainedModel):
+    """ALBERT (no pooler) with the masked-LM head, its decoder tied to the word embeddings.
+    `forward` returns logits over the vocabulary [B, N, V]."""
+
+    tied_keys = AlbertForPreTraining.tied_keys
+
+    def __init__(self, config: AlbertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.albert = AlbertModel(config, add_pooling_layer=False)
+        self.predictions = AlbertMLMHead(config)
+        self.init_weights()
+        self.tie_weights()
+
+    tie_weights = AlbertForPreTraining.tie_weights
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        sequence, _ = self.albert(input_ids, attention_mask, token_type_ids)
+        return self.predictions(sequence)
+
+
+def architecture_name(model_class: type[AlbertPreTrainedModel]) -> str:
+    """The class's name in config.json's `architectures` (Hugging Face's class name)."""
+    return getattr(model_class, "architecture", model_class.__name__)
+
+
 ARCHITECTURES: dict[str, type[AlbertPreTrainedModel]] = {
+    "AlbertModel": AlbertForSentenceEmbedding,
+    "AlbertForMaskedLM": AlbertForMaskedLM,
+    "AlbertForMultipleChoice": AlbertForMultipleChoice,
     "AlbertForSequenceClassification": AlbertForSequenceClassification,
     "AlbertForTokenClassification": AlbertForTokenClassification,
     "AlbertForQuestionAnswering": AlbertForQuestionAnswering,
@@ -358,6 +479,11 @@ __all__ = [
     "AlbertForTokenClassification",
     "AlbertForQuestionAnswering",
     "AlbertForPreTraining",
+    "AlbertForSentenceEmbedding",
+    "AlbertForMultipleChoice",
+    "AlbertForMaskedLM",
+    "SentencePooling",
+    "architecture_name",
     "ARCHITECTURES",
     "MASK_VALUE",
     "masked_mean",

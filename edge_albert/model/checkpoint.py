@@ -1,8 +1,11 @@
 """Hugging Face-format checkpoint directories: config.json, model.safetensors, spiece.model.
 
 What we save loads with `transformers.AlbertFor<Task>.from_pretrained(dir)` (sequence and token
-classification, question answering, pretraining) and we load what it saves; the head comes from
-`architectures` in config.json. Weights are read from safetensors, or from `pytorch_model.bin` with
+classification, question answering, multiple choice, masked LM, pretraining, and the bare
+`AlbertModel`) and we load what it saves; the head comes from `architectures` in config.json. A
+sentence-embedding model also carries sentence-transformers' module files (`modules.json`,
+`1_Pooling/config.json`, `2_Normalize/`), so `SentenceTransformer(dir)` pools as we do, and we read
+the pooling of the sentence-transformers ALBERT models users bring. Weights are read from safetensors, or from `pytorch_model.bin` with
 `torch.load(weights_only=True)` only: a pickle that needs code to run is refused.
 """
 
@@ -18,7 +21,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from edge_albert.errors import InputError
-from edge_albert.model.albert import ARCHITECTURES, AlbertForPreTraining, AlbertForSequenceClassification, AlbertPreTrainedModel
+from edge_albert.model.albert import (
+    ARCHITECTURES,
+    AlbertForSentenceEmbedding,
+    AlbertForSequenceClassification,
+    AlbertPreTrainedModel,
+    SentencePooling,
+    architecture_name,
+)
 from edge_albert.model.config import AlbertConfig
 from edge_albert.staging import staged_directory
 
@@ -27,6 +37,56 @@ SAFETENSORS_NAME = "model.safetensors"
 PICKLE_NAME = "pytorch_model.bin"
 SPIECE_NAME = "spiece.model"
 TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
+MODULES_NAME = "modules.json"
+POOLING_FOLDER = "1_Pooling"
+NORMALIZE_FOLDER = "2_Normalize"
+_ST = "sentence_transformers.models."
+
+
+def read_sentence_pooling(directory: Path) -> SentencePooling:
+    """The pooling a sentence-transformers folder declares (modules.json and its Pooling module's
+    config); mean pooling with normalisation where a checkpoint declares none."""
+    from edge_albert.jsonfile import read_json
+
+    directory = Path(directory)
+    if not (directory / MODULES_NAME).is_file():
+        return SentencePooling()
+    modules = read_json(directory / MODULES_NAME)
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise InputError("expected a list of modules (sentence-transformers' modules.json)", directory / MODULES_NAME)
+    kinds = [str(m.get("type", "")).removeprefix(_ST) for m in modules]
+    unsupported = [k for k in kinds if k not in ("Transformer", "Pooling", "Normalize")]
+    if unsupported:
+        raise InputError(f"sentence-transformers module {unsupported[0]} is not supported; edge-albert embeds with "
+                         "Transformer, Pooling and Normalize modules only", directory / MODULES_NAME)
+    mode = "mean"
+    if "Pooling" in kinds:
+        path = directory / str(modules[kinds.index("Pooling")].get("path", POOLING_FOLDER)) / CONFIG_NAME
+        pooling = read_json(path, missing="modules.json names a Pooling module without its config")
+        if not isinstance(pooling, dict):
+            raise InputError("expected a JSON object", path)
+        chosen = [k.removeprefix("pooling_mode_").removesuffix("_tokens").removesuffix("_token") for k, v in pooling.items()
+                  if k.startswith("pooling_mode_") and v is True]
+        if chosen not in (["mean"], ["cls"]):
+            raise InputError(f"pooling {'+'.join(chosen) or 'none'} is not supported; edge-albert pools with the mean or the [CLS] token", path)
+        mode = chosen[0]
+    return SentencePooling(mode, normalize="Normalize" in kinds)
+
+
+def write_sentence_pooling(directory: Path, pooling: SentencePooling, hidden_size: int, max_length: int) -> None:
+    """sentence-transformers' module files for `pooling` (the Transformer module is the folder itself)."""
+    modules = [{"idx": 0, "name": "0", "path": "", "type": _ST + "Transformer"},
+               {"idx": 1, "name": "1", "path": POOLING_FOLDER, "type": _ST + "Pooling"}]
+    if pooling.normalize:
+        modules.append({"idx": 2, "name": "2", "path": NORMALIZE_FOLDER, "type": _ST + "Normalize"})
+        (directory / NORMALIZE_FOLDER).mkdir()
+    (directory / MODULES_NAME).write_text(json.dumps(modules, indent=2) + "\n")
+    (directory / POOLING_FOLDER).mkdir()
+    config = {"word_embedding_dimension": hidden_size, "pooling_mode_cls_token": pooling.mode == "cls",
+              "pooling_mode_mean_tokens": pooling.mode == "mean", "pooling_mode_max_tokens": False,
+              "pooling_mode_mean_sqrt_len_tokens": False}
+    (directory / POOLING_FOLDER / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    (directory / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_length, "do_lower_case": False}, indent=2) + "\n")
 
 
 def read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
@@ -99,7 +159,10 @@ def load_model(
     tied = getattr(cls, "tied_keys", {})
     # Hugging Face's legacy files carry these buffers; they are derived, not learned.
     state = {k: v for k, v in state.items() if not k.endswith(("position_ids", "embeddings.token_type_ids"))}
-    head_prefixes = ("classifier.", "qa_outputs.", "predictions.", "sop_classifier.", "albert.pooler.")
+    prefix = getattr(cls, "file_prefix", "")
+    if prefix and not any(k.startswith(prefix) for k in state):
+        state = {prefix + k: v for k, v in state.items()}
+    head_prefixes = ("classifier.", "qa_outputs.", "predictions.", "sop_classifier.", "albert.pooler.", "dropout.")
 
     unexpected = [k for k in state if k not in expected]
     if unexpected and not (new_head_ok and all(k.startswith(head_prefixes) for k in unexpected)):
@@ -116,9 +179,9 @@ def load_model(
                 f"{tuple(expected[key].shape)}",
                 weights_file,
             )
-    model = cls(config)
+    model = cls(config, read_sentence_pooling(directory)) if cls is AlbertForSentenceEmbedding else cls(config)
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
-    if isinstance(model, AlbertForPreTraining):
+    if hasattr(model, "tie_weights"):
         model.tie_weights()
     model.eval()
     return model
@@ -126,7 +189,8 @@ def load_model(
 
 def _safetensors_state(model: AlbertPreTrainedModel) -> dict[str, torch.Tensor]:
     tied = getattr(type(model), "tied_keys", {})
-    return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items() if k not in tied}
+    prefix = getattr(type(model), "file_prefix", "")
+    return {k.removeprefix(prefix): v.detach().contiguous().clone() for k, v in model.state_dict().items() if k not in tied}
 
 
 def save_model(
@@ -139,10 +203,12 @@ def save_model(
 ) -> Path:
     """Write a Hugging Face-format checkpoint directory, atomically (staged, then renamed)."""
     directory = Path(directory)
-    config = model.config.replace(architectures=[type(model).__name__])
+    config = model.config.replace(architectures=[architecture_name(type(model))])
     with staged_directory(directory, force=force) as stage:
         config.save(stage / CONFIG_NAME)
         save_file(_safetensors_state(model), str(stage / SAFETENSORS_NAME), metadata={"format": "pt"})
+        if isinstance(model, AlbertForSentenceEmbedding):
+            write_sentence_pooling(stage, model.pooling, config.hidden_size, min(512, config.max_position_embeddings))
         if tokenizer_model is not None:
             shutil.copyfile(tokenizer_model, stage / SPIECE_NAME)
             (stage / TOKENIZER_CONFIG_NAME).write_text(json.dumps(tokenizer_config(config), indent=2) + "\n")
@@ -169,4 +235,4 @@ def tokenizer_config(config: AlbertConfig) -> dict:
     }
 
 
-__all__ = ["load_model", "save_model", "read_state_dict", "tokenizer_config", "CONFIG_NAME", "SAFETENSORS_NAME", "SPIECE_NAME"]
+__all__ = ["load_model", "save_model", "read_state_dict", "read_sentence_pooling", "write_sentence_pooling", "tokenizer_config", "CONFIG_NAME", "SAFETENSORS_NAME", "SPIECE_NAME"]

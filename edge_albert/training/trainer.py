@@ -289,7 +289,9 @@ def train_classifier(
     if train.word_targets is not None and config.hidden_weight > 0:
         targets = train.word_targets
         distiller = WordStateDistiller(model.config.hidden_size, targets.states, targets.student_layers, targets.starts, targets.special_ids)
-    aids = torch.nn.ModuleList([m for m in (projector, distiller) if m is not None])
+    # Modules trained with the model and dropped afterwards (an objective may bring its own: the
+    # sentence-embedding student's map onto the teacher's width).
+    aids = torch.nn.ModuleList([m for m in (projector, distiller, getattr(objective, "training_module", None)) if m is not None])
 
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs

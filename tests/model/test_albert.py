@@ -99,13 +99,17 @@ def test_token_and_span_heads_match_reference_both_ways(tmp_path, shape, head):
 
 
 def test_unknown_architecture_is_refused_not_loaded_as_a_classifier(tmp_path):
+    import json
+
     from edge_albert.errors import InputError
 
     torch.manual_seed(0)
     ref = transformers.AlbertForMaskedLM(transformers.AlbertConfig(vocab_size=300, embedding_size=16, hidden_size=48, num_hidden_layers=2,
                                                                      num_attention_heads=4, intermediate_size=96))
     ref.save_pretrained(tmp_path / "mlm")
-    with pytest.raises(InputError, match="architecture AlbertForMaskedLM"):
+    config = json.loads((tmp_path / "mlm" / "config.json").read_text())
+    (tmp_path / "mlm" / "config.json").write_text(json.dumps(config | {"architectures": ["AlbertForCausalLM"]}))
+    with pytest.raises(InputError, match="architecture AlbertForCausalLM"):
         load_model(tmp_path / "mlm")
 
 
@@ -180,3 +184,99 @@ def test_set_encoder_dropout_changes_training_passes_only_and_is_saved(tmp_path)
     save_model(model, tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     assert loaded.config.hidden_dropout_prob == loaded.config.attention_probs_dropout_prob == 0.2
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"groups{s['num_hidden_groups']}-inner{s['inner_group_num']}")
+def test_bare_model_matches_reference_both_ways(tmp_path, shape):
+    from edge_albert.model.albert import AlbertForSentenceEmbedding
+
+    torch.manual_seed(0)
+    ours = AlbertForSentenceEmbedding(small_config(**shape)).eval()
+    save_model(ours, tmp_path / "ours")
+    ref = transformers.AlbertModel.from_pretrained(tmp_path / "ours").eval()
+    # The reference loads every tensor of our file: nothing of ours is missing or unexpected to it.
+    assert set(ref.state_dict()) >= {k.removeprefix("albert.") for k in ours.state_dict()}
+    ids, mask, types = batch()
+    with torch.no_grad():
+        sequence, pooled = ours.hidden_states(ids, mask, types)
+        out = ref(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    assert (sequence - out.last_hidden_state).abs().max().item() <= 1e-5
+    assert (pooled - out.pooler_output).abs().max().item() <= 1e-5
+
+    ref.save_pretrained(tmp_path / "ref")
+    back = load_model(tmp_path / "ref")
+    assert type(back) is AlbertForSentenceEmbedding
+    with torch.no_grad():
+        sequence, pooled = back.hidden_states(ids, mask, types)
+    assert (sequence - out.last_hidden_state).abs().max().item() <= 1e-5
+    assert (pooled - out.pooler_output).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("head", ["AlbertForMultipleChoice", "AlbertForMaskedLM"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"groups{s['num_hidden_groups']}-inner{s['inner_group_num']}")
+def test_multiple_choice_and_masked_lm_match_reference_both_ways(tmp_path, shape, head):
+    from edge_albert.model.albert import AlbertForMaskedLM, AlbertForMultipleChoice
+
+    ours_class = {"AlbertForMultipleChoice": AlbertForMultipleChoice, "AlbertForMaskedLM": AlbertForMaskedLM}[head]
+    torch.manual_seed(0)
+    ours = ours_class(small_config(**shape)).eval()
+    save_model(ours, tmp_path / "ours")
+    ref = getattr(transformers, head).from_pretrained(tmp_path / "ours").eval()
+    ids, mask, types = batch()
+    if head == "AlbertForMultipleChoice":  # 3 questions x 2 choices... here 1 question x 3 choices
+        ids, mask, types = (t.unsqueeze(0) for t in (ids, mask, types))
+    with torch.no_grad():
+        a = ours(ids, mask, types)
+        b = ref(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+    assert a.shape == b.shape == ((1, 3) if head == "AlbertForMultipleChoice" else (3, 19, 300))
+    assert (a - b).abs().max().item() <= 1e-5
+
+    ref.save_pretrained(tmp_path / "ref")
+    back = load_model(tmp_path / "ref")
+    assert type(back) is ours_class
+    with torch.no_grad():
+        assert (back(ids, mask, types) - b).abs().max().item() <= 1e-5
+    if head == "AlbertForMaskedLM":  # the decoder stays tied after a file that stores it once
+        assert back.predictions.decoder.weight.data_ptr() == back.albert.embeddings.word_embeddings.weight.data_ptr()
+
+
+def test_sentence_embedding_pools_as_sentence_transformers_does(tmp_path, spiece_model):
+    """sentence-transformers reads the pooling we record and gives our embeddings; we read its
+    CLS-pooled, unnormalised folder the same way it does."""
+    st = pytest.importorskip("sentence_transformers")
+    from edge_albert.model.albert import AlbertForSentenceEmbedding, SentencePooling
+    from edge_albert.tokenization import AlbertTokenizer, pad_encodings
+
+    spiece = spiece_model
+    vocab = AlbertTokenizer(spiece).vocab_size
+    texts = ["a gorgeous, witty, seductive movie.", "it's slow -- very, very slow.", "the film is strictly routine and never quite takes off."]
+    for pooling in (SentencePooling(), SentencePooling("cls", normalize=False)):
+        torch.manual_seed(0)
+        ours = AlbertForSentenceEmbedding(small_config(vocab_size=vocab), pooling).eval()
+        folder = save_model(ours, tmp_path / f"{pooling.mode}", tokenizer_model=spiece)
+        ref = st.SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        expected = ref.encode(texts, convert_to_tensor=True)
+        tok = AlbertTokenizer(spiece)
+        batch_arrays = pad_encodings([tok.encode(t) for t in texts], tok.pad_id)
+        with torch.no_grad():
+            got = load_model(folder)(*(torch.from_numpy(batch_arrays[k]) for k in ("input_ids", "attention_mask", "token_type_ids")))
+        assert load_model(folder).pooling == pooling
+        assert (got - expected).abs().max().item() <= 1e-5
+    assert torch.allclose(load_model(tmp_path / "mean")(torch.tensor([[2, 7, 3]])).norm(dim=-1), torch.ones(1))
+
+
+def test_unsupported_sentence_transformers_modules_are_refused_with_the_file(tmp_path):
+    import json
+
+    from edge_albert.errors import InputError
+    from edge_albert.model.albert import AlbertForSentenceEmbedding
+
+    folder = save_model(AlbertForSentenceEmbedding(small_config()), tmp_path / "emb")
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_max_tokens": True, "pooling_mode_mean_tokens": False}))
+    with pytest.raises(InputError, match="pooling max is not supported") as info:
+        load_model(folder)
+    assert "1_Pooling" in str(info.value)
+    modules = json.loads((folder / "modules.json").read_text())
+    (folder / "modules.json").write_text(json.dumps(modules + [{"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"}]))
+    with pytest.raises(InputError, match="module Dense is not supported"):
+        load_model(folder)
