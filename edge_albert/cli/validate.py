@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from edge_albert.cli.group import main
-from edge_albert.cli.options import FiniteRange, print_json
+from edge_albert.cli.options import CHECKPOINT, FiniteRange, print_json
 
 
 @main.command("validate")
-@click.argument("reference", type=click.Path(path_type=Path))
+@click.argument("reference", type=CHECKPOINT)
 @click.argument("artifacts", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--data", "data_file", type=click.Path(path_type=Path), default=None, help="Labelled file to measure on (default: the built-in test split).")
 @click.option("--text-column", default=None)

@@ -12,7 +12,7 @@ import torch
 from edge_albert import __version__
 from edge_albert.checksums import sha256_file
 from edge_albert.errors import InputError
-from edge_albert.model.albert import AlbertPreTrainedModel
+from edge_albert.model.albert import AlbertPreTrainedModel, architecture_name
 from edge_albert.model.checkpoint import SPIECE_NAME, load_model
 from edge_albert.tasks import INPUTS, TASKS, Task, find_task
 
@@ -42,10 +42,10 @@ class AlbertExportConfig:
     def from_checkpoint(cls, checkpoint: Path, max_length: int | None = None, *, tasks: tuple[str, ...] | None = None) -> AlbertExportConfig:
         """The export of a checkpoint of any task, or only of `tasks` (formats that take fewer)."""
         model = load_model(checkpoint)
-        task = find_task(type(model).__name__)
-        if task is None or (tasks is not None and task.name not in tasks):
-            allowed = ", ".join(tasks or TASKS)
-            raise InputError(f"is a {type(model).__name__}; this export takes {allowed} models (train or distil one first)", checkpoint)
+        task = find_task(architecture_name(type(model)))
+        if task is None or not task.exportable or (tasks is not None and task.name not in tasks):
+            allowed = ", ".join(tasks or [t.name for t in TASKS.values() if t.exportable])
+            raise InputError(f"is a {architecture_name(type(model))}; this export takes {allowed} models (train or distil one first)", checkpoint)
         limit = model.config.max_position_embeddings
         max_length = max_length or min(128 if task.name != "question-answering" else 384, limit)
         if max_length > limit:
@@ -79,5 +79,10 @@ class AlbertExportConfig:
             "pruned": self.model.config.pruned,
             "inputs": list(self.inputs),
             "outputs": list(self.outputs),
+            # A sentence encoder's vector: its width and how the graph pools it (for apps and bundles).
+            **({"embedding": {"dimension": self.model.config.hidden_size, "pooling": self.model.pooling.mode,
+                              "normalize": self.model.pooling.normalize}} if self.task.name == "feature-extraction" else {}),
+            # A masked LM scores every piece of the vocabulary.
+            **({"vocab_size": self.model.config.vocab_size} if self.task.name == "fill-mask" else {}),
             **extra,
         }

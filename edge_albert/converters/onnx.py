@@ -114,8 +114,12 @@ def canonicalize_attention_mask(model: onnx.ModelProto) -> bool:
         ]
         sub.input[1] = "mask_float"
         position = list(graph.node).index(cast)
-        graph.node.remove(cast)
-        graph.node.remove(unsqueeze)
+        # The cast mask may feed more than the attention (a sentence embedding's mean pooling): keep what others read.
+        readers = [name for n in graph.node for name in n.input]
+        if unsqueeze.output[0] not in readers:
+            graph.node.remove(unsqueeze)
+            if cast.output[0] not in readers:
+                graph.node.remove(cast)
         for k, node in enumerate(nodes):
             graph.node.insert(position + k, node)
         drop_unused_initializers(model)

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from edge_albert.errors import InputError
 from edge_albert.model.albert import (
     ARCHITECTURES,
+    AlbertForMaskedLM,
     AlbertForSentenceEmbedding,
     AlbertForSequenceClassification,
     AlbertPreTrainedModel,
@@ -159,6 +160,10 @@ def load_model(
     tied = getattr(cls, "tied_keys", {})
     # Hugging Face's legacy files carry these buffers; they are derived, not learned.
     state = {k: v for k, v in state.items() if not k.endswith(("position_ids", "embeddings.token_type_ids"))}
+    if cls is AlbertForMaskedLM:
+        # Hugging Face's masked-LM files saved from a pretraining model (albert-base-v2's) carry
+        # the pooler and the sentence-order head; transformers ignores them on load, so do we.
+        state = {k: v for k, v in state.items() if not k.startswith(("albert.pooler.", "sop_classifier."))}
     prefix = getattr(cls, "file_prefix", "")
     if prefix and not any(k.startswith(prefix) for k in state):
         state = {prefix + k: v for k, v in state.items()}

@@ -9,6 +9,7 @@ import torch
 from edge_albert.model.albert import AlbertForSequenceClassification
 from edge_albert.model.checkpoint import SAFETENSORS_NAME, SPIECE_NAME, load_model, save_model
 from edge_albert.model.config import encoder_flops, preset_config
+from edge_albert.model.albert import architecture_name
 from edge_albert.tasks import find_task
 from edge_albert.tokenization import AlbertTokenizer
 
@@ -49,7 +50,7 @@ def describe_checkpoint(directory: Path) -> dict:
     weights = directory / SAFETENSORS_NAME
     return {
         "architecture": type(model).__name__,
-        "task": task.name if (task := find_task(type(model).__name__)) else None,  # None: a pretraining checkpoint
+        "task": task.name if (task := find_task(architecture_name(type(model)))) else None,  # None: a pretraining checkpoint
         "labels": c.labels,
         "vocab_size": c.vocab_size,
         "embedding_size": c.embedding_size,

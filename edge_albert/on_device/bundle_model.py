@@ -50,9 +50,11 @@ class BundleModel:
         self.manifest = bundle.manifest
         self.model_entry = entry
         classes = self.session.output_classes
-        expected = len(self.task.outputs) if len(self.task.outputs) > 1 else len(self.labels)
-        if classes is not None and classes != expected:
-            raise InputError(f"{entry['file']} outputs {classes} classes but the manifest has {len(self.labels)} labels", bundle.path)
+        self.dimension = int((bundle.manifest.get("embedding") or {}).get("dimension", 0))
+        expected = self.task.output_width(bundle.manifest)
+        if classes is not None and expected is not None and classes != expected:
+            what = f"the manifest's {expected}-wide embedding" if self.dimension else f"the manifest's {len(self.labels)} labels"
+            raise InputError(f"{entry['file']} outputs {classes} values per example, not {what}", bundle.path)
 
 
 def check_batch_size(batch_size: object) -> None:

@@ -1,7 +1,7 @@
 """Requests in, JSON records out, for every task: what `edge-albert predict` prints.
 
-A request is a text (classification, token classification) or a {"question", "context"} object
-(question answering; an "id" is echoed). Each input line gets one record, in order; a line that
+A request is a text (classification, token classification, sentence embeddings, fill-mask) or a
+{"question", "context"} object (question answering; an "id" is echoed). Each input line gets one record, in order; a line that
 cannot be read gets {"line": n, "error": ...} and the others are still answered.
 """
 
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from edge_albert.errors import InputError
 from edge_albert.on_device.bundle_model import check_text
 from edge_albert.on_device.classifier import Classifier
+from edge_albert.on_device.embedder import Embedder
+from edge_albert.on_device.mask_filler import MaskFiller
 from edge_albert.on_device.question_answerer import QuestionAnswerer
 from edge_albert.on_device.token_classifier import TokenClassifier
 
@@ -66,7 +68,7 @@ def line_requests(data: bytes, *, json_objects: bool) -> list[Request]:
     return out
 
 
-def predict_records(predictor: Classifier | TokenClassifier | QuestionAnswerer, requests: Sequence[Request], *, batch_size: int = 32) -> list[dict]:
+def predict_records(predictor: Classifier | TokenClassifier | QuestionAnswerer | Embedder | MaskFiller, requests: Sequence[Request], *, batch_size: int = 32) -> list[dict]:
     """One record per request, in order."""
     good = [r for r in requests if r.error is None]
     if isinstance(predictor, QuestionAnswerer):
@@ -79,6 +81,18 @@ def predict_records(predictor: Classifier | TokenClassifier | QuestionAnswerer, 
                 results[r.line] = head | {"error": str(exc)}
                 continue
             results[r.line] = head | ({"answer": a.text, "start": a.start, "end": a.end, "score": a.score, "windows": a.windows} if a else {"answer": None})
+    elif isinstance(predictor, Embedder):
+        vectors = predictor.embed([r.payload for r in good], batch_size=batch_size) if good else []  # type: ignore[misc]
+        results = {r.line: {"line": r.line, "text": r.payload, "embedding": [float(x) for x in v]} for r, v in zip(good, vectors)}
+    elif isinstance(predictor, MaskFiller):
+        results = {}
+        for r in good:  # one at a time, so a text without [MASK] fails only its own line
+            try:
+                masks = predictor.fill([r.payload], batch_size=batch_size)[0]  # type: ignore[list-item]
+            except InputError as exc:
+                results[r.line] = {"line": r.line, "error": str(exc).replace("text 0", "the text")}
+                continue
+            results[r.line] = {"line": r.line, "text": r.payload, "masks": [[f.to_dict() for f in fills] for fills in masks]}
     elif isinstance(predictor, TokenClassifier):
         found = predictor.entities([r.payload for r in good], batch_size=batch_size) if good else []  # type: ignore[misc]
         results = {r.line: {"line": r.line, "text": r.payload, "entities": [e.to_dict() for e in ents]} for r, ents in zip(good, found)}

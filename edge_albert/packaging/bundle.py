@@ -31,9 +31,10 @@ def _model_metadata(path: Path) -> dict:
     """Our metadata of a model file, after proving its runtime loads it and its output fits."""
     session = open_session(path)  # InputError naming the file when the runtime cannot load it
     meta = session.metadata
-    labels = meta.get("labels")
-    if labels and session.output_classes is not None and session.output_classes != len(labels):
-        raise InputError(f"outputs {session.output_classes} classes but its metadata lists {len(labels)} labels", path)
+    width = get_task(str(meta.get("task", "text-classification"))).output_width(meta)
+    if width is not None and session.output_classes is not None and session.output_classes != width:
+        what = f"a {width}-wide embedding" if meta.get("embedding") else f"{len(meta.get('labels') or [])} labels"
+        raise InputError(f"outputs {session.output_classes} values per example but its metadata gives {what}", path)
     return meta
 
 
@@ -60,7 +61,7 @@ def build_bundle(
     if not models:
         raise InputError("give at least one .onnx or .tflite model to package")
     tok = AlbertTokenizer(tokenizer)
-    entries, files, labels, task = [], {}, None, None
+    entries, files, labels, task, embedding = [], {}, None, None, None
     for model_path in map(Path, models):
         if model_path.suffix not in FILE_RUNTIMES:
             raise InputError("expected a .onnx or .tflite file", model_path)
@@ -78,6 +79,10 @@ def build_bundle(
         if labels is not None and meta["labels"] != labels:
             raise InputError(f"labels {meta['labels']} differ from the other models' {labels}", model_path)
         labels = meta["labels"]
+        if meta.get("embedding"):
+            if embedding is not None and meta["embedding"] != embedding:
+                raise InputError(f"embeds as {meta['embedding']}, the other models as {embedding}", model_path)
+            embedding = meta["embedding"]
         name = f"models/{model_path.name}"
         if name in files:
             raise InputError("two models share the file name; rename one", model_path)
@@ -96,12 +101,15 @@ def build_bundle(
             },
             "metrics": (metrics or {}).get(str(model_path)) or (metrics or {}).get(model_path.name),
         })
+    if task == "feature-extraction" and embedding is None:
+        raise InputError("a sentence-embedding model needs its embedding metadata (width, pooling); re-export it with this edge-albert", models[0])
     files["spiece.model"] = tok.model_proto
     files["labels.json"] = (json.dumps(labels, indent=2) + "\n").encode()
     manifest = {
         "format_version": FORMAT_VERSION,
         "task": task,
         "labels": labels,
+        **({"embedding": embedding} if embedding else {}),
         "models": entries,
         "tokenizer": {"file": "spiece.model", "sha256": tok.sha256, "vocab_size": tok.vocab_size},
         "preprocessing": {"lowercase": tok.do_lower_case, "keep_accents": tok.keep_accents, "truncation": "longest_first",

@@ -19,9 +19,10 @@ class TorchSession:
         self.path = Path(path)
         self.model = load_model(self.path)
         self.max_length = self.model.config.max_position_embeddings
+        from edge_albert.model.albert import architecture_name
         from edge_albert.tasks import task_for_architecture
 
-        self.task = task_for_architecture(type(self.model).__name__)
+        self.task = task_for_architecture(architecture_name(type(self.model)))
         self.metadata = {"labels": self.model.config.labels, "pruned": self.model.config.pruned, "task": self.task.name}
         self.output_classes = self.model.config.num_labels
 

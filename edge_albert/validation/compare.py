@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_albert.errors import InputError
-from edge_albert.metrics import classification_metrics, fidelity_metrics
+from edge_albert.metrics import classification_metrics, embedding_fidelity, fidelity_metrics
 from edge_albert.runtimes import Session, open_session
 from edge_albert.tokenization import AlbertTokenizer
 
@@ -31,6 +31,8 @@ class ComparisonResult:
     kl_divergence: float
     reference_accuracy: float | None = None
     candidate_accuracy: float | None = None
+    # Sentence embeddings: the smallest cosine similarity between a text's two embeddings.
+    min_cosine: float | None = None
 
     @property
     def accuracy_drop(self) -> float | None:
@@ -107,8 +109,10 @@ def compare_models(
     if cand_logits.shape != ref_logits.shape:
         raise InputError(f"outputs of shape {cand_logits.shape} where the reference gives {ref_logits.shape}: another task or label set?", cand.path)
     # Token-level outputs compare token by token (agreement: the same label, or for question
-    # answering the same start-versus-end preference, per token).
-    fid = fidelity_metrics(cand_logits, ref_logits)
+    # answering the same start-versus-end preference, per token); sentence embeddings by their
+    # components, cosines and nearest neighbours.
+    task = getattr(getattr(cand, "task", None), "name", None)
+    fid = embedding_fidelity(cand_logits, ref_logits) if task == "feature-extraction" else fidelity_metrics(cand_logits, ref_logits)
     ref_acc = cand_acc = None
     if labels is not None:
         y = np.asarray(labels)

@@ -236,7 +236,8 @@ def check_report(report: dict, baseline: dict, thresholds: GateThresholds, *, re
 # is re-recorded after an intended change, and nothing stops a series of small accepted losses
 # from adding up, except a bound no baseline may cross.
 FLOOR_CHECKS = {
-    "min_accuracy": ("floor_accuracy", lambda r: r["accuracy"], lambda v, limit: v >= limit),
+    # A report without accuracy (sentence embeddings) fails a min_accuracy floor: not measured is not passed.
+    "min_accuracy": ("floor_accuracy", lambda r: r["accuracy"], lambda v, limit: v is not None and v >= limit),
     # The task's headline metric: accuracy, entity F1 (NER), SQuAD F1 (QA); see check_floors.
     "min_score": ("floor_score", None, lambda v, limit: v >= limit),
     "min_agreement": ("floor_agreement", lambda r: r["fidelity"]["agreement"], lambda v, limit: v >= limit),

@@ -43,7 +43,7 @@ class ArtifactResult:
     runtime: str
     precision: str
     size_bytes: int
-    accuracy: float  # classification accuracy; word-tag accuracy (NER); exact match (QA)
+    accuracy: float | None  # classification accuracy; word-tag accuracy (NER); exact match (QA); None for sentence embeddings
     macro_f1: float | None
     fidelity: dict[str, float]
     latency: list[dict] = field(default_factory=list)  # one LatencyReport per thread count
@@ -104,7 +104,9 @@ def read_validation_data(reference: Path, data_file: Path | None = None, *, text
     task = checkpoint_task(reference)
     if task.name != "text-classification":
         if data_file is None:
-            raise InputError(f"validating a {task.name} model needs --data: a CoNLL-format file (NER) or a SQuAD JSON file (QA)")
+            raise InputError(f"validating a {task.name} model needs --data: a CoNLL-format file (NER), a SQuAD JSON file (QA), "
+                             "a scored-pairs TSV with score, sentence1, sentence2 columns (sentence embeddings, e.g. STS-B dev) "
+                             "or a text file (fill-mask: one word per text is hidden)")
         return read_task_data(task, data_file, limit=limit)
     if data_file is None:
         from edge_albert.data.rt_polarity import default_dataset
@@ -269,7 +271,8 @@ def validate_task(
             fid = task_fidelity(run, runs[0])
             results.append(ArtifactResult(
                 artifact=str(path), name=_artifact_name(path), runtime=session.runtime, precision=_precision(session), size_bytes=_size(path),
-                accuracy=run.metrics["accuracy" if "accuracy" in run.metrics else "exact_match"], macro_f1=None, fidelity=fid,
+                # No accuracy for sentence embeddings (their score is a correlation).
+                accuracy=run.metrics.get("accuracy", run.metrics.get("exact_match")), macro_f1=None, fidelity=fid,
                 pruned=bool(getattr(session, "metadata", {}).get("pruned", False)), quantization=coverage.to_dict() if coverage is not None else None,
                 memory=measure_in_subprocess(path) if memory and path.suffix != BUNDLE_SUFFIX else {},
                 score=run.metrics[task.metric], metrics=run.metrics,

@@ -42,3 +42,35 @@ def test_mediapipe_text_classifier_runs_our_export(tmp_path, trained_checkpoint,
     ours = run_texts(open_session(out), AlbertTokenizer(trained_checkpoint / "spiece.model"), texts, max_length=64)
     # MediaPipe tokenizes with the packed sentencepiece model and reports the logits as scores.
     np.testing.assert_allclose(theirs, ours, atol=1e-4)
+
+
+EMBED = r"""
+import json, sys
+from mediapipe.tasks.python import text
+from mediapipe.tasks.python.core import base_options
+embedder = text.TextEmbedder.create_from_options(text.TextEmbedderOptions(base_options=base_options.BaseOptions(model_asset_path=sys.argv[1])))
+vectors = [[float(x) for x in embedder.embed(t).embeddings[0].embedding] for t in json.loads(sys.stdin.read())]
+texts = json.loads(sys.argv[2])
+pairs = [text.TextEmbedder.cosine_similarity(embedder.embed(a).embeddings[0], embedder.embed(b).embeddings[0]) for a, b in zip(texts[:-1], texts[1:])]
+print(json.dumps({"vectors": vectors, "cosines": pairs}))
+"""
+
+
+def test_mediapipe_text_embedder_runs_our_sentence_embedding_export(tmp_path, embedding_checkpoint):
+    from edge_albert.converters.mediapipe import mediapipe_python
+    from edge_albert.data.sentence_pairs import read_scored_pairs
+    from tests.conftest import shared_file
+
+    out = tmp_path / "embedder.mediapipe.tflite"
+    report = convert(embedding_checkpoint, out, "mediapipe", max_length=64)
+    assert report.check.max_abs_logit_diff <= 1e-4 and read_tflite_metadata(out)["embedding"]["dimension"] == 96
+    texts = read_scored_pairs(shared_file("stsb/dev.tsv"), limit=12).first + ["A Man Is Playing A Guitar!"]
+    proc = subprocess.run([str(mediapipe_python()), "-c", EMBED, str(out), json.dumps(texts)], input=json.dumps(texts), capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    theirs = json.loads(proc.stdout.strip().splitlines()[-1])
+    ours = run_texts(open_session(out), AlbertTokenizer(embedding_checkpoint / "spiece.model"), texts, max_length=64)
+    np.testing.assert_allclose(np.array(theirs["vectors"]), ours, atol=1e-4)
+    # MediaPipe's own cosine similarity of neighbouring texts equals ours.
+    cosines = (ours[:-1] * ours[1:]).sum(1) / (np.linalg.norm(ours[:-1], axis=1) * np.linalg.norm(ours[1:], axis=1))
+    np.testing.assert_allclose(theirs["cosines"], cosines, atol=1e-4)

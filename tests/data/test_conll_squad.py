@@ -80,3 +80,26 @@ def test_squad_not_squad(tmp_path):
     path.write_text("[1, 2]")
     with pytest.raises(InputError, match="expected SQuAD JSON"):
         read_squad(path)
+
+
+def test_scored_pairs_read_stsb_and_name_the_bad_line(tmp_path):
+    """STS-B dev as the shared README describes it (574 pairs, unbalanced quotes read as text),
+    and malformed rows refused with file and line."""
+    from edge_albert.data.sentence_pairs import read_scored_pairs
+    from edge_albert.errors import InputError
+    from tests.conftest import shared_file
+
+    pairs = read_scored_pairs(shared_file("stsb/dev.tsv"))
+    assert len(pairs) == 574 and pairs.scores.min() >= 0 and pairs.scores.max() <= 5
+    assert pairs.first[0] == "A person is throwing a cat on to the ceiling." and pairs.scores[0] == 5.0
+    bad = tmp_path / "bad.tsv"
+    bad.write_text('score\tsentence1\tsentence2\n1.5\ta "quoted\tb\nhigh\tc\td\n')
+    with pytest.raises(InputError, match=r"bad.tsv: line 3: score 'high' is not a number"):
+        read_scored_pairs(bad)
+    bad.write_text("score\tsentence1\tsentence2\n2\tonly one\n")
+    with pytest.raises(InputError, match="line 2: 2 fields where the header has 3"):
+        read_scored_pairs(bad)
+    bad.write_text("label\tsentence\n1\tx\n")
+    with pytest.raises(InputError, match="expected a header with the columns score, sentence1, sentence2"):
+        read_scored_pairs(bad)
+    assert read_scored_pairs(shared_file("stsb/dev.tsv"), limit=10).first == pairs.first[:10]

@@ -73,7 +73,7 @@ def test_manifest_with_nan_is_refused(tmp_path, bundle):
 def test_labels_that_disagree_with_the_model_output_are_refused(tmp_path, bundle, backend):
     bad = edit_manifest(bundle, tmp_path / "l.eabundle", setting(["labels"], ["negative", "neutral", "positive"]))
     read_bundle(bad)  # the manifest alone is well-formed
-    with pytest.raises(InputError, match="outputs 2 classes but the manifest has 3 labels"):
+    with pytest.raises(InputError, match="outputs 2 values per example, not the manifest's 3 labels"):
         Classifier.from_bundle(bad, backend)
 
 
