@@ -143,17 +143,26 @@ class SentenceEmbeddingObjective(TaskObjective):
 
 def transfer_sentences(paths: Sequence[Path], held: Sequence[str], *, limit: int | None, seed: int, min_words: int = 1,
                        text_column: str | None = None) -> tuple[list[str], dict]:
-    """The sentences to distil on: both columns of scored-pair TSVs (all of them), and the lines
-    (or `text_column`) of the other files (a seeded sample of `limit`); deduplicated, none equal to
-    a `held` (dev) sentence, each of `min_words` words or more."""
+    """The sentences to distil on, deduplicated, none equal to a `held` (dev) sentence, each of
+    `min_words` words or more: all of the sentences of the files the project reads as data (both
+    columns of scored-pair TSVs, SQuAD JSON's questions, CoNLL files' sentences), and a seeded
+    sample of `limit` of the lines (or `text_column`) of the other files."""
     from edge_albert.data.sentence_pairs import read_scored_pairs
     from edge_albert.training.transfer import unlabeled_transfer_texts
 
     plain, paired = [], []
     for path in map(Path, paths):
-        with_pairs = path.suffix == ".tsv" and path.is_file() and "sentence1" in path.open(encoding="utf-8", errors="replace").readline()
-        if with_pairs:
+        first_line = path.open(encoding="utf-8", errors="replace").readline() if path.is_file() else ""
+        if path.suffix == ".tsv" and "sentence1" in first_line:
             paired.extend(read_scored_pairs(path).sentences)
+        elif path.suffix == ".json" and first_line.lstrip().startswith("{"):
+            from edge_albert.data.squad import read_squad  # SQuAD: its questions
+
+            paired.extend(dict.fromkeys(" ".join(q.question.split()) for q in read_squad(path)))
+        elif first_line.startswith("-DOCSTART-"):
+            from edge_albert.data.conll import read_conll  # CoNLL columns: its sentences
+
+            paired.extend(" ".join(words) for words in read_conll(path).words)
         else:
             plain.append(path)
     held_keys = {" ".join(t.lower().split()) for t in held}
@@ -161,7 +170,7 @@ def transfer_sentences(paths: Sequence[Path], held: Sequence[str], *, limit: int
     lines, counts = (unlabeled_transfer_texts(plain, list(held) + pair_texts, limit=limit, seed=seed, text_column=text_column) if plain
                      else ([], {"read": 0, "dropped": 0, "kept": 0}))
     sentences = [t for t in pair_texts + lines if len(t.split()) >= min_words]
-    return sentences, {"pair_sentences": len(pair_texts), "text_lines": counts, "kept": len(sentences)}
+    return sentences, {"data_sentences": len(pair_texts), "text_lines": counts, "kept": len(sentences)}
 
 
 def distill_embeddings(

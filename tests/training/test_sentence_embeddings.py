@@ -42,7 +42,7 @@ def test_transfer_sentences_keep_dev_sentences_out(tmp_path):
     held = {" ".join(s.lower().split()) for s in dev.sentences}
     assert not any(" ".join(s.lower().split()) in held for s in sentences)
     assert "some new sentence here" in sentences and "short" not in sentences
-    assert counts["text_lines"] == {"read": 4, "dropped": 2, "kept": 2} and counts["pair_sentences"] > 9000
+    assert counts["text_lines"] == {"read": 4, "dropped": 2, "kept": 2} and counts["data_sentences"] > 9000
 
 
 def test_student_learns_the_teachers_embeddings_and_resumes(tmp_path):
@@ -56,7 +56,7 @@ def test_student_learns_the_teachers_embeddings_and_resumes(tmp_path):
     result = distill_embeddings([train_file], run, config, dev=dev, preset="tiny", vocab_size=2000)
     info = json.loads((run / "teacher.json").read_text())
     history = [h["dev_spearman"] for h in result.history]
-    assert info["teacher_dev"]["spearman"] > 0.75 and info["transfer"]["pair_sentences"] > 2000
+    assert info["teacher_dev"]["spearman"] > 0.75 and info["transfer"]["data_sentences"] > 2000
     assert result.best_metrics["spearman"] == max(history) and max(history) > history[0] + 0.05  # it learns
     student = load_model(run / "model")
     assert isinstance(student, AlbertForSentenceEmbedding) and student.pooling.mode == "mean" and student.pooling.normalize
