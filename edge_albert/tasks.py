@@ -35,6 +35,8 @@ class Task:
     input_axes: dict[int, str] = field(default_factory=lambda: {0: "batch", 1: "sequence"})
     # Whether the converters, runtimes and validation handle it yet (else: load, save, inspect, parity).
     exportable: bool = True
+    # The file formats it exports to.
+    formats: tuple[str, ...] = ("onnx", "tflite")
 
     def output_width(self, metadata: dict) -> int | None:
         """The last dimension a model of this task must output, from its metadata (a bundle
@@ -44,6 +46,8 @@ class Task:
             return (metadata.get("embedding") or {}).get("dimension")
         if self.name == "fill-mask":
             return metadata.get("vocab_size")
+        if self.name == "multiple-choice":
+            return None  # one score per choice: as many as the input has
         if len(self.outputs) > 1:
             return len(self.outputs)
         return len(metadata["labels"]) if metadata.get("labels") else None
@@ -119,7 +123,7 @@ TASKS: dict[str, Task] = {
             metrics=("accuracy",),
             example="a question and its choices",
             input_axes={0: "batch", 1: "choices", 2: "sequence"},
-            exportable=False,
+            formats=("onnx",),
         ),
     )
 }

@@ -35,7 +35,7 @@ def package_cmd(models, tokenizer, output, metrics, signing_key, force, as_json)
         print_json(result.manifest)
     else:
         embedding, task = result.manifest.get("embedding"), result.manifest.get("task")
-        what = (f"{embedding['dimension']}-wide sentence embeddings" if embedding else "fill-mask" if task == "fill-mask"
+        what = (f"{embedding['dimension']}-wide sentence embeddings" if embedding else task if task in ("fill-mask", "multiple-choice")
                 else f"labels {result.manifest['labels']}")
         click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB, {len(result.manifest['models'])} model(s), {what})")
 
@@ -78,17 +78,22 @@ def predict_cmd(bundle, texts, backend, threads, public_key, batch_size, questio
                           -> {"answer", "start", "end", "score", "windows"} ("answer": null if none)
     feature-extraction    TEXTS or lines -> {"embedding": [...]} (see also `edge-albert embed`)
     fill-mask             TEXTS or lines with [MASK] -> {"masks": [[{"token", "token_id", "score", "sequence"}, ...] per [MASK]]}
+    multiple-choice       JSON lines {"question", "choices": [...][, "id"]} -> {"index", "choice", "score", "probabilities"}
 
     Runs without torch or tensorflow. An input that cannot be read (invalid UTF-8, a bad JSON
     line, a question too long for the window) gets an error record, the others are answered,
     and the exit code is 2 at the end.
     """
-    from edge_albert.on_device import QuestionAnswerer, open_predictor
+    from edge_albert.on_device import ChoiceScorer, QuestionAnswerer, open_predictor
     from edge_albert.on_device.records import Request, line_requests, predict_records, text_requests
 
     predictor = open_predictor(bundle, backend, threads=threads, public_key=public_key, aggregation=aggregation, stride=stride,
                                max_answer_length=max_answer_length)
-    if isinstance(predictor, QuestionAnswerer):
+    if isinstance(predictor, ChoiceScorer):
+        if texts or question is not None or context is not None:
+            raise InputError('a multiple-choice bundle reads JSON lines {"question": ..., "choices": [...]} on stdin')
+        requests = line_requests(sys.stdin.buffer.read(), json_objects=True, fields=("question", "choices"))
+    elif isinstance(predictor, QuestionAnswerer):
         if texts or (question is None) != (context is None):
             raise InputError("a question-answering bundle takes --question and --context, or JSON lines {\"question\": ..., \"context\": ...} on stdin")
         requests = [Request(1, {"question": question, "context": context})] if question is not None else \

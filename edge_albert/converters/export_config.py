@@ -60,11 +60,13 @@ class AlbertExportConfig:
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         return self.task.dynamic_axes
 
-    def sample_inputs(self, batch: int = 2, length: int = 16) -> tuple[torch.Tensor, ...]:
+    def sample_inputs(self, batch: int = 2, length: int = 16, choices: int = 3) -> tuple[torch.Tensor, ...]:
         g = torch.Generator().manual_seed(0)
-        ids = torch.randint(5, self.model.config.vocab_size, (batch, length), generator=g)
+        # Multiple choice takes [batch, choices, length].
+        shape = (batch, choices, length) if len(self.task.input_axes) == 3 else (batch, length)
+        ids = torch.randint(5, self.model.config.vocab_size, shape, generator=g)
         mask = torch.ones_like(ids)
-        mask[-1, length // 2:] = 0
+        mask[-1, ..., length // 2:] = 0
         return ids, mask, torch.zeros_like(ids)
 
     def metadata(self, **extra) -> dict:

@@ -206,8 +206,9 @@ def set_metadata(model: onnx.ModelProto, metadata: dict) -> None:
 
 
 def _torch_export(export: AlbertExportConfig, path: Path, opset: int) -> None:
-    batch, seq = torch.export.Dim("batch", max=4096), torch.export.Dim("sequence", max=export.model.config.max_position_embeddings)
-    shapes = {name: {0: batch, 1: seq} for name in export.inputs}
+    limits = {"batch": 4096, "choices": 64, "sequence": export.model.config.max_position_embeddings}
+    dims = {axis: torch.export.Dim(name, max=limits[name]) for axis, name in export.task.input_axes.items()}
+    shapes = {name: dict(dims) for name in export.inputs}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(

@@ -148,8 +148,12 @@ def export_tflite(
     from edge_albert.model.factory import parameter_count
 
     buckets = sorted(set(int(b) for b in buckets))
+    if not buckets:
+        raise InputError("give at least one length bucket")
     export = AlbertExportConfig.from_checkpoint(checkpoint, max(buckets))
-    if not buckets or buckets[0] < 3:
+    if "tflite" not in export.task.formats:
+        raise InputError(f"{export.task.name} models export to {', '.join(export.task.formats)} only", checkpoint)
+    if buckets[0] < 3:
         raise InputError("length buckets must be at least 3 tokens ([CLS] x [SEP])")
     output = Path(output)
     with staged_file(output, force=force) as stage:

@@ -2,7 +2,7 @@
 sentencepiece, onnxruntime and/or ai-edge-litert): no torch, no tensorflow.
 
     from edge_albert.on_device import open_predictor
-    model = open_predictor("model.eabundle")  # a Classifier, TokenClassifier, QuestionAnswerer, Embedder or MaskFiller
+    model = open_predictor("model.eabundle")  # a Classifier, TokenClassifier, QuestionAnswerer, Embedder, MaskFiller or ChoiceScorer
 
 One predictor per task, registered by the task's name (`edge_albert.tasks`); the bundle's manifest
 says which task its models do.
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge_albert.errors import InputError
 from edge_albert.on_device.bundle_model import bundle_task, check_text
+from edge_albert.on_device.choice_scorer import Choice, ChoiceScorer
 from edge_albert.on_device.classifier import Classifier, Prediction
 from edge_albert.on_device.embedder import Embedder, Hit, cosine_similarity
 from edge_albert.on_device.mask_filler import Fill, MaskFiller
@@ -27,12 +28,13 @@ PREDICTORS: dict[str, type] = {
     "question-answering": QuestionAnswerer,
     "feature-extraction": Embedder,
     "fill-mask": MaskFiller,
+    "multiple-choice": ChoiceScorer,
 }
 
 
 def open_predictor(path: Path | str, backend: str | None = None, *, threads: int = 1, public_key: Path | bytes | None = None,
                    aggregation: str = "first", stride: int = DEFAULT_STRIDE,
-                   max_answer_length: int = DEFAULT_MAX_ANSWER_LENGTH) -> Classifier | TokenClassifier | QuestionAnswerer | Embedder | MaskFiller:
+                   max_answer_length: int = DEFAULT_MAX_ANSWER_LENGTH) -> Classifier | TokenClassifier | QuestionAnswerer | Embedder | MaskFiller | ChoiceScorer:
     """Open and verify a bundle and return the predictor of its task. Each option goes to the
     predictor that has it: `aggregation` to token classification, `stride` and
     `max_answer_length` to question answering."""
@@ -45,4 +47,4 @@ def open_predictor(path: Path | str, backend: str | None = None, *, threads: int
     return PREDICTORS[task](bundle, backend, threads=threads, **options)
 
 
-__all__ = ["open_predictor", "PREDICTORS", "Classifier", "Prediction", "Embedder", "Hit", "cosine_similarity", "MaskFiller", "Fill", "TokenClassifier", "Entity", "QuestionAnswerer", "Answer", "check_text"]
+__all__ = ["open_predictor", "PREDICTORS", "Classifier", "Prediction", "Embedder", "Hit", "cosine_similarity", "MaskFiller", "Fill", "ChoiceScorer", "Choice", "TokenClassifier", "Entity", "QuestionAnswerer", "Answer", "check_text"]

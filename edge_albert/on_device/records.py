@@ -1,7 +1,8 @@
 """Requests in, JSON records out, for every task: what `edge-albert predict` prints.
 
-A request is a text (classification, token classification, sentence embeddings, fill-mask) or a
-{"question", "context"} object (question answering; an "id" is echoed). Each input line gets one record, in order; a line that
+A request is a text (classification, token classification, sentence embeddings, fill-mask), a
+{"question", "context"} object (question answering) or a {"question", "choices"} object (multiple
+choice); an "id" is echoed. Each input line gets one record, in order; a line that
 cannot be read gets {"line": n, "error": ...} and the others are still answered.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from edge_albert.errors import InputError
 from edge_albert.on_device.bundle_model import check_text
+from edge_albert.on_device.choice_scorer import ChoiceScorer
 from edge_albert.on_device.classifier import Classifier
 from edge_albert.on_device.embedder import Embedder
 from edge_albert.on_device.mask_filler import MaskFiller
@@ -39,8 +41,8 @@ def text_requests(texts: Sequence[str]) -> list[Request]:
     return out
 
 
-def line_requests(data: bytes, *, json_objects: bool) -> list[Request]:
-    """Lines of standard input: texts, or JSON objects with "question" and "context"."""
+def line_requests(data: bytes, *, json_objects: bool, fields: tuple[str, ...] = ("question", "context")) -> list[Request]:
+    """Lines of standard input: texts, or JSON objects with `fields` (strings; "choices": a list of strings)."""
     out = []
     for n, raw in enumerate(data.splitlines(), 1):
         try:
@@ -58,17 +60,19 @@ def line_requests(data: bytes, *, json_objects: bool) -> list[Request]:
         except json.JSONDecodeError:
             obj = None
         if not isinstance(obj, dict):
-            out.append(Request(n, None, 'not a JSON object; give {"question": ..., "context": ...} per line'))
+            out.append(Request(n, None, "not a JSON object; give {" + ", ".join(f'"{k}": ...' for k in fields) + "} per line"))
             continue
-        missing = [k for k in ("question", "context") if not isinstance(obj.get(k), str)]
+        missing = [k for k in fields if not (isinstance(obj.get(k), list) and all(isinstance(c, str) for c in obj[k]) if k == "choices"
+                                            else isinstance(obj.get(k), str))]
         if missing:
-            out.append(Request(n, None, f"field {' and '.join(missing)} missing or not a string"))
+            kind = "a list of strings" if missing == ["choices"] else "a string"
+            out.append(Request(n, None, f"field {' and '.join(missing)} missing or not {kind}"))
             continue
         out.append(Request(n, obj))
     return out
 
 
-def predict_records(predictor: Classifier | TokenClassifier | QuestionAnswerer | Embedder | MaskFiller, requests: Sequence[Request], *, batch_size: int = 32) -> list[dict]:
+def predict_records(predictor: Classifier | TokenClassifier | QuestionAnswerer | Embedder | MaskFiller | ChoiceScorer, requests: Sequence[Request], *, batch_size: int = 32) -> list[dict]:
     """One record per request, in order."""
     good = [r for r in requests if r.error is None]
     if isinstance(predictor, QuestionAnswerer):
@@ -81,6 +85,16 @@ def predict_records(predictor: Classifier | TokenClassifier | QuestionAnswerer |
                 results[r.line] = head | {"error": str(exc)}
                 continue
             results[r.line] = head | ({"answer": a.text, "start": a.start, "end": a.end, "score": a.score, "windows": a.windows} if a else {"answer": None})
+    elif isinstance(predictor, ChoiceScorer):
+        results = {}
+        for r in good:
+            head = {"line": r.line, **({"id": r.payload["id"]} if "id" in r.payload else {})}  # type: ignore[operator,index]
+            try:
+                choice = predictor.choose(r.payload["question"], r.payload["choices"])  # type: ignore[index]
+            except InputError as exc:
+                results[r.line] = head | {"error": str(exc)}
+                continue
+            results[r.line] = head | choice.to_dict()
     elif isinstance(predictor, Embedder):
         vectors = predictor.embed([r.payload for r in good], batch_size=batch_size) if good else []  # type: ignore[misc]
         results = {r.line: {"line": r.line, "text": r.payload, "embedding": [float(x) for x in v]} for r, v in zip(good, vectors)}

@@ -131,6 +131,13 @@ def quantize(
     if to == "tflite" and isinstance(config, StaticInt8Config) and config.calibration != "minmax":
         # ai-edge-quantizer calibrates with min-max only; saying so beats silently ignoring it.
         raise InputError(f"{config.calibration} calibration is supported for ONNX only; TFLite static int8 uses min-max (static_wi8_ai8)")
+    from edge_albert.tasks import checkpoint_task
+
+    task = checkpoint_task(checkpoint) if checkpoint.is_dir() else None
+    if task is not None and to not in task.formats:
+        raise InputError(f"{task.name} models export to {', '.join(task.formats)} only", checkpoint)
+    if task is not None and task.name == "multiple-choice" and isinstance(config, StaticInt8Config):
+        raise InputError("static int8 calibrates on plain texts; multiple-choice models take dynamic int8 (--method dynamic)", checkpoint)
     tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
     output = Path(output)
     if isinstance(config, StaticInt8Config) and not calibration_texts:

@@ -66,13 +66,17 @@ class OnnxRuntimeSession:
         """Logits [B, C] (classification), [B, N, C] (token classification) or [B, N, 2]
         (question answering: start, end)."""
         feed = {name: np.ascontiguousarray(batch[name], dtype=np.int64) for name in INPUT_NAMES}
+        if len(self.task.input_axes) == 3 and feed["input_ids"].ndim == 2:
+            # Multiple choice: a plain [batch, length] batch is one choice per example (latency runs).
+            feed = {name: value[:, None, :] for name, value in feed.items()}
         if not self.row_by_row:
             return self._run(feed)
-        lengths = feed["attention_mask"].sum(axis=1)
-        rows = [self._run({name: value[r:r + 1, :max(int(n), 1)] for name, value in feed.items()}) for r, n in enumerate(lengths)]
+        mask = feed["attention_mask"]
+        lengths = mask.reshape(mask.shape[0], -1, mask.shape[-1]).sum(axis=-1).max(axis=1)
+        rows = [self._run({name: value[r:r + 1, ..., :max(int(n), 1)] for name, value in feed.items()}) for r, n in enumerate(lengths)]
         if not rows:
             return np.zeros((0, self.output_classes or 0), np.float32)
-        if rows[0].ndim == 3:  # token-level outputs: pad each row back to the batch's width
+        if rows[0].ndim == 3 and len(self.task.input_axes) == 2:  # token-level outputs: pad each row back to the batch's width
             width = feed["input_ids"].shape[1]
             rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
         return np.concatenate(rows)

@@ -78,6 +78,20 @@ def run_texts(session: Session, tokenizer: AlbertTokenizer, texts: Sequence[str]
     return out if out is not None else np.zeros((0, 0), np.float32)
 
 
+# The choices every check text is paired with when a multiple-choice model is compared.
+CHECK_CHOICES = ("it is good.", "it is bad.", "it is neither good nor bad.")
+
+
+def _outputs(session: Session, tokenizer: AlbertTokenizer, texts: Sequence[str], *, max_length: int) -> np.ndarray:
+    """`run_texts`, or for a multiple-choice model its scores of `CHECK_CHOICES` after each text."""
+    task = getattr(getattr(session, "task", None), "name", None)
+    if task == "multiple-choice":
+        from edge_albert.on_device.choice_scorer import choice_scores
+
+        return np.stack(choice_scores(session, tokenizer, [(t, list(CHECK_CHOICES)) for t in texts], max_length=max_length))
+    return run_texts(session, tokenizer, texts, max_length=max_length)
+
+
 def compare_models(
     reference: Path | Session,
     candidate: Path | Session,
@@ -96,7 +110,7 @@ def compare_models(
     if reference_logits is None:
         ref = reference if not isinstance(reference, (str, Path)) else open_session(Path(reference), threads=threads)
         max_length = min(max_length, ref.max_length, cand.max_length)
-        ref_logits = run_texts(ref, tokenizer, texts, max_length=max_length)
+        ref_logits = _outputs(ref, tokenizer, texts, max_length=max_length)
         ref_name = str(ref.path)
     else:
         if cand.max_length < max_length:
@@ -105,7 +119,7 @@ def compare_models(
         if ref_logits.shape[0] != len(texts):
             raise InputError(f"reference_logits has {ref_logits.shape[0]} rows for {len(texts)} texts")
         ref_name = str(reference.path if hasattr(reference, "path") else reference)
-    cand_logits = run_texts(cand, tokenizer, texts, max_length=max_length)
+    cand_logits = _outputs(cand, tokenizer, texts, max_length=max_length)
     if cand_logits.shape != ref_logits.shape:
         raise InputError(f"outputs of shape {cand_logits.shape} where the reference gives {ref_logits.shape}: another task or label set?", cand.path)
     # Token-level outputs compare token by token (agreement: the same label, or for question

@@ -106,7 +106,8 @@ def read_validation_data(reference: Path, data_file: Path | None = None, *, text
         if data_file is None:
             raise InputError(f"validating a {task.name} model needs --data: a CoNLL-format file (NER), a SQuAD JSON file (QA), "
                              "a scored-pairs TSV with score, sentence1, sentence2 columns (sentence embeddings, e.g. STS-B dev) "
-                             "or a text file (fill-mask: one word per text is hidden)")
+                             "a text file (fill-mask: one word per text is hidden) or JSON lines {\"question\", \"choices\", \"label\"} "
+                             "(multiple choice)")
         return read_task_data(task, data_file, limit=limit)
     if data_file is None:
         from edge_albert.data.rt_polarity import default_dataset

@@ -12,7 +12,8 @@ and is scored on the task's metric, and against the fp32 reference on what a use
   two embeddings;
 - fill-mask: one word of each text is hidden behind `[MASK]` (a word the tokenizer keeps whole as
   one piece, picked by a hash of the text, so every artifact and every run hides the same one);
-  top-1 and top-5 accuracy of the hidden piece; agreement = the same top piece as the reference.
+  top-1 and top-5 accuracy of the hidden piece; agreement = the same top piece as the reference;
+- multiple choice: accuracy on JSON-lines questions; agreement = the same chosen answer.
 
 Logit differences are over every real token (the context windows for QA), or every embedding component.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_albert.data.conll import TaggedSentences, read_conll
+from edge_albert.data.multiple_choice import ChoiceQuestion, read_choice_questions
 from edge_albert.data.sentence_pairs import ScoredPairs, read_scored_pairs
 from edge_albert.data.squad import QuestionExample, read_squad
 from edge_albert.entity_tags import entities, entity_scores
@@ -38,7 +40,7 @@ from edge_albert.tasks import Task
 from edge_albert.tokenization import AlbertTokenizer, Encoding
 
 # The window each task is validated at, unless a model takes less (QA: the usual 384/128).
-DEFAULT_MAX_LENGTH = {"token-classification": 128, "question-answering": 384, "feature-extraction": 128, "fill-mask": 128}
+DEFAULT_MAX_LENGTH = {"token-classification": 128, "question-answering": 384, "feature-extraction": 128, "fill-mask": 128, "multiple-choice": 128}
 QA_STRIDE = 128
 
 
@@ -52,8 +54,11 @@ class TaskData:
     questions: list[QuestionExample] | None = None
     pairs: ScoredPairs | None = None
     texts: list[str] | None = None  # fill-mask: plain texts, one word of each hidden at run time
+    choices: list[ChoiceQuestion] | None = None
 
     def __len__(self) -> int:
+        if self.choices is not None:
+            return len(self.choices)
         if self.pairs is not None:
             return len(self.pairs)
         if self.texts is not None:
@@ -92,6 +97,8 @@ def read_task_data(task: Task, path: Path, *, limit: int | None = None) -> TaskD
         return TaskData(task.name, str(path), questions=questions)
     if task.name == "feature-extraction":
         return TaskData(task.name, str(path), pairs=read_scored_pairs(path, limit=limit))
+    if task.name == "multiple-choice":
+        return TaskData(task.name, str(path), choices=read_choice_questions(path, limit=limit))
     if task.name == "fill-mask":
         from edge_albert.data.readers import read_texts
 
@@ -128,6 +135,14 @@ def masked_words(tokenizer: AlbertTokenizer, texts: Sequence[str], *, max_length
 
 def run_task(session: Session, tokenizer: AlbertTokenizer, labels: Sequence[str], data: TaskData, *, max_length: int) -> TaskRun:
     """Decode and score one artifact on `data`."""
+    if data.choices is not None:
+        from edge_albert.on_device.choice_scorer import choice_scores
+
+        scores = choice_scores(session, tokenizer, [(q.question, q.choices) for q in data.choices], max_length=max_length)
+        chosen = [int(s.argmax()) for s in scores]
+        accuracy = float(np.mean([c == q.label for c, q in zip(chosen, data.choices)]))
+        # Every choice's score, one row each: questions may have different numbers of choices.
+        return TaskRun(chosen, chosen, np.concatenate(scores).astype(np.float32)[:, None], {"accuracy": accuracy})
     if data.texts is not None:
         examples = masked_words(tokenizer, data.texts, max_length=max_length)
         if not examples:
@@ -187,6 +202,8 @@ def real_length_encodings(tokenizer: AlbertTokenizer, data: TaskData, *, max_len
     """The model inputs as the data makes them (sentences' words; questions' windows; pairs' sentences; masked texts), for latency."""
     if data.texts is not None:
         return [tokenizer.encode(t, max_length=max_length) for t, _ in masked_words(tokenizer, data.texts[:limit], max_length=max_length)]
+    if data.choices is not None:  # one (question, choice) pair per input: latency per choice
+        return [tokenizer.encode(q.question, c, max_length=max_length) for q in data.choices[:limit] for c in q.choices][:limit]
     if data.pairs is not None:
         return [tokenizer.encode(t, max_length=max_length) for t in (data.pairs.first + data.pairs.second)[:limit]]
     if data.sentences is not None:
