@@ -6,10 +6,9 @@ from pathlib import Path
 
 import torch
 
-from edge_albert.model.albert import AlbertForSequenceClassification
+from edge_albert.model.albert import AlbertForSequenceClassification, architecture_name
 from edge_albert.model.checkpoint import SAFETENSORS_NAME, SPIECE_NAME, load_model, save_model
 from edge_albert.model.config import encoder_flops, preset_config
-from edge_albert.model.albert import architecture_name
 from edge_albert.tasks import find_task
 from edge_albert.tokenization import AlbertTokenizer
 
@@ -49,9 +48,11 @@ def describe_checkpoint(directory: Path) -> dict:
     c = model.config
     weights = directory / SAFETENSORS_NAME
     return {
-        "architecture": type(model).__name__,
+        "architecture": architecture_name(type(model)),
         "task": task.name if (task := find_task(architecture_name(type(model)))) else None,  # None: a pretraining checkpoint
-        "labels": c.labels,
+        # Labels mean nothing to the heads without them (embeddings, fill-mask, multiple choice).
+        "labels": c.labels if task is not None and task.name in ("text-classification", "token-classification") else None,
+        **({"pooling": {"mode": model.pooling.mode, "normalize": model.pooling.normalize}} if hasattr(model, "pooling") else {}),
         "vocab_size": c.vocab_size,
         "embedding_size": c.embedding_size,
         "hidden_size": c.hidden_size,

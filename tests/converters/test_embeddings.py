@@ -54,13 +54,13 @@ def test_int8_embeddings_stay_close_and_keep_their_neighbours(tmp_path, embeddin
     assert open_session(tmp_path / "emb.int8.onnx").metadata["embedding"]["dimension"] == 96 and result.comparison.min_cosine >= 0.95
 
 
-def test_heads_without_an_export_are_refused_with_one_line(tmp_path, spiece_model):
+def test_a_pretraining_checkpoint_is_refused_with_one_line(tmp_path, spiece_model):
     from tests.conftest import head_checkpoint
 
-    from edge_albert.model.albert import AlbertForMaskedLM
+    from edge_albert.model.albert import AlbertForPreTraining
 
-    mlm = head_checkpoint(tmp_path / "mlm", spiece_model, AlbertForMaskedLM, ["LABEL_0", "LABEL_1"])
-    with pytest.raises(InputError, match="is a AlbertForMaskedLM; this export takes text-classification, token-classification, "
-                                         "question-answering, feature-extraction models"):
-        convert(mlm, tmp_path / "mlm.onnx", "onnx")
-    assert not (tmp_path / "mlm.onnx").exists()
+    pretraining = head_checkpoint(tmp_path / "pre", spiece_model, AlbertForPreTraining, ["LABEL_0", "LABEL_1"])
+    with pytest.raises(InputError, match="is a AlbertForPreTraining; this export takes text-classification, token-classification, "
+                                         "question-answering, feature-extraction, fill-mask, multiple-choice models"):
+        convert(pretraining, tmp_path / "pre.onnx", "onnx")
+    assert not (tmp_path / "pre.onnx").exists()

@@ -54,7 +54,7 @@ def test_predict_cli_stdin_json_lines_and_bad_utf8(bundle):
 
 
 @pytest.mark.slow
-def test_clean_venv_with_only_the_core_install(tmp_path, bundle, trained_checkpoint, sst2_dev):
+def test_clean_venv_with_only_the_core_install(tmp_path, bundle, trained_checkpoint, sst2_dev, embedding_checkpoint):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"
@@ -83,6 +83,21 @@ def test_clean_venv_with_only_the_core_install(tmp_path, bundle, trained_checkpo
     # The toolchain commands say what to install instead of failing with a traceback.
     cli = subprocess.run([str(venv / "bin" / "edge-albert"), "inspect", str(trained_checkpoint)], capture_output=True, text=True, timeout=300, env=env)
     assert cli.returncode == 2 and "pip install 'edge-albert[full]'" in cli.stderr and "Traceback" not in cli.stderr
+    # A sentence-embedding bundle: `embed` and `predict` in the same torch-free install.
+    from edge_albert.converters.convert import convert
+    from edge_albert.on_device import Embedder
+    from edge_albert.packaging.bundle import build_bundle
+
+    convert(embedding_checkpoint, tmp_path / "emb.onnx", "onnx")
+    embedder = build_bundle([tmp_path / "emb.onnx"], embedding_checkpoint / "spiece.model", tmp_path / "emb.eabundle").path
+    embedded = subprocess.run([str(venv / "bin" / "edge-albert"), "embed", str(embedder), "-o", str(tmp_path / "v.npy")], input="\n".join(texts[:10]),
+                              capture_output=True, text=True, timeout=300, env=env)
+    assert embedded.returncode == 0, embedded.stderr[-2000:]
+    import numpy as np
+
+    assert np.abs(np.load(tmp_path / "v.npy") - Embedder.from_bundle(embedder).embed(texts[:10])).max() <= 1e-5
+    predicted = subprocess.run([str(venv / "bin" / "edge-albert"), "predict", str(embedder), texts[0]], capture_output=True, text=True, timeout=300, env=env)
+    assert predicted.returncode == 0 and len(json.loads(predicted.stdout)["embedding"]) == 96
 
 
 # Arguments that used to give a silent wrong answer or a traceback: each is refused before any work.

@@ -56,7 +56,7 @@ def test_student_learns_the_teachers_embeddings_and_resumes(tmp_path):
     result = distill_embeddings([train_file], run, config, dev=dev, preset="tiny", vocab_size=2000)
     info = json.loads((run / "teacher.json").read_text())
     history = [h["dev_spearman"] for h in result.history]
-    assert info["teacher_dev"]["spearman"] > 0.75 and info["transfer"]["data_sentences"] > 2000
+    assert info["teacher_dev"]["spearman"] > 0.75 and info["transfer"]["data_sentences"] > 1800
     assert result.best_metrics["spearman"] == max(history) and max(history) > history[0] + 0.05  # it learns
     student = load_model(run / "model")
     assert isinstance(student, AlbertForSentenceEmbedding) and student.pooling.mode == "mean" and student.pooling.normalize
