@@ -72,41 +72,42 @@ def line_requests(data: bytes, *, json_objects: bool, fields: tuple[str, ...] = 
     return out
 
 
+def _one_at_a_time(good: Sequence[Request], answer) -> dict[int, dict]:
+    """Records of requests answered one by one, so a bad one (a question too long for the window,
+    a text without [MASK]) fails only its own line; an "id" in a JSON request is echoed."""
+    results = {}
+    for r in good:
+        head = {"line": r.line, **({"id": r.payload["id"]} if isinstance(r.payload, dict) and "id" in r.payload else {})}
+        try:
+            results[r.line] = head | answer(r.payload)
+        except InputError as exc:
+            results[r.line] = head | {"error": str(exc)}
+    return results
+
+
 def predict_records(predictor: Classifier | TokenClassifier | QuestionAnswerer | Embedder | MaskFiller | ChoiceScorer, requests: Sequence[Request], *, batch_size: int = 32) -> list[dict]:
     """One record per request, in order."""
     good = [r for r in requests if r.error is None]
     if isinstance(predictor, QuestionAnswerer):
-        results = {}
-        for r in good:  # one at a time, so a question too long for the window fails only its own line
-            head = {"line": r.line, **({"id": r.payload["id"]} if "id" in r.payload else {})}  # type: ignore[operator,index]
-            try:
-                a = predictor.answer(r.payload["question"], r.payload["context"])  # type: ignore[index]
-            except InputError as exc:
-                results[r.line] = head | {"error": str(exc)}
-                continue
-            results[r.line] = head | ({"answer": a.text, "start": a.start, "end": a.end, "score": a.score, "windows": a.windows} if a else {"answer": None})
+        def answer(payload: dict) -> dict:
+            a = predictor.answer(payload["question"], payload["context"])
+            return {"answer": a.text, "start": a.start, "end": a.end, "score": a.score, "windows": a.windows} if a else {"answer": None}
+
+        results = _one_at_a_time(good, answer)
     elif isinstance(predictor, ChoiceScorer):
-        results = {}
-        for r in good:
-            head = {"line": r.line, **({"id": r.payload["id"]} if "id" in r.payload else {})}  # type: ignore[operator,index]
-            try:
-                choice = predictor.choose(r.payload["question"], r.payload["choices"])  # type: ignore[index]
-            except InputError as exc:
-                results[r.line] = head | {"error": str(exc)}
-                continue
-            results[r.line] = head | choice.to_dict()
+        results = _one_at_a_time(good, lambda payload: predictor.choose(payload["question"], payload["choices"]).to_dict())
     elif isinstance(predictor, Embedder):
         vectors = predictor.embed([r.payload for r in good], batch_size=batch_size) if good else []  # type: ignore[misc]
         results = {r.line: {"line": r.line, "text": r.payload, "embedding": [float(x) for x in v]} for r, v in zip(good, vectors)}
     elif isinstance(predictor, MaskFiller):
-        results = {}
-        for r in good:  # one at a time, so a text without [MASK] fails only its own line
+        def fill(text: str) -> dict:
             try:
-                masks = predictor.fill([r.payload], batch_size=batch_size)[0]  # type: ignore[list-item]
+                masks = predictor.fill([text], batch_size=batch_size)[0]
             except InputError as exc:
-                results[r.line] = {"line": r.line, "error": str(exc).replace("text 0", "the text")}
-                continue
-            results[r.line] = {"line": r.line, "text": r.payload, "masks": [[f.to_dict() for f in fills] for fills in masks]}
+                raise InputError(str(exc).replace("text 0", "the text")) from None
+            return {"text": text, "masks": [[f.to_dict() for f in fills] for fills in masks]}
+
+        results = _one_at_a_time(good, fill)
     elif isinstance(predictor, TokenClassifier):
         found = predictor.entities([r.payload for r in good], batch_size=batch_size) if good else []  # type: ignore[misc]
         results = {r.line: {"line": r.line, "text": r.payload, "entities": [e.to_dict() for e in ents]} for r, ents in zip(good, found)}
