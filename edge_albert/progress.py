@@ -15,9 +15,10 @@ def _enabled() -> bool:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int | None, description: str, unit: str = "it") -> Iterator:
-    """Yields `advance(n=1, **fields)`; set EDGE_ALBERT_PROGRESS=0 to silence it."""
-    if not _enabled():
+def progress_bar(total: int | None, description: str, unit: str = "it", *, shown: bool = True) -> Iterator:
+    """Yields `advance(n=1, **fields)`; set EDGE_ALBERT_PROGRESS=0 to silence it (`shown=False`
+    silences one bar: the ranks of a training job other than the first)."""
+    if not shown or not _enabled():
         yield lambda n=1, **fields: None
         return
     columns = [

@@ -63,10 +63,16 @@ DROPOUT_OPTION = click.option(
     "--dropout", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
     help="Encoder dropout (hidden states and attention probabilities) while training; default: the preset's or checkpoint's (0 for ALBERT).")
 PRECISION_OPTION = click.option(
-    "--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32", show_default=True,
+    "--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default="fp32", show_default=True,
     help="Training arithmetic: bf16 autocast (fp32 master weights) is 2.4-3.5x faster on CPUs with native bf16 "
-         "(AVX512-BF16/AMX, Arm BF16) and emulated, slower, elsewhere; auto picks bf16 only where it is native. "
-         "Evaluation and exports stay fp32.")
+         "(AVX512-BF16/AMX, Arm BF16) and emulated, slower, elsewhere; auto picks bf16 only where it is native (on a GPU: "
+         "bf16 where supported, else fp16 with a gradient scaler; fp16 is GPU-only). Evaluation and exports stay fp32.")
+
+
+DEVICE_OPTION = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto", show_default=True,
+    help="Where to train: auto is a CUDA GPU when torch sees one, else the CPU. Under torchrun each rank takes the GPU of its local rank "
+         "(see docs/distributed.md).")
 
 
 def data_options(fn):
@@ -97,12 +103,20 @@ def train_options(fn):
         click.option("--seed", default=0, show_default=True, help="Fixed seed: the same seed gives the same model."),
         click.option("--patience", default=None, type=int, help="Stop after N evaluations without dev improvement."),
         click.option("--eval-every", default=None, type=int, help="Evaluate every N steps (default: once per epoch)."),
+        click.option("--log-every", default=50, show_default=True, type=click.IntRange(1), help="Log the mean training loss every N steps (train_log.jsonl)."),
         click.option("--max-steps", default=None, type=int, help="Stop after N optimizer steps."),
         click.option("--threads", default=None, type=int, help="Torch threads (default: all cores)."),
         click.option("--ema", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0, max_open=True),
                      help="Evaluate and save an exponential moving average of the weights with this decay (e.g. 0.999; 0 disables)."),
         PRECISION_OPTION,
-        click.option("--resume", is_flag=True, help="Continue from RUN_DIR/state.pt (saved after each epoch)."),
+        DEVICE_OPTION,
+        click.option("--micro-batch-size", default=None, type=click.IntRange(1),
+                     help="Examples per forward pass on each rank; a --batch-size larger than ranks x this is accumulated over passes "
+                          "(the global batch stays --batch-size whatever the number of ranks). Default: one pass per rank."),
+        click.option("--compile", "compile", is_flag=True, help="torch.compile the model for the training steps (dynamic shapes)."),
+        click.option("--stop-after-epochs", default=None, type=click.IntRange(1),
+                     help="End after N epochs of this invocation (time-boxed or preemptible jobs); continue with --resume."),
+        click.option("--resume", is_flag=True, help="Continue from RUN_DIR/state.pt (saved after each epoch), at any number of ranks."),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     ]
     for option in reversed(options):
@@ -111,7 +125,7 @@ def train_options(fn):
 
 
 TRAIN_KEYS = ("epochs", "batch_size", "weight_decay", "warmup_ratio", "max_grad_norm", "layer_decay", "max_length", "seed", "patience", "eval_every", "max_steps", "threads",
-               "precision", "ema")
+               "precision", "ema", "device", "micro_batch_size", "compile", "stop_after_epochs", "log_every")
 
 
 def data_spec(kw: dict, task: str = "text-classification"):
@@ -134,6 +148,10 @@ def train_config(kw: dict, default_lr: float, **extra):
 def print_training(result, as_json: bool) -> None:
     from dataclasses import asdict
 
+    from edge_albert.training.distributed import is_main
+
+    if not is_main():  # one report per job, from its first rank
+        return
     data = asdict(result)
     if as_json:
         data.pop("history")

@@ -7,7 +7,7 @@ every batch to its longest member otherwise wastes half the compute).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -55,6 +55,14 @@ class Batch:
     # (states [B, W, layers, D], words the teacher saw [B], words in the text [B])
     teacher_words: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
+    def to(self, device: torch.device) -> Batch:
+        """The batch's tensors on `device` (itself on the CPU)."""
+        if device.type == "cpu":
+            return self
+        move = lambda x: x.to(device, non_blocking=True) if x is not None else None  # noqa: E731
+        return Batch(move(self.input_ids), move(self.attention_mask), move(self.token_type_ids), move(self.labels), move(self.soft_targets),
+                     self.indices, move(self.teacher_features), tuple(map(move, self.teacher_words)) if self.teacher_words is not None else None)
+
 
 def make_batch(data: EncodedDataset, indices: Sequence[int], pad_id: int) -> Batch:
     idx = np.asarray(indices)
@@ -80,6 +88,13 @@ def make_batch(data: EncodedDataset, indices: Sequence[int], pad_id: int) -> Bat
 
 def training_batches(data: EncodedDataset, batch_size: int, seed: int, pad_id: int, window: int = 50) -> Iterator[Batch]:
     """One epoch of shuffled, length-grouped batches; the same seed gives the same batches."""
+    for indices in training_batch_indices(data, batch_size, seed, window):
+        yield make_batch(data, indices, pad_id)
+
+
+def training_batch_indices(data: EncodedDataset, batch_size: int, seed: int, window: int = 50) -> Iterator[np.ndarray]:
+    """The examples of each batch of `training_batches`: the same for every rank of a job, which
+    then each take their part (so a job of N ranks sees the batches one process would)."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(data))
     lengths = np.array([len(e.input_ids) for e in data.encodings])
@@ -90,15 +105,44 @@ def training_batches(data: EncodedDataset, batch_size: int, seed: int, pad_id: i
         block = block[np.argsort(lengths[block], kind="stable")]
         chunks.extend(block[i:i + batch_size] for i in range(0, len(block), batch_size))
     for j in rng.permutation(len(chunks)):
-        yield make_batch(data, chunks[j], pad_id)
+        yield chunks[j]
 
 
-def eval_batches(data: EncodedDataset, batch_size: int, pad_id: int) -> Iterator[Batch]:
-    """Batches in length order (fast); `Batch.indices` maps rows back to dataset order."""
+def eval_batches(data: EncodedDataset, batch_size: int, pad_id: int, *, part: int = 0, parts: int = 1) -> Iterator[Batch]:
+    """Batches in length order (fast); `Batch.indices` maps rows back to dataset order. With
+    `parts`, only every `parts`-th batch from `part` on (one rank's share of an evaluation)."""
     lengths = np.array([len(e.input_ids) for e in data.encodings])
     order = np.argsort(lengths, kind="stable")
-    for start in range(0, len(order), batch_size):
-        yield make_batch(data, order[start:start + batch_size], pad_id)
+    for number, start in enumerate(range(0, len(order), batch_size)):
+        if number % parts == part:
+            yield make_batch(data, order[start:start + batch_size], pad_id)
 
 
-__all__ = ["EncodedDataset", "encode_dataset", "Batch", "training_batches", "eval_batches", "make_batch"]
+def forward_all(model: torch.nn.Module, data: EncodedDataset, pad_id: int, batch_size: int = 64, *,
+                call: Callable[..., object] | None = None, advance: Callable[[int], None] | None = None) -> list[tuple[np.ndarray, ...]]:
+    """Each example's outputs of `call` (default: the model itself) as a tuple of float32 arrays,
+    its rows of the batch (padding included), in dataset order.
+
+    In a job of several ranks, each runs its share of the batches and all of them receive every
+    example's outputs: evaluation and teacher passes take 1/N of the time on each of N ranks."""
+    from edge_albert.training.distributed import current, gather_objects
+
+    ranks = current()
+    device = next(model.parameters()).device
+    call = call or model
+    mine: dict[int, tuple[np.ndarray, ...]] = {}
+    with torch.no_grad():
+        for batch in eval_batches(data, batch_size, pad_id, part=ranks.rank, parts=ranks.world_size):
+            result = call(batch.input_ids.to(device), batch.attention_mask.to(device), batch.token_type_ids.to(device))
+            arrays = [x.float().cpu().numpy() for x in (result if isinstance(result, tuple) else (result,))]
+            for row, i in enumerate(batch.indices):
+                mine[int(i)] = tuple(a[row] for a in arrays)
+            if advance is not None:
+                advance(len(batch.indices) * ranks.world_size)
+    if ranks.distributed:
+        for part in gather_objects(mine):
+            mine.update(part)
+    return [mine[i] for i in range(len(data))]
+
+
+__all__ = ["EncodedDataset", "encode_dataset", "Batch", "training_batches", "training_batch_indices", "eval_batches", "forward_all", "make_batch"]

@@ -15,10 +15,12 @@ from edge_albert.errors import InputError
 from edge_albert.model.albert import AlbertForSequenceClassification, AlbertPreTrainedModel, set_encoder_dropout
 from edge_albert.model.checkpoint import SPIECE_NAME, load_model
 from edge_albert.model.config import preset_config
+from edge_albert.staging import staged_file
 from edge_albert.tasks import get_task
 from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
 from edge_albert.training.batching import EncodedDataset, encode_dataset
 from edge_albert.training.teacher import HFClassifier, cached_teacher_outputs, default_teacher_base, load_teacher
+from edge_albert.training.distributed import current, is_main, main_process_first, setup
 from edge_albert.training.precision import resolve_precision
 from edge_albert.training.trainer import TrainConfig, TrainResult, save_albert, train_classifier
 
@@ -66,6 +68,23 @@ def load_splits(spec: DataSpec) -> tuple[LabeledTexts, LabeledTexts | None]:
     return train, dev
 
 
+def start_run(run_dir: Path, config: TrainConfig) -> Path:
+    """Join the training job (a single process without torchrun) and make the run directory on
+    its first rank, the only one that writes there."""
+    setup(config.device)
+    run_dir = Path(run_dir)
+    if is_main():
+        run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def write_run_json(path: Path, data: object) -> None:
+    """A JSON record of the run, written by the job's first rank only."""
+    if is_main():
+        with staged_file(path, force=True) as stage:
+            stage.write_text(json.dumps(data, indent=2) + "\n")
+
+
 def _student(run_dir: Path, texts: list[str], labels: list[str], *, init: Path | None, preset: str, tokenizer: Path | None,
              vocab_size: int, max_length: int, seed: int, dropout: float | None = None,
              head: type[AlbertPreTrainedModel] = AlbertForSequenceClassification) -> tuple[AlbertPreTrainedModel, Path]:
@@ -77,8 +96,10 @@ def _student(run_dir: Path, texts: list[str], labels: list[str], *, init: Path |
         spiece = tokenizer or Path(init) / SPIECE_NAME
     else:
         spiece = tokenizer or run_dir / SPIECE_NAME
-        if not Path(spiece).is_file():
-            train_tokenizer(texts, spiece, vocab_size=vocab_size, force=True)
+        # every rank of a job enters; the first trains the tokenizer, the others then read it
+        with main_process_first():
+            if not Path(spiece).is_file():
+                train_tokenizer(texts, spiece, vocab_size=vocab_size, force=True)
         torch.manual_seed(seed)
         config = preset_config(preset, vocab_size=AlbertTokenizer(spiece).vocab_size, labels=labels, max_position_embeddings=max(512, max_length))
         model = head(config)
@@ -103,8 +124,7 @@ def train(
 
     `dropout` sets the encoder's hidden and attention dropout (default: the preset's or the
     checkpoint's, 0 for ALBERT as in ALBERT v2)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = start_run(run_dir, config)
     train_data, dev_data = load_splits(data)
     model, spiece = _student(run_dir, train_data.texts + (train_data.pairs or []), train_data.label_names, init=init, preset=preset,
                              tokenizer=tokenizer, vocab_size=vocab_size, max_length=config.max_length, seed=config.seed, dropout=dropout)
@@ -120,6 +140,7 @@ def train_teacher(data: DataSpec, run_dir: Path, config: TrainConfig, *, base: P
     or with `task="token-classification"` as a tagger on CoNLL files (each word's label on its
     first word piece; dev entity F1), in the same training loop as the students."""
     base = Path(base) if base else default_teacher_base()
+    run_dir = start_run(run_dir, config)
     if get_task(task).name == "token-classification":
         from edge_albert.data.conll import read_conll
         from edge_albert.training.token_tasks import encode_tagged, objective_for
@@ -133,13 +154,13 @@ def train_teacher(data: DataSpec, run_dir: Path, config: TrainConfig, *, base: P
         model = HFClassifier(base, labels=tagged.label_names, task="token-classification")
         enc_train = encode_tagged(tagged, model, config.max_length)
         enc_dev = encode_tagged(dev_tagged, model, config.max_length) if dev_tagged else None
-        return train_classifier(model, lambda m, path: m.save(path), enc_train, enc_dev, config, Path(run_dir), pad_id=model.pad_id, resume=resume,
+        return train_classifier(model, lambda m, path: m.save(path), enc_train, enc_dev, config, run_dir, pad_id=model.pad_id, resume=resume,
                                 objective=objective_for("token-classification"))
     train_data, dev_data = load_splits(data)
     model = HFClassifier(base, labels=train_data.label_names)
     enc_train = model.encode(train_data, config.max_length)
     enc_dev = model.encode(dev_data, config.max_length) if dev_data else None
-    return train_classifier(model, lambda m, path: m.save(path), enc_train, enc_dev, config, Path(run_dir), pad_id=model.pad_id, resume=resume)
+    return train_classifier(model, lambda m, path: m.save(path), enc_train, enc_dev, config, run_dir, pad_id=model.pad_id, resume=resume)
 
 
 def word_layer_pairs(student: AlbertForSequenceClassification, teacher: torch.nn.Module, count: int) -> list[tuple[int, int]]:
@@ -184,8 +205,7 @@ def distill(
     from edge_albert.training.transfer import augment_texts, teacher_embedding_init, unlabeled_transfer_texts
     from edge_albert.training.word_states import WordStates, WordTargets, piece_starts_word
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = start_run(run_dir, config)
     cache = Path(teacher_cache) if teacher_cache is not None else run_dir / "cache"
     train_data, dev_data = load_splits(data)
     if (augment or unlabeled) and train_data.pairs is not None:
@@ -205,7 +225,7 @@ def distill(
         raise InputError("--hidden-weight works on single-text data; this data has a second text column", data.train)
     word_layers = [t for _, t in layer_pairs] or None
     # The teacher labels the transfer set in the training arithmetic: bf16 is ~3x faster there too.
-    precision = resolve_precision(config.precision)
+    precision = resolve_precision(config.precision, current().device)
     outputs = cached_teacher_outputs(teacher, train_data, config.max_length, cache, teacher=teacher_model,
                                      batch_size=teacher_batch_size, features=features, word_layers=word_layers, precision=precision)
     logits = outputs.logits
@@ -231,7 +251,7 @@ def distill(
     if teacher_embeddings and init is None and isinstance(teacher_model, HFClassifier) and not resume:
         info["embedding_transfer"] = asdict(teacher_embedding_init(model, tok, teacher_model))
     del teacher_model
-    (run_dir / "teacher.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_run_json(run_dir / "teacher.json", info)
 
     parts = [(encode_dataset(d, tok, config.max_length), out) for d, out in [(train_data, outputs), *transfer]]
     enc_train = EncodedDataset(
@@ -279,8 +299,7 @@ def train_token_task(
     spec = get_task(task)
     if teacher is not None and spec.name != "token-classification":
         raise InputError(f"distilling {spec.name} needs a {spec.name} teacher, which edge-albert cannot train yet; train the student on the labels")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = start_run(run_dir, config)
     if spec.name == "token-classification":
         train_data = read_conll(data.train)
         dev_data = read_conll(data.dev, label_names=train_data.label_names) if data.dev else None
@@ -309,7 +328,7 @@ def train_token_task(
 
         source = Path(teacher_embeddings)  # type: ignore[arg-type]
         info = teacher_embedding_init(model, tok, tagger if tagger is not None and source == Path(teacher) else HFClassifier(source, labels=["unused", "unused2"]))
-        (run_dir / "teacher.json").write_text(json.dumps({"embedding_transfer": asdict(info), "teacher": str(teacher_embeddings)}, indent=2) + "\n")
+        write_run_json(run_dir / "teacher.json", {"embedding_transfer": asdict(info), "teacher": str(teacher_embeddings)})
     if spec.name == "token-classification":
         enc_train = encode_tagged(train_data, tok, config.max_length)
         enc_dev = encode_tagged(dev_data, tok, config.max_length) if dev_data else None

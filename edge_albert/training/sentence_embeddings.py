@@ -36,7 +36,8 @@ from edge_albert.model.albert import AlbertForSentenceEmbedding, SentencePooling
 from edge_albert.model.checkpoint import read_sentence_pooling
 from edge_albert.progress import progress_bar
 from edge_albert.tokenization import AlbertTokenizer, Encoding
-from edge_albert.training.batching import EncodedDataset, eval_batches
+from edge_albert.training.batching import EncodedDataset, forward_all
+from edge_albert.training.distributed import is_main
 from edge_albert.training.token_tasks import TaskObjective
 from edge_albert.training.trainer import TrainConfig, TrainResult, save_albert, train_classifier
 
@@ -73,19 +74,14 @@ class SentenceTeacher(torch.nn.Module):
 @torch.no_grad()
 def embed_encodings(model: torch.nn.Module, encodings: list[Encoding], pad_id: int, *, batch_size: int = 64,
                     description: str | None = None) -> np.ndarray:
-    """Embeddings [N, D] float32 of `encodings`, in their order (batched by length)."""
+    """Embeddings [N, D] float32 of `encodings`, in their order (batched by length; split across
+    the ranks of a job)."""
     model.eval()
     data = EncodedDataset(encodings, np.zeros(len(encodings), np.int64))
-    out: np.ndarray | None = None
-    shown = progress_bar(len(encodings), description, unit="text") if description else contextlib.nullcontext(lambda n=1: None)
+    shown = progress_bar(len(encodings), description, unit="text") if description and is_main() else contextlib.nullcontext(None)
     with shown as advance:
-        for batch in eval_batches(data, batch_size, pad_id):
-            vectors = model(batch.input_ids, batch.attention_mask, batch.token_type_ids).float().numpy()
-            if out is None:
-                out = np.zeros((len(encodings), vectors.shape[-1]), np.float32)
-            out[batch.indices] = vectors
-            advance(len(batch.indices))
-    return out if out is not None else np.zeros((0, 0), np.float32)
+        rows = forward_all(model, data, pad_id, batch_size, advance=advance)
+    return np.stack([r[0] for r in rows]).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
 
 
 def cached_teacher_embeddings(teacher_dir: Path, texts: Sequence[str], max_length: int, cache: Path, *,
@@ -199,14 +195,13 @@ def distill_embeddings(
     rho; its sentences are kept out of the transfer set. A new student's tokenizer is trained on
     the transfer sentences and, with `teacher_embeddings`, its word vectors start from the teacher's."""
     from edge_albert.data.sentence_pairs import read_scored_pairs
-    from edge_albert.training.recipes import _student
+    from edge_albert.training.recipes import _student, start_run, write_run_json
     from edge_albert.training.teacher import default_teacher_base
     from edge_albert.training.transfer import teacher_embedding_init
 
     if not texts:
         raise InputError("an embedding student needs sentences: pass --unlabeled FILE (text lines or scored pairs) or --train PAIRS.tsv")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = start_run(run_dir, config)
     teacher_dir = Path(teacher) if teacher else default_teacher_base()
     dev_pairs = read_scored_pairs(dev) if dev else None
     sentences, counts = transfer_sentences(texts, dev_pairs.sentences if dev_pairs else [], limit=limit, seed=config.seed, min_words=min_words,
@@ -228,7 +223,7 @@ def distill_embeddings(
     if teacher_embeddings and init is None and not resume:
         info["embedding_transfer"] = asdict(teacher_embedding_init(model, tok, sentence_teacher))
     del sentence_teacher
-    (run_dir / "teacher.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_run_json(run_dir / "teacher.json", info)
     enc_train = EncodedDataset([tok.encode(t, max_length=config.max_length) for t in sentences], np.zeros(len(sentences), np.int64), targets)
     enc_dev = encode_scored_pairs(dev_pairs, tok, config.max_length) if dev_pairs is not None else None
     objective = SentenceEmbeddingObjective(model.config.hidden_size, targets.shape[1], similarity_weight)

@@ -25,6 +25,7 @@ from edge_albert.model.albert import masked_mean
 from edge_albert.staging import staged_directory, staged_file
 from edge_albert.tokenization import AlbertTokenizer, Encoding
 from edge_albert.training.batching import EncodedDataset, encode_dataset
+from edge_albert.training.distributed import current, is_main
 from edge_albert.training.precision import autocast
 from edge_albert.training.word_states import WordStates, teacher_pass
 
@@ -170,6 +171,8 @@ def _load_array(path: Path, rows: int) -> np.ndarray | None:
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
+    if not is_main():  # every rank of a job holds the outputs; the first one caches them
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with staged_file(path, force=True) as stage:
         with open(stage, "wb") as fh:
@@ -188,6 +191,8 @@ def _load_word_states(path: Path, rows: int, layers: tuple[int, ...]) -> WordSta
 
 
 def _save_word_states(path: Path, states: WordStates) -> None:
+    if not is_main():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     with staged_file(path, force=True) as stage:
         with open(stage, "wb") as fh:
@@ -233,9 +238,9 @@ def cached_teacher_outputs(
         return TeacherOutputs(logits, feats if features else None, words)
     if logits is not None and (feats is not None or not features):
         return TeacherOutputs(logits, feats)
-    teacher = teacher or load_teacher(teacher_dir)
+    teacher = (teacher or load_teacher(teacher_dir)).to(current().device)
     encoded = teacher.encode(data, max_length)
-    with autocast(precision):
+    with autocast(precision, current().device):
         logits, feats = predict_outputs(teacher, encoded, teacher.pad_id, batch_size=batch_size, features=features)
     logits = logits.astype(np.float32)
     _save_array(logits_path, logits)

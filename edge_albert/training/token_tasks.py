@@ -25,7 +25,7 @@ from edge_albert.entity_tags import entity_scores
 from edge_albert.metrics import squad_scores
 from edge_albert.tasks import get_task
 from edge_albert.tokenization import AlbertTokenizer, Encoding
-from edge_albert.training.batching import EncodedDataset, eval_batches
+from edge_albert.training.batching import EncodedDataset, forward_all
 
 IGNORE = -100
 
@@ -108,22 +108,25 @@ class TaskObjective:
     def loss(self, outputs, labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def loss_units(self, labels: np.ndarray) -> int:
+        """What `loss` averages over in examples with these labels: a job of several ranks weighs
+        each rank's part of a batch by it, so the ranks together compute the whole batch's loss."""
+        return len(labels)
+
     def evaluate(self, model: torch.nn.Module, data: EncodedDataset, pad_id: int) -> dict[str, float]:
         raise NotImplementedError
 
 
 @torch.no_grad()
 def _outputs_per_example(model: torch.nn.Module, data: EncodedDataset, pad_id: int, batch_size: int = 64) -> list:
-    """Each example's outputs (a [tokens, ...] array, or a tuple of them) without padding."""
+    """Each example's outputs (a [tokens, ...] array, or a tuple of them) without padding; split
+    across the ranks of a job."""
     model.eval()
-    out: list = [None] * len(data)
-    for batch in eval_batches(data, batch_size, pad_id):
-        result = model(batch.input_ids, batch.attention_mask, batch.token_type_ids)
-        arrays = [x.float().numpy() for x in (result if isinstance(result, tuple) else (result,))]
-        for row, i in enumerate(batch.indices):
-            n = len(data.encodings[i].input_ids)
-            parts = tuple(a[row, :n] for a in arrays)
-            out[i] = parts if isinstance(result, tuple) else parts[0]
+    out: list = []
+    for encoding, parts in zip(data.encodings, forward_all(model, data, pad_id, batch_size)):
+        n = len(encoding.input_ids)
+        trimmed = tuple(a[:n] for a in parts)
+        out.append(trimmed if len(trimmed) > 1 else trimmed[0])
     return out
 
 
@@ -161,6 +164,9 @@ class TokenClassificationObjective(TaskObjective):
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
+
+    def loss_units(self, labels: np.ndarray) -> int:
+        return int((labels != IGNORE).sum())  # the labelled first pieces of words
 
     def distillation_loss(self, logits: torch.Tensor, soft_targets: torch.Tensor, labels: torch.Tensor, alpha: float, temperature: float) -> torch.Tensor:
         """DistilBERT's loss per word: alpha * KL(teacher || student) at T (scaled by T^2) on each

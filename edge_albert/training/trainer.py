@@ -34,8 +34,9 @@ from edge_albert.model.checkpoint import save_model
 from edge_albert.model.factory import parameter_count
 from edge_albert.progress import progress_bar
 from edge_albert.staging import staged_file
-from edge_albert.training.batching import EncodedDataset, eval_batches, training_batches
-from edge_albert.training.precision import autocast, resolve_precision
+from edge_albert.training.batching import Batch, EncodedDataset, forward_all, make_batch, training_batch_indices
+from edge_albert.training.distributed import Ranks, barrier, setup, sum_across_ranks
+from edge_albert.training.precision import autocast, grad_scaler, resolve_precision
 from edge_albert.training.word_states import WordStateDistiller, capture_layer_outputs
 
 if TYPE_CHECKING:
@@ -75,6 +76,15 @@ class TrainConfig:
     # Decay of an exponential moving average of the weights (0: off). With it, evaluation and the
     # saved checkpoints use the averaged weights, which are smoother than the last step's.
     ema: float = 0.0
+    # "auto" (a CUDA GPU when present, else the CPU), "cpu", "cuda" or "mps".
+    device: str = "auto"
+    # Examples per forward pass on each rank; a global batch (`batch_size`, the same whatever the
+    # number of ranks) bigger than ranks x this is accumulated over several passes. None: one pass.
+    micro_batch_size: int | None = None
+    # torch.compile the model's forward (dynamic shapes) for the training steps.
+    compile: bool = False
+    # End this invocation after N epochs (a time-boxed or preemptible job); `resume` continues it.
+    stop_after_epochs: int | None = None
 
 
 @dataclass
@@ -168,22 +178,13 @@ def predict_outputs(
     model: torch.nn.Module, data: EncodedDataset, pad_id: int, batch_size: int = 64, features: bool = False
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Logits for every example in dataset order, and with `features` the model's sentence
-    representations (`forward_with_features`)."""
+    representations (`forward_with_features`). Split across the ranks of a job."""
     model.eval()
-    logits_out = feats_out = None
-    for batch in eval_batches(data, batch_size, pad_id):
-        inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
-        logits, feats = model.forward_with_features(*inputs) if features else (model(*inputs), None)
-        if logits_out is None:
-            logits_out = np.zeros((len(data), logits.shape[-1]), dtype=np.float32)
-            if feats is not None:
-                feats_out = np.zeros((len(data), feats.shape[-1]), dtype=np.float32)
-        logits_out[batch.indices] = logits.float().numpy()
-        if feats is not None:
-            feats_out[batch.indices] = feats.float().numpy()
-    if logits_out is None:
+    rows = forward_all(model, data, pad_id, batch_size, call=model.forward_with_features if features else None)
+    if not rows:
         return np.zeros((0, 0), dtype=np.float32), None
-    return logits_out, feats_out
+    logits = np.stack([r[0] for r in rows]).astype(np.float32)
+    return logits, (np.stack([r[1] for r in rows]).astype(np.float32) if features else None)
 
 
 def predict_logits(model: torch.nn.Module, data: EncodedDataset, pad_id: int, batch_size: int = 64) -> np.ndarray:
@@ -213,6 +214,68 @@ def evaluate(model: torch.nn.Module, data: EncodedDataset, pad_id: int) -> dict[
     metrics = classification_metrics(logits, data.labels)
     metrics["loss"] = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(data.labels)))
     return metrics
+
+
+class _LossStep(torch.nn.Module):
+    """The model and the modules trained beside it, whose forward is one batch's loss: the one
+    module DistributedDataParallel wraps, so every trained parameter's gradient is averaged."""
+
+    def __init__(self, model: torch.nn.Module, aids: torch.nn.ModuleList, config: TrainConfig, precision: str, device: torch.device, *,
+                 projector: FeatureProjector | None, distiller: WordStateDistiller | None, objective: TaskObjective | None) -> None:
+        super().__init__()
+        self.model = model
+        self.aids = aids
+        # not registered again: they are in `aids` (or, for the objective, hold no parameters of their own beyond it)
+        self._parts = (projector, distiller, objective, torch.compile(model, dynamic=True) if config.compile else model)
+        self.config, self.precision, self.device = config, precision, device
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, feature loss, hidden-state loss) of the batch, each a mean over its examples."""
+        projector, distiller, objective, forward = self._parts
+        config = self.config
+        distilling = batch.soft_targets is not None
+        inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        with autocast(self.precision, self.device), (capture_layer_outputs(self.model) if distiller is not None else contextlib.nullcontext([])) as layer_outputs:
+            logits, feats = self.model.forward_with_features(*inputs) if projector is not None else (forward(*inputs), None)
+        # the losses in fp32 whatever the forward ran in
+        logits = tuple(x.float() for x in logits) if isinstance(logits, tuple) else logits.float()
+        if objective is not None and distilling:
+            loss = objective.distillation_loss(logits, batch.soft_targets, batch.labels, config.alpha, config.temperature)
+        elif objective is not None:
+            loss = objective.loss(logits, batch.labels)
+        elif distilling:
+            loss = distillation_loss(logits, batch.soft_targets, batch.labels, config.alpha, config.temperature)
+        else:
+            loss = F.cross_entropy(logits, batch.labels)
+        feature_loss = hidden_loss = loss.new_zeros(())
+        if projector is not None:
+            feature_loss = projector.loss(feats.float(), batch.teacher_features)
+            loss = loss + config.feature_weight * feature_loss
+        if distiller is not None:
+            hidden_loss = distiller.loss(layer_outputs, batch.input_ids, batch.attention_mask, *batch.teacher_words)
+            loss = loss + config.hidden_weight * hidden_loss
+        return loss, feature_loss, hidden_loss
+
+
+def leaves_parameters_unused(step_module: torch.nn.Module, batch: Batch) -> bool:
+    """Whether some trained parameter gets no gradient from a batch's loss (the random-number
+    stream is left as it was)."""
+    rng = torch.get_rng_state()
+    params = [p for p in step_module.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(step_module(batch)[0], params, allow_unused=True)
+    torch.set_rng_state(rng)
+    return any(g is None for g in grads)
+
+
+def rank_share(indices: np.ndarray, ranks: Ranks, micro_batch_size: int | None) -> list[np.ndarray]:
+    """This rank's part of a global batch, cut into passes of at most `micro_batch_size`: the
+    ranks take consecutive, near-equal slices (an empty list when the batch is smaller than the
+    job: that rank contributes nothing to this step)."""
+    mine = np.array_split(np.asarray(indices), ranks.world_size)[ranks.rank]
+    if len(mine) == 0:
+        return []
+    size = micro_batch_size or len(mine)
+    return [mine[i:i + size] for i in range(0, len(mine), size)]
 
 
 class _Log:
@@ -271,15 +334,21 @@ def train_classifier(
     """
     if len(train) == 0:
         raise InputError("training data is empty")
+    stop_after_epochs = stop_after_epochs if stop_after_epochs is not None else config.stop_after_epochs
+    if config.micro_batch_size is not None and config.micro_batch_size < 1:
+        raise InputError(f"micro_batch_size must be at least 1, not {config.micro_batch_size}")
+    ranks = setup(config.device)
+    device = ranks.device
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if ranks.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.threads or torch.get_num_threads())
     torch.manual_seed(config.seed)
     distilling = train.soft_targets is not None
     if objective is not None and ((distilling and not objective.distills) or train.teacher_features is not None or train.word_targets is not None):
         raise InputError(f"this distillation is not available for {objective.task} yet; train the student on the labels")
     metric = objective.metric if objective is not None else "accuracy"
-    precision = resolve_precision(config.precision)
+    precision = resolve_precision(config.precision, device)
     projector = None
     if train.teacher_features is not None and config.feature_weight > 0:
         if not hasattr(model, "forward_with_features"):
@@ -287,11 +356,23 @@ def train_classifier(
         projector = FeatureProjector(2 * model.config.hidden_size, train.teacher_features)
     distiller = None
     if train.word_targets is not None and config.hidden_weight > 0:
+        if config.compile:
+            raise InputError("--compile does not trace the layer hooks of --hidden-weight; drop one of them")
         targets = train.word_targets
         distiller = WordStateDistiller(model.config.hidden_size, targets.states, targets.student_layers, targets.starts, targets.special_ids)
     # Modules trained with the model and dropped afterwards (an objective may bring its own: the
     # sentence-embedding student's map onto the teacher's width).
     aids = torch.nn.ModuleList([m for m in (projector, distiller, getattr(objective, "training_module", None)) if m is not None])
+    model.to(device)
+    aids.to(device)
+    step_module: torch.nn.Module = _LossStep(model, aids, config, precision, device, projector=projector, distiller=distiller, objective=objective)
+    if ranks.distributed:
+        # Averages every trained parameter's gradient over the ranks as backward runs. DDP must be
+        # told when a task leaves parameters unused (the pooler of a tagger), and warns when told so
+        # needlessly: one trial pass on one example tells which.
+        unused = leaves_parameters_unused(step_module, make_batch(train, [0], pad_id).to(device))
+        step_module = torch.nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=unused)
+    scaler = grad_scaler(precision, device)
 
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -306,7 +387,8 @@ def train_classifier(
     if resume:
         if not state_path.is_file():
             raise InputError("no state.pt to resume from; run without --resume", run_dir)
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        # The state holds no trace of the number of ranks that wrote it: a job resumes at any size.
+        state = torch.load(state_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         if ema is not None:
             if "ema" not in state:
@@ -316,13 +398,17 @@ def train_classifier(
             aids.load_state_dict(state["training_aids"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())
         start_epoch, step, best_step, stale = state["epoch"], state["step"], state["best_step"], state["stale"]
         best = json.loads(state["best"]) if state["best"] else None
         history = json.loads(state["history"])
-    log = _Log(run_dir / "train_log.jsonl", append=resume)
-    log.write(event="start", config=asdict(config), precision=precision, train_examples=len(train), dev_examples=len(dev) if dev else 0,
-              distilling=distilling, resumed_at_epoch=start_epoch)
+    if not ranks.is_main:
+        # Dropout draws its own masks on each rank; rank 0 keeps the single-process stream.
+        torch.manual_seed(config.seed + 1009 * ranks.rank + start_epoch)
+    log = _Log(run_dir / "train_log.jsonl", append=resume) if ranks.is_main else None
+    if log is not None:
+        log.write(event="start", config=asdict(config), precision=precision, train_examples=len(train), dev_examples=len(dev) if dev else 0,
+                  distilling=distilling, resumed_at_epoch=start_epoch, device=str(device), world_size=ranks.world_size)
 
     started = time.perf_counter()
     stop = False
@@ -332,97 +418,105 @@ def train_classifier(
         nonlocal best, best_step, stale
         shipped = ema.module if ema is not None else model
         if dev is None:
-            save(shipped, run_dir / "model")
+            if ranks.is_main:
+                save(shipped, run_dir / "model")
             return
+        # every rank evaluates its share; all of them see the same metrics and take the same decisions
         metrics = objective.evaluate(shipped, dev, pad_id) if objective is not None else evaluate(shipped, dev, pad_id)
         record = {"event": "eval", "epoch": epoch, "step": step, **{f"dev_{k}": v for k, v in metrics.items()}}
         history.append(record)
-        log.write(**record)
+        if log is not None:
+            log.write(**record)
         if best is None or metrics[metric] > best[metric]:
             best, best_step, stale = metrics, step, 0
-            save(shipped, run_dir / "model")
+            if ranks.is_main:
+                save(shipped, run_dir / "model")
         else:
             stale += 1
 
+    parallel = ranks.distributed or config.micro_batch_size is not None
     try:
-        with progress_bar(total_steps, "distill" if distilling else "train", unit="step") as advance:
+        with progress_bar(total_steps, "distill" if distilling else "train", unit="step", shown=ranks.is_main) as advance:
             advance(step)
             for epoch in range(start_epoch, config.epochs):
-                model.train()
-                running = running_feature = running_hidden = 0.0
-                for i, batch in enumerate(training_batches(train, config.batch_size, config.seed + epoch, pad_id)):
-                    inputs = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
-                    with autocast(precision), (capture_layer_outputs(model) if distiller is not None else contextlib.nullcontext([])) as layer_outputs:
-                        logits, feats = model.forward_with_features(*inputs) if projector is not None else (model(*inputs), None)
-                    # the losses in fp32 whatever the forward ran in
-                    logits = tuple(x.float() for x in logits) if isinstance(logits, tuple) else logits.float()
-                    if objective is not None and distilling:
-                        loss = objective.distillation_loss(logits, batch.soft_targets, batch.labels, config.alpha, config.temperature)
-                    elif objective is not None:
-                        loss = objective.loss(logits, batch.labels)
-                    elif distilling:
-                        loss = distillation_loss(logits, batch.soft_targets, batch.labels, config.alpha, config.temperature)
-                    else:
-                        loss = F.cross_entropy(logits, batch.labels)
-                    if projector is not None:
-                        feature_loss = projector.loss(feats.float(), batch.teacher_features)
-                        running_feature += feature_loss.item()
-                        loss = loss + config.feature_weight * feature_loss
-                    if distiller is not None:
-                        hidden_loss = distiller.loss(layer_outputs, batch.input_ids, batch.attention_mask, *batch.teacher_words)
-                        running_hidden += hidden_loss.item()
-                        loss = loss + config.hidden_weight * hidden_loss
+                step_module.train()
+                # summed over the logged steps: loss, feature loss, hidden loss
+                running = torch.zeros(3, dtype=torch.float64)
+                for indices in training_batch_indices(train, config.batch_size, config.seed + epoch):
+                    passes = rank_share(indices, ranks, config.micro_batch_size)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    if not passes:
+                        # DDP needs every rank in every backward: a pass that weighs nothing
+                        passes, weights = [indices[:1]], [0.0]
+                    else:
+                        # Each pass's mean loss weighs its share of the global batch (times the ranks,
+                        # which DDP's average divides out): the gradient of the global batch's mean.
+                        units = objective.loss_units if objective is not None else len
+                        whole = units(train.labels[indices])
+                        weights = [units(train.labels[p]) / whole * ranks.world_size if whole else 0.0 for p in passes]
+                    for k, (part, weight) in enumerate(zip(passes, weights)):
+                        batch = make_batch(train, part, pad_id).to(device)
+                        last = k == len(passes) - 1
+                        with step_module.no_sync() if ranks.distributed and not last else contextlib.nullcontext():
+                            losses = step_module(batch)
+                            scaler.scale(losses[0] * weight if parallel else losses[0]).backward()
+                        values = torch.stack([x.detach().float() for x in losses]).cpu().double()
+                        running += values * (weight / ranks.world_size) if parallel else values
                     if config.max_grad_norm:
+                        scaler.unscale_(optimizer)
                         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                    optimizer.step()
+                    scaler.step(optimizer)
+                    scaler.update()
                     scheduler.step()
                     if ema is not None:
                         ema.update_parameters(model)
                     step += 1
-                    running += loss.item()
                     if step % config.log_every == 0:
-                        extra = {"feature_loss": running_feature / config.log_every} if projector is not None else {}
+                        mean = sum_across_ranks(running) / config.log_every
+                        extra = {"feature_loss": float(mean[1])} if projector is not None else {}
                         if distiller is not None:
-                            extra["hidden_loss"] = running_hidden / config.log_every
-                        log.write(event="step", epoch=epoch, step=step, loss=running / config.log_every, lr=scheduler.get_last_lr()[-1], **extra)
-                        advance(1, loss=f"{running / config.log_every:.4f}")
-                        running = running_feature = running_hidden = 0.0
+                            extra["hidden_loss"] = float(mean[2])
+                        if log is not None:
+                            log.write(event="step", epoch=epoch, step=step, loss=float(mean[0]), lr=scheduler.get_last_lr()[-1], **extra)
+                        advance(1, loss=f"{float(mean[0]):.4f}")
+                        running.zero_()
                     else:
                         advance(1)
                     if config.eval_every and step % config.eval_every == 0:
                         do_eval(epoch)
-                        model.train()
+                        step_module.train()
                     if step >= total_steps:
                         stop = True
                         break
                 if not config.eval_every or step % config.eval_every:
                     do_eval(epoch)
-                with staged_file(state_path, force=True) as stage:
-                    torch.save(
-                        {
-                            "model": model.state_dict(),
-                            **({"ema": ema.state_dict()} if ema is not None else {}),
-                            **({"training_aids": aids.state_dict()} if len(aids) else {}),
-                            "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(),
-                            "rng": torch.get_rng_state(),
-                            "epoch": epoch + 1,
-                            "step": step,
-                            "best_step": best_step,
-                            "stale": stale,
-                            "best": json.dumps(best),
-                            "history": json.dumps(history),
-                        },
-                        stage,
-                    )
+                if ranks.is_main:
+                    with staged_file(state_path, force=True) as stage:
+                        torch.save(
+                            {
+                                "model": model.state_dict(),
+                                **({"ema": ema.state_dict()} if ema is not None else {}),
+                                **({"training_aids": aids.state_dict()} if len(aids) else {}),
+                                "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(),
+                                "rng": torch.get_rng_state(),
+                                "epoch": epoch + 1,
+                                "step": step,
+                                "best_step": best_step,
+                                "stale": stale,
+                                "best": json.dumps(best),
+                                "history": json.dumps(history),
+                            },
+                            stage,
+                        )
                 if stop or (config.patience is not None and stale >= config.patience):
                     break
                 if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
                     break
     finally:
-        log.close()
+        if log is not None:
+            log.close()
+    model.to("cpu")
 
     result = TrainResult(
         best_metrics=best or {},
@@ -434,7 +528,11 @@ def train_classifier(
         checkpoint=str(run_dir / "model"),
         history=history,
     )
-    (run_dir / "result.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+    if ranks.is_main:
+        with staged_file(run_dir / "result.json", force=True) as stage:
+            stage.write_text(json.dumps(asdict(result), indent=2) + "\n")
+    # the other ranks return when rank 0 has written everything (a caller may read the run directory next)
+    barrier()
     return result
 
 

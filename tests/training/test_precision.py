@@ -10,15 +10,19 @@ import torch
 
 from edge_albert.errors import InputError
 from edge_albert.training.batching import EncodedDataset
-from edge_albert.training.precision import autocast, cpu_has_native_bf16, resolve_precision
+from edge_albert.training.precision import autocast, cpu_has_native_bf16, grad_scaler, resolve_precision
 from tests.training.test_trainer import data, run, small_model  # noqa: F401  (the module-scoped data fixture)
 
 
 def test_resolve_precision():
     assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"
     assert resolve_precision("auto") == ("bf16" if cpu_has_native_bf16() else "fp32")
-    with pytest.raises(InputError, match="unknown precision 'fp16'"):
-        resolve_precision("fp16")
+    with pytest.raises(InputError, match="unknown precision 'fp8'"):
+        resolve_precision("fp8")
+    # fp16 needs a GPU's half-precision units and a loss scaler; on a CPU it is refused, not emulated
+    with pytest.raises(InputError, match="fp16 trains on a GPU only"):
+        resolve_precision("fp16", "cpu")
+    assert not grad_scaler("bf16", "cpu").is_enabled() and not grad_scaler("fp32", "cpu").is_enabled()
 
 
 def test_autocast_runs_matmuls_in_bf16_only_when_asked():
