@@ -2,4 +2,6 @@
 
 from edge_albert.cli import main
 
-main()
+# Guarded: worker processes started with "spawn" (`edge-albert prepare`) import this module again.
+if __name__ == "__main__":
+    main()

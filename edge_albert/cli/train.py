@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edge_albert.cli.group import main
-from edge_albert.cli.options import CHECKPOINT, DISTILL_TASK_CHOICE, TEACHER_TASK_CHOICE, DROPOUT_OPTION, PRECISION_OPTION, PRESET_CHOICE, TASK_CHOICE, data_options, data_spec, print_json, print_training, train_config, train_options
+from edge_albert.cli.options import CHECKPOINT, DEVICE_OPTION, DISTILL_TASK_CHOICE, TEACHER_TASK_CHOICE, DROPOUT_OPTION, PRECISION_OPTION, PRESET_CHOICE, TASK_CHOICE, data_options, data_spec, print_json, print_training, train_config, train_options
 from edge_albert.errors import InputError
 
 
@@ -119,33 +119,74 @@ def train_cmd(output: Path, init, preset, tokenizer, vocab_size, dropout, task, 
     print_training(result, as_json)
 
 
+@main.command("prepare")
+@click.argument("text_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tokenizer", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="spiece.model to tokenize with (train one with `edge-albert tokenizer` on a sample of the text).")
+@click.option("--text-column", default=None, help="Column holding the text in TSV/CSV/JSONL files; .txt files are read line by line.")
+@click.option("--texts-per-shard", default=1_000_000, show_default=True, type=click.IntRange(1), help="Texts in each shard file.")
+@click.option("--workers", default=None, type=click.IntRange(1), help="Tokenizing processes (default: all cores).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Shard folder to create.")
+@click.option("--force", is_flag=True, help="Replace an existing output folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def prepare_cmd(text_files, tokenizer, text_column, texts_per_shard, workers, output, force, as_json) -> None:
+    """Tokenize text files once, in parallel, into memory-mapped shards that `edge-albert pretrain
+    --shards` streams (corpora larger than memory; every rank of a job reads only its batches)."""
+    from dataclasses import asdict
+
+    from edge_albert.data.token_shards import prepare_shards
+    from edge_albert.progress import progress_bar
+
+    with progress_bar(None, "prepare", unit="text") as advance:
+        info = prepare_shards(list(text_files), tokenizer, output, texts_per_shard=texts_per_shard, workers=workers, text_column=text_column,
+                              force=force, advance=advance)
+    if as_json:
+        print_json(asdict(info))
+    else:
+        click.echo(f"wrote {info.directory}: {info.texts:,} texts, {info.tokens:,} tokens in {info.shards} shard(s) ({info.dtype}), {info.seconds:.1f} s")
+
+
 @main.command("pretrain")
-@click.argument("text_files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("text_files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--shards", type=click.Path(path_type=Path), default=None,
+              help="Stream a corpus prepared by `edge-albert prepare` instead of reading TEXT_FILES into memory (needs --tokenizer).")
 @click.option("--text-column", default=None, help="Column holding the text in TSV/CSV/JSONL files; .txt files are read line by line.")
 @click.option("--preset", default="tiny", show_default=True, type=PRESET_CHOICE)
 @click.option("--tokenizer", type=click.Path(path_type=Path), default=None, help="spiece.model to use; default: train one on the texts first.")
 @click.option("--vocab-size", default=8000, show_default=True)
 @click.option("--epochs", default=1, show_default=True)
-@click.option("--batch-size", default=32, show_default=True)
+@click.option("--batch-size", default=32, show_default=True, help="Global batch: the same whatever the number of ranks.")
 @click.option("--lr", "learning_rate", default=5e-4, show_default=True)
 @click.option("--max-length", default=64, show_default=True, help="Tokens per example ([CLS] A [SEP] B [SEP]).")
 @click.option("--max-steps", default=None, type=int)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=None, type=int)
+@click.option("--log-every", default=50, show_default=True, type=click.IntRange(1), help="Log mean losses and accuracies every N steps.")
+@click.option("--save-every", default=None, type=click.IntRange(1), help="Also save the resumable state every N steps (default: at each epoch's end).")
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT/state.pt at the step it was saved, at any number of ranks.")
+@click.option("--dropout", default=None, type=click.FloatRange(0.0, 1.0, max_open=True),
+              help="Every dropout of the model, the sentence-order head's included (ALBERT v2 pretrains with none); default: the preset's.")
 @PRECISION_OPTION
+@DEVICE_OPTION
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the checkpoint lands in OUTPUT/model.")
 @click.option("--json", "as_json", is_flag=True)
-def pretrain_cmd(text_files, text_column, preset, tokenizer, vocab_size, epochs, batch_size, learning_rate, max_length, max_steps, seed, threads, precision, output, as_json) -> None:
+def pretrain_cmd(text_files, shards, text_column, preset, tokenizer, vocab_size, epochs, batch_size, learning_rate, max_length, max_steps, seed, threads,
+                 log_every, save_every, resume, dropout, precision, device, output, as_json) -> None:
     """Pretrain ALBERT with masked language modelling (15%: 80/10/10) plus sentence-order
-    prediction on raw text; fine-tune the result with `edge-albert train --init OUTPUT/model`."""
+    prediction on raw text (TEXT_FILES, or --shards); fine-tune the result with `edge-albert train --init OUTPUT/model`.
+    Runs under torchrun like `train` (docs/distributed.md)."""
     from dataclasses import asdict
 
+    from edge_albert.training.distributed import is_main
     from edge_albert.training.pretrain import pretrain
     from edge_albert.training.trainer import TrainConfig
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length, max_steps=max_steps, seed=seed, threads=threads, warmup_ratio=0.05,
-                         precision=precision)
-    result = pretrain(list(text_files), output, config, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, text_column=text_column)
+                         precision=precision, device=device, log_every=log_every)
+    result = pretrain(list(text_files), output, config, shards=shards, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, text_column=text_column,
+                      resume=resume, save_every=save_every, dropout=dropout)
+    if not is_main():
+        return
     if as_json:
         print_json(asdict(result))
     else:

@@ -82,10 +82,11 @@ def setup(device: str = "auto") -> Ranks:
     if not launched_distributed():
         _current = Ranks(device=resolved)
         return _current
-    missing = [name for name in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
+    missing = [name for name in ("RANK", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
     if missing:
         raise InputError(f"WORLD_SIZE > 1 but {', '.join(missing)} not set: launch with torchrun (see docs/distributed.md)")
-    rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+    # one process per pod (Kubernetes' PyTorch operator) sets no LOCAL_RANK: it is that node's only rank
+    rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
     if resolved.type == "cuda":
         if local >= torch.cuda.device_count():
             raise InputError(f"local rank {local} has no GPU: this node has {torch.cuda.device_count()}; lower --nproc_per_node")

@@ -71,7 +71,8 @@ def load_splits(spec: DataSpec) -> tuple[LabeledTexts, LabeledTexts | None]:
 def start_run(run_dir: Path, config: TrainConfig) -> Path:
     """Join the training job (a single process without torchrun) and make the run directory on
     its first rank, the only one that writes there."""
-    setup(config.device)
+    ranks = setup(config.device)
+    resolve_precision(config.precision, ranks.device)  # a wrong option fails before anything is written
     run_dir = Path(run_dir)
     if is_main():
         run_dir.mkdir(parents=True, exist_ok=True)

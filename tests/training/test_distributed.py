@@ -216,3 +216,15 @@ def test_devices_that_are_not_here_are_refused():
             distributed.resolve_device("cuda")
     with pytest.raises(InputError, match="unknown device 'tpu'"):
         distributed.resolve_device("tpu")
+
+
+def test_distillation_splits_the_teacher_pass_and_caches_it_once(tmp_path, job_data):
+    """The teacher's logits come from both ranks' halves, gathered: the same cache file, byte for
+    byte, and the same student as one process."""
+    common = ["distill", "--teacher", job_data["init"], *data_args(job_data), "--no-teacher-embeddings", *TRAIN, "--epochs", "1"]
+    cli(*common, "-o", tmp_path / "one")
+    cli(*common, "-o", tmp_path / "two", ranks=2)
+    one, two = sorted((tmp_path / "one" / "cache").iterdir()), sorted((tmp_path / "two" / "cache").iterdir())
+    assert [p.name for p in one] == [p.name for p in two] and len(one) == 1
+    assert one[0].read_bytes() == two[0].read_bytes()
+    assert_same_training(tmp_path / "one", tmp_path / "two")
