@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -482,4 +483,35 @@ def train_tokenizer(
     return output
 
 
-__all__ = ["AlbertTokenizer", "Encoding", "Token", "train_tokenizer", "preprocess_text", "pad_encodings", "SPECIAL_TOKENS"]
+# What transformers' AlbertTokenizer(Fast) needs to rebuild our tokenizer from spiece.model.
+TOKENIZER_SETTINGS = {"do_lower_case": True, "remove_space": True, "keep_accents": False, "bos_token": "[CLS]", "eos_token": "[SEP]",
+                      "unk_token": "<unk>", "sep_token": "[SEP]", "pad_token": "<pad>", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+_PARITY_TEXTS = ("a gorgeous, witty, seductive movie.", "``Café'' -- déjà vu, naïve!", "it's slow -- very, very slow.", "  two  spaces\tand a tab ",
+                 "Nürnberg 1,234.5 km/h", "the acting, costumes, music, cinematography and sound are all astounding.")
+
+
+def write_tokenizer_json(spiece: Path, folder: Path, model_max_length: int = 512) -> Path:
+    """tokenizer.json (the `tokenizers` format that transformers.js, tokenizers and transformers'
+    fast tokenizers read) and tokenizer_config.json for `spiece`, made by transformers' own
+    converter (AlbertTokenizerFast) and refused unless it gives our ids on sample texts."""
+    from tokenizers import Tokenizer, normalizers
+    from transformers import AlbertTokenizerFast
+
+    folder = Path(folder)
+    fast = AlbertTokenizerFast(vocab_file=str(spiece), model_max_length=model_max_length, **TOKENIZER_SETTINGS)
+    backend = fast.backend_tokenizer
+    # The converted normalizer keeps leading and trailing white space, which becomes a lone "▁"
+    # piece; ALBERT's own tokenizer (ours, transformers' slow one) strips it first: so does Strip.
+    backend.normalizer = normalizers.Sequence([backend.normalizer, normalizers.Strip()])
+    backend.save(str(folder / "tokenizer.json"))
+    config = {"tokenizer_class": "AlbertTokenizer", **TOKENIZER_SETTINGS, "model_max_length": model_max_length}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    ours, theirs = AlbertTokenizer(Path(spiece)), Tokenizer.from_file(str(folder / "tokenizer.json"))
+    for text in _PARITY_TEXTS:
+        if theirs.encode(text).ids != ours.encode(text, max_length=None).input_ids:
+            raise InputError(f"tokenizer.json made by transformers tokenizes {text!r} unlike spiece.model", Path(spiece))
+    return folder / "tokenizer.json"
+
+
+__all__ = ["AlbertTokenizer", "Encoding", "Token", "train_tokenizer", "preprocess_text", "pad_encodings", "SPECIAL_TOKENS", "TOKENIZER_SETTINGS",
+           "write_tokenizer_json"]

@@ -12,10 +12,12 @@ from edge_albert.cli.options import CHECKPOINT, OPSET_OPTION, print_json
 
 @main.command("convert")
 @click.argument("checkpoint", type=CHECKPOINT)
-@click.option("--to", "to", required=True, type=click.Choice(["onnx", "tflite", "mediapipe"]),
+@click.option("--to", "to", required=True, type=click.Choice(["onnx", "tflite", "mediapipe", "transformers-js"]),
               help="Target format. mediapipe: one-signature TFLite (--max-length tokens) with the TFLite Model Metadata that "
-                   "MediaPipe's TextClassifier needs (tokenizer and labels packed in; the writer runs in a cached venv).")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output file (.onnx or .tflite).")
+                   "MediaPipe's TextClassifier needs (tokenizer and labels packed in; the writer runs in a cached venv). "
+                   "transformers-js: a folder transformers.js loads with local_files_only (config.json, tokenizer.json, "
+                   "onnx/model.onnx, onnx/model_quantized.onnx = our int8) for text-classification, question-answering and fill-mask.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output file (.onnx or .tflite), or folder (transformers-js).")
 @click.option("--buckets", default="32,64,128", show_default=True, help="TFLite: sequence-length buckets, one signature each.")
 @click.option("--max-length", type=int, default=None, help="ONNX: maximum tokens recorded in the metadata; mediapipe: the input length (default 128).")
 @click.option("--optimize", is_flag=True, help="ONNX: apply ONNX Runtime's fusions (Attention, SkipLayerNorm, FastGelu); the file then runs on ONNX Runtime only.")
@@ -28,6 +30,18 @@ def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_lengt
     PyTorch on sample sentences (max abs logit diff <= 1e-4, same predictions)."""
     from edge_albert.converters.convert import convert
 
+    if to == "transformers-js":
+        from dataclasses import asdict
+
+        from edge_albert.quantization.transformers_js import export_transformers_js
+
+        folder = export_transformers_js(checkpoint, output, opset=opset, force=force)
+        if as_json:
+            print_json(asdict(folder))
+        else:
+            click.echo(f"wrote {folder.directory} for transformers.js pipeline('{folder.pipeline}'): "
+                       + ", ".join(f"{name} ({size / 1e6:.2f} MB)" for name, size in folder.files.items()))
+        return
     try:
         bucket_list = [int(b) for b in buckets.split(",") if b.strip()]
     except ValueError:

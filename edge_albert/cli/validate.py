@@ -23,7 +23,9 @@ from edge_albert.cli.options import CHECKPOINT, FiniteRange, print_json
 @click.option("--no-memory", is_flag=True, help="Skip peak-memory measurement (one subprocess per artifact).")
 @click.option("--target", "target_specs", multiple=True, metavar="SPEC",
               help="Also run the .onnx/.tflite files on a target: qemu-arm64[:CPU] (cortex-a53, cortex-a72, cortex-a76, "
-                   "neoverse-n1, max; built on first use) or ssh://[user@]host[:port][?python=python3&identity=KEY]. Repeatable.")
+                   "neoverse-n1, max; built on first use), ssh://[user@]host[:port][?python=python3&identity=KEY], or the .onnx files "
+                   "in node[:THREADS] (onnxruntime-node) or browser[:THREADS] (headless Chromium, onnxruntime-web WebAssembly), both with "
+                   "transformers.js's tokenizer (npm packages pinned, installed on first use). Repeatable.")
 @click.option("--target-texts", default=32, show_default=True, help="Texts run on each target (per-sentence parity; emulation is slow).")
 @click.option("--target-file", "target_files", multiple=True, metavar="NAME",
               help="Run only this artifact (file name) on the targets; repeatable. Default: every .onnx/.tflite artifact.")

@@ -32,6 +32,7 @@ from edge_albert.model.albert import (
 )
 from edge_albert.model.config import AlbertConfig
 from edge_albert.staging import staged_directory
+from edge_albert.tokenization import TOKENIZER_SETTINGS
 
 CONFIG_NAME = "config.json"
 SAFETENSORS_NAME = "model.safetensors"
@@ -224,20 +225,7 @@ def save_model(
 
 def tokenizer_config(config: AlbertConfig) -> dict:
     """What `transformers.AutoTokenizer` needs to rebuild ALBERT's tokenizer from spiece.model."""
-    return {
-        "tokenizer_class": "AlbertTokenizer",
-        "do_lower_case": True,
-        "remove_space": True,
-        "keep_accents": False,
-        "bos_token": "[CLS]",
-        "eos_token": "[SEP]",
-        "unk_token": "<unk>",
-        "sep_token": "[SEP]",
-        "pad_token": "<pad>",
-        "cls_token": "[CLS]",
-        "mask_token": "[MASK]",
-        "model_max_length": config.max_position_embeddings,
-    }
+    return {"tokenizer_class": "AlbertTokenizer", **TOKENIZER_SETTINGS, "model_max_length": config.max_position_embeddings}
 
 
 __all__ = ["load_model", "save_model", "read_state_dict", "read_sentence_pooling", "write_sentence_pooling", "tokenizer_config", "CONFIG_NAME", "SAFETENSORS_NAME", "SPIECE_NAME"]

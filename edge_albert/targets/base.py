@@ -38,6 +38,7 @@ class Target(ABC):
 
     name: str
     emulated: str | None = None  # set when timings are emulated, e.g. "qemu-aarch64 cortex-a72"
+    formats: tuple[str, ...] = (".onnx", ".tflite")  # the files it runs
 
     @abstractmethod
     def execute(self, job_dir: Path, *, timeout: float) -> None:
@@ -111,6 +112,8 @@ def run_on_target(
     for a in artifacts:
         if not a.is_file() or a.suffix not in FILE_RUNTIMES:
             raise InputError("targets run .onnx and .tflite files only", a)
+        if a.suffix not in target.formats:
+            raise InputError(f"target {target.name} runs {' and '.join(target.formats)} files only", a)
     with tempfile.TemporaryDirectory(prefix="edge-albert-job-") as tmp:
         job_dir = Path(tmp)
         models = []

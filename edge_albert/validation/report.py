@@ -211,8 +211,10 @@ def validate(
         # The reference at batch 1 and real length, exactly as the target runs its files.
         ref_small = host_logits(reference, tokenizer, texts, max_length, threads=max(threads))
         for target in targets:
-            run = run_on_target(target, files, reference / "spiece.model", texts, max_length=max_length, reference_logits=ref_small)
-            target_runs.append(run.to_dict())
+            runnable = [f for f in files if f.suffix in target.formats]  # the JavaScript runtimes run ONNX only
+            if runnable:
+                run = run_on_target(target, runnable, reference / "spiece.model", texts, max_length=max_length, reference_logits=ref_small)
+                target_runs.append(run.to_dict())
     return ValidationReport(
         SCHEMA_VERSION, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), machine_info(),
         {"source": data.source, "examples": len(data), "labels": data.label_names}, str(reference), results, target_runs,
