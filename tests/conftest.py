@@ -194,3 +194,20 @@ def bundle(tmp_path_factory, trained_checkpoint, trained_artifacts) -> Path:
 
     out = tmp_path_factory.mktemp("bundle") / "sentiment.eabundle"
     return build_bundle([trained_artifacts["onnx"], trained_artifacts["tflite"]], trained_checkpoint / "spiece.model", out).path
+
+
+@pytest.fixture(scope="session")
+def web_folder(tmp_path_factory, trained_checkpoint) -> Path:
+    """`edge-albert convert --to transformers-js` of the trained model: the folder transformers.js loads."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("web") / "sentiment-js"
+    proc = subprocess.run([sys.executable, "-m", "edge_albert.cli", "convert", str(trained_checkpoint), "--to", "transformers-js", "-o", str(out), "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    files = json.loads(proc.stdout)["files"]
+    assert set(files) == {"config.json", "tokenizer.json", "tokenizer_config.json", "onnx/model.onnx", "onnx/model_quantized.onnx"}
+    assert files["onnx/model_quantized.onnx"] < files["onnx/model.onnx"] / 3
+    return out

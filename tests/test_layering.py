@@ -21,7 +21,7 @@ PACKAGE = Path(edge_albert.__file__).parent
 LAYERS: list[set[str]] = [
     # shared helpers: no pipeline stage
     {"edge_albert", "errors", "jsonfile", "staging", "progress", "cache", "system_tools", "isolated_env", "checksums",
-     "machine", "metrics", "entity_tags", "answer_spans", "tasks", "tokenization"},
+     "machine", "metrics", "entity_tags", "answer_spans", "tasks", "tokenization", "js_packages"},
     {"model", "data"},
     # training runs on model and data; the runtime adapters open model files (torch opens a checkpoint)
     {"training", "runtimes"},

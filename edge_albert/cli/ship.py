@@ -17,17 +17,37 @@ from edge_albert.runtimes import FILE_RUNTIMES
 
 @main.command("package")
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--tokenizer", required=True, type=click.Path(path_type=Path), help="The spiece.model the models were built with.")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Bundle file to write (e.g. model.eabundle).")
+@click.option("--tokenizer", default=None, type=click.Path(path_type=Path), help="The spiece.model the models were built with (bundles).")
+@click.option("--web", is_flag=True, help="Write a static web page folder instead of a bundle: MODELS is one folder from "
+                                          "`convert --to transformers-js`; OUTPUT/index.html classifies typed text in the browser.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Bundle file to write (e.g. model.eabundle), or the web folder.")
 @click.option("--metrics", type=click.Path(path_type=Path), default=None, help="Validation report JSON (edge-albert validate) whose per-model metrics go in the manifest.")
 @click.option("--sign", "signing_key", type=click.Path(path_type=Path), default=None, help="ed25519 private key (PEM) to sign the manifest with (see `edge-albert keygen`).")
 @click.option("--force", is_flag=True, help="Overwrite an existing bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def package_cmd(models, tokenizer, output, metrics, signing_key, force, as_json) -> None:
+def package_cmd(models, tokenizer, web, output, metrics, signing_key, force, as_json) -> None:
     """Bundle .onnx/.tflite models, the tokenizer, labels and a manifest (sha256 of every file,
-    input spec, preprocessing, metrics, tool versions) into one zip file."""
+    input spec, preprocessing, metrics, tool versions) into one zip file; or, with --web, a static
+    page that classifies on the device with transformers.js."""
     from edge_albert.packaging.bundle import build_bundle
     from edge_albert.validation.report import metrics_by_artifact
+
+    if web:
+        from dataclasses import asdict
+
+        from edge_albert.packaging.web_demo import write_web_demo
+
+        if len(models) != 1 or tokenizer or metrics or signing_key:
+            raise click.UsageError("--web takes one transformers.js folder and no --tokenizer, --metrics or --sign")
+        demo = write_web_demo(models[0], output, force=force)
+        if as_json:
+            print_json(asdict(demo))
+        else:
+            click.echo(f"wrote {demo.directory} ({sum(demo.files.values()) / 1e6:.1f} MB, labels {demo.labels}); "
+                       f"serve it with any static file server, e.g. python -m http.server -d {demo.directory}")
+        return
+    if tokenizer is None:
+        raise click.UsageError("a bundle needs --tokenizer (the spiece.model the models were built with)")
 
     per_model = metrics_by_artifact(metrics) if metrics else None
     result = build_bundle(list(models), tokenizer, output, metrics=per_model, signing_key=signing_key, force=force)

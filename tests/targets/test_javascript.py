@@ -49,21 +49,9 @@ def test_tokenizer_json_gives_our_ids(tmp_path, spiece_model, sst2_dev, conll_de
 def js_environment() -> Path:
     require_tool("node", package="nodejs")
     require_tool("npm", package="npm")
-    from edge_albert.targets.javascript import ensure_js_environment
+    from edge_albert.js_packages import ensure_js_environment
 
     return ensure_js_environment()
-
-
-@pytest.fixture(scope="module")
-def web_folder(tmp_path_factory, trained_checkpoint) -> Path:
-    out = tmp_path_factory.mktemp("web") / "sentiment-js"
-    proc = subprocess.run([sys.executable, "-m", "edge_albert.cli", "convert", str(trained_checkpoint), "--to", "transformers-js", "-o", str(out), "--json"],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    files = json.loads(proc.stdout)["files"]
-    assert set(files) == {"config.json", "tokenizer.json", "tokenizer_config.json", "onnx/model.onnx", "onnx/model_quantized.onnx"}
-    assert files["onnx/model_quantized.onnx"] < files["onnx/model.onnx"] / 3
-    return out
 
 
 PIPELINE_SCRIPT = """
