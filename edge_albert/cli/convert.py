@@ -39,7 +39,7 @@ def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_lengt
         if as_json:
             print_json(asdict(folder))
         else:
-            click.echo(f"wrote {folder.directory} for transformers.js pipeline('{folder.pipeline}'): "
+            click.echo(f"wrote {folder.directory} for transformers.js pipeline('{folder.task}'): "
                        + ", ".join(f"{name} ({size / 1e6:.2f} MB)" for name, size in folder.files.items()))
         return
     try:

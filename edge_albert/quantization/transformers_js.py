@@ -29,8 +29,8 @@ from edge_albert.staging import staged_directory
 from edge_albert.tasks import checkpoint_task
 from edge_albert.tokenization import write_tokenizer_json
 
-# Our task -> the transformers.js pipeline that runs it (ALBERT classes transformers.js 4.x has).
-PIPELINES = {"text-classification": "text-classification", "question-answering": "question-answering", "fill-mask": "fill-mask"}
+# The tasks transformers.js 4.x has ALBERT classes for; its pipelines carry the same names.
+JS_TASKS = ("text-classification", "question-answering", "fill-mask")
 MODEL_FILE = "onnx/model.onnx"
 QUANTIZED_FILE = "onnx/model_quantized.onnx"
 
@@ -38,8 +38,7 @@ QUANTIZED_FILE = "onnx/model_quantized.onnx"
 @dataclass
 class TransformersJsFolder:
     directory: str
-    task: str
-    pipeline: str
+    task: str  # also the name of the transformers.js pipeline that runs it
     files: dict[str, int]  # relative path -> bytes
 
 
@@ -47,8 +46,8 @@ def export_transformers_js(checkpoint: Path, output: Path, *, quantized: bool = 
     """Write the transformers.js folder of `checkpoint` (fp32 and, with `quantized`, int8)."""
     checkpoint = Path(checkpoint)
     task = checkpoint_task(checkpoint)
-    if task.name not in PIPELINES:
-        raise InputError(f"transformers.js has no ALBERT model for {task.name} (it runs {', '.join(PIPELINES)}); "
+    if task.name not in JS_TASKS:
+        raise InputError(f"transformers.js has no ALBERT model for {task.name} (it runs {', '.join(JS_TASKS)}); "
                          f"use `convert --to onnx` and onnxruntime-web directly", checkpoint)
     config = json.loads((checkpoint / CONFIG_NAME).read_text())
     with staged_directory(Path(output), force=force) as stage:
@@ -59,7 +58,7 @@ def export_transformers_js(checkpoint: Path, output: Path, *, quantized: bool = 
         shutil.copyfile(checkpoint / CONFIG_NAME, stage / CONFIG_NAME)
         write_tokenizer_json(checkpoint / SPIECE_NAME, stage, int(config.get("max_position_embeddings", 512)))
         files = {str(p.relative_to(stage)): p.stat().st_size for p in sorted(stage.rglob("*")) if p.is_file()}
-    return TransformersJsFolder(str(output), task.name, PIPELINES[task.name], files)
+    return TransformersJsFolder(str(output), task.name, files)
 
 
-__all__ = ["export_transformers_js", "TransformersJsFolder", "PIPELINES", "MODEL_FILE", "QUANTIZED_FILE"]
+__all__ = ["export_transformers_js", "TransformersJsFolder", "JS_TASKS", "MODEL_FILE", "QUANTIZED_FILE"]

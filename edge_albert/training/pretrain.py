@@ -314,14 +314,11 @@ def pretrain(
                     # the batch's loss units (masked tokens, examples) over all ranks, to weigh each rank's means
                     units = torch.tensor([float((local[3] != IGNORE).sum()), float(len(local[0]))] if local else [0.0, 0.0], dtype=torch.float64)
                     total_units = sum_across_ranks(units)
-                    if local is None:  # nothing for this rank: a pass that weighs nothing keeps it in the average
-                        local = _rows_of(whole, np.arange(1)) if shards is None else None
-                    tensors = [torch.from_numpy(x).to(device) for x in local] if local is not None else None
+                    if local is None:  # nothing for this rank: a pass that weighs nothing keeps it in DDP's average
+                        local = [np.full((1, 3), tok.pad_id), np.ones((1, 3), np.int64), np.zeros((1, 3), np.int64), np.full((1, 3), IGNORE),
+                                 np.zeros(1, np.int64)]
+                    tensors = [torch.from_numpy(np.asarray(x, np.int64)).to(device) for x in local]
                     optimizer.zero_grad(set_to_none=True)
-                    if tensors is None:
-                        tensors = [torch.full((1, 3), tok.pad_id), torch.ones(1, 3, dtype=torch.int64), torch.zeros(1, 3, dtype=torch.int64),
-                                   torch.full((1, 3), IGNORE), torch.zeros(1, dtype=torch.int64)]
-                        tensors = [t.to(device) for t in tensors]
                     mlm_loss, sop_loss, mlm_hits, sop_hits = step_module(*tensors)
                     if parallel:
                         w_mlm = float(units[0] / total_units[0] * ranks.world_size) if total_units[0] else 0.0
