@@ -7,7 +7,7 @@ import platform
 from importlib import metadata as importlib_metadata
 
 INTERESTING_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "avx_vnni", "asimd", "asimddp", "sve")
-PACKAGES = ("edge-albert", "torch", "onnx", "onnxruntime", "ai-edge-litert", "litert-torch", "ai-edge-quantizer", "numpy", "sentencepiece", "transformers")
+PACKAGES = ("edge-albert", "torch", "onnx", "onnxruntime", "ai-edge-litert", "litert-torch", "ai-edge-quantizer", "executorch", "numpy", "sentencepiece", "transformers")
 
 
 def cpu_class(machine: dict) -> tuple[str, frozenset[str]]:

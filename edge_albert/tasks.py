@@ -36,7 +36,7 @@ class Task:
     # Whether the converters, runtimes and validation handle it yet (else: load, save, inspect, parity).
     exportable: bool = True
     # The file formats it exports to.
-    formats: tuple[str, ...] = ("onnx", "tflite")
+    formats: tuple[str, ...] = ("onnx", "tflite", "executorch")
 
     def output_width(self, metadata: dict) -> int | None:
         """The last dimension a model of this task must output, from its metadata (a bundle

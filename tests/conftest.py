@@ -211,3 +211,21 @@ def web_folder(tmp_path_factory, trained_checkpoint) -> Path:
     assert set(files) == {"config.json", "tokenizer.json", "tokenizer_config.json", "onnx/model.onnx", "onnx/model_quantized.onnx"}
     assert files["onnx/model_quantized.onnx"] < files["onnx/model.onnx"] / 3
     return out
+
+
+@pytest.fixture(scope="session")
+def executorch_programs(tmp_path_factory, trained_checkpoint, sst2_dev) -> dict:
+    """The trained model as ExecuTorch programs: float32 (through `convert`, which checks it) and
+    8da8w / 8da4w (through `quantize`, compared on all of SST-2 dev). Lowering takes ~40-60 s per
+    program on 2 cores: the ExecuTorch tests share these three."""
+    from edge_albert.converters.convert import convert
+    from edge_albert.data.readers import LabeledTexts
+    from edge_albert.quantization import quantize, recipe
+
+    folder = tmp_path_factory.mktemp("pte")
+    dev = LabeledTexts([s for _, s in sst2_dev], [l for l, _ in sst2_dev], ["negative", "positive"])
+    return {
+        "float32": convert(trained_checkpoint, folder / "model.pte", "executorch"),
+        "int8": quantize(trained_checkpoint, folder / "model.int8.pte", recipe("dynamic"), to="executorch", eval_data=dev),
+        "int4": quantize(trained_checkpoint, folder / "model.int4.pte", recipe("int4"), to="executorch", eval_data=dev),
+    }

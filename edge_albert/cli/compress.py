@@ -16,8 +16,9 @@ from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 @click.argument("checkpoint", type=CHECKPOINT, required=False)
 @click.option("--method", type=click.Choice(list(METHODS)), default=None, help="dynamic = dynamic_wi8_afp32, static = static_wi8_ai8, fp16 = weight_only_wf16, int4 = weight_only_wi4b32_afp32.")
 @click.option("--recipe", "recipe_name", default=None, help="A named recipe instead of --method (see `edge-albert quantize --list`).")
-@click.option("--to", "to", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output .onnx or .tflite file.")
+@click.option("--to", "to", type=click.Choice(["onnx", "tflite", "executorch"]), default="onnx", show_default=True,
+              help="executorch: a .pte program, quantized before lowering to XNNPACK (dynamic = 8da8w, int4 = 8da4w).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output .onnx, .tflite or .pte file.")
 @click.option("--calibration", type=click.Path(path_type=Path), default=None, help="Text file (TSV/CSV/JSONL/.txt) of calibration sentences for static int8.")
 @click.option("--samples", type=int, default=None, help="Calibration sentences to use (static).")
 @click.option("--eval", "eval_file", type=click.Path(path_type=Path), default=None, help="Labelled dev file: report accuracy of fp32 vs quantized on it.")
@@ -28,7 +29,7 @@ from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 @click.option("--embedding-bits", type=click.Choice(["4", "8"]), default=None,
               help="4-bit recipes: the embedding table at 8 bits with one scale (default) or in 4-bit blocks.")
 @click.option("--max-length", type=int, default=None,
-              help="ONNX: maximum tokens recorded in the metadata, the window the runtime uses (default: 128; question answering 384).")
+              help="ONNX: maximum tokens recorded in the metadata, the window the runtime uses; ExecuTorch: the longest input the program takes (default: 128; question answering 384).")
 @OPSET_OPTION
 @click.option("--list", "list_recipes", is_flag=True, help="List the named recipes and exit.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
@@ -36,7 +37,7 @@ from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration, samples, eval_file, accuracy_budget, keep_float, block_size, embedding_bits,
                  max_length, opset, list_recipes,
                  force, as_json) -> None:
-    """Quantize a checkpoint to int8, 4-bit or fp16 ONNX/TFLite, keeping ALBERT's shared weights
+    """Quantize a checkpoint to int8, 4-bit or fp16 ONNX/TFLite, or int8/4-bit ExecuTorch, keeping ALBERT's shared weights
     shared, and compare the result with the fp32 model."""
     from edge_albert.quantization.configs import RECIPES, recipe
 

@@ -26,7 +26,7 @@ from edge_albert.runtimes import FILE_RUNTIMES
 @click.option("--force", is_flag=True, help="Overwrite an existing bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def package_cmd(models, tokenizer, web, output, metrics, signing_key, force, as_json) -> None:
-    """Bundle .onnx/.tflite models, the tokenizer, labels and a manifest (sha256 of every file,
+    """Bundle .onnx/.tflite/.pte models, the tokenizer, labels and a manifest (sha256 of every file,
     input spec, preprocessing, metrics, tool versions) into one zip file; or, with --web, a static
     page that classifies on the device with transformers.js."""
     from edge_albert.packaging.bundle import build_bundle

@@ -33,7 +33,7 @@ from edge_albert.cli.options import CHECKPOINT, FiniteRange, print_json
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout too.")
 def validate_cmd(reference, artifacts, data_file, text_column, label_column, limit, threads, runs, no_memory, target_specs, target_texts, target_files,
                  output, as_json) -> None:
-    """Validate ARTIFACTS (.onnx, .tflite, .eabundle, checkpoint dirs) against labels and against the fp32
+    """Validate ARTIFACTS (.onnx, .tflite, .pte, .eabundle, checkpoint dirs) against labels and against the fp32
     REFERENCE checkpoint: the task's metrics (accuracy and macro-F1; entity P/R/F1 on a CoNLL file;
     SQuAD exact match and F1 on a SQuAD JSON file), agreement (same label / same entities per
     sentence / same best span per question), logit diffs, KL, latency p50/p90/p99 (batch 1 at

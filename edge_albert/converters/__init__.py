@@ -1,1 +1,1 @@
-"""Converters: checkpoint directory in, deployable .onnx / .tflite file out, with metadata."""
+"""Converters: checkpoint directory in, deployable .onnx / .tflite / .pte file out, with metadata."""

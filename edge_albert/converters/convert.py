@@ -1,4 +1,4 @@
-"""`edge-albert convert`: export a checkpoint to ONNX or TFLite and check the result against
+"""`edge-albert convert`: export a checkpoint to ONNX, TFLite, MediaPipe or ExecuTorch and check the result against
 PyTorch on sample sentences before reporting success."""
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def convert(
     atol: float = 1e-4,
 ) -> ConversionReport:
     checkpoint, output = Path(checkpoint), Path(output)
-    if to not in ("onnx", "tflite", "mediapipe"):
-        raise InputError(f"unknown target {to!r}; use onnx, tflite or mediapipe")
+    if to not in ("onnx", "tflite", "mediapipe", "executorch"):
+        raise InputError(f"unknown target {to!r}; use onnx, tflite, mediapipe or executorch")
     # The tokenizer is checked before any work: a checkpoint without a usable spiece.model
     # cannot be checked after export, and nothing unchecked may reach the destination.
     tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
@@ -77,6 +77,10 @@ def convert(
             from edge_albert.converters.tflite import export_tflite
 
             result = export_tflite(checkpoint, stage, buckets=buckets, force=True)
+        elif to == "executorch":
+            from edge_albert.converters.executorch import export_executorch
+
+            result = export_executorch(checkpoint, stage, max_length=max_length, force=True)
         else:
             from edge_albert.converters.mediapipe import export_mediapipe
 

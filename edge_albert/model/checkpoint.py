@@ -45,6 +45,14 @@ NORMALIZE_FOLDER = "2_Normalize"
 _ST = "sentence_transformers.models."
 
 
+def weights_bytes(directory: Path) -> int:
+    """The size of a checkpoint's weights file (safetensors, else the pickle); 0 when it has none."""
+    for name in (SAFETENSORS_NAME, PICKLE_NAME):
+        if (Path(directory) / name).is_file():
+            return (Path(directory) / name).stat().st_size
+    return 0
+
+
 def read_sentence_pooling(directory: Path) -> SentencePooling:
     """The pooling a sentence-transformers folder declares (modules.json and its Pooling module's
     config); mean pooling with normalisation where a checkpoint declares none."""

@@ -40,7 +40,7 @@ def _model_metadata(path: Path) -> dict:
 
 def tool_versions() -> dict[str, str]:
     out = {"edge-albert": __version__, "python": platform.python_version()}
-    for name in ("torch", "onnx", "onnxruntime", "ai-edge-litert", "litert-torch", "ai-edge-quantizer", "sentencepiece", "numpy"):
+    for name in ("torch", "onnx", "onnxruntime", "ai-edge-litert", "litert-torch", "ai-edge-quantizer", "executorch", "sentencepiece", "numpy"):
         try:
             out[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
@@ -59,12 +59,12 @@ def build_bundle(
 ) -> BundleResult:
     """Write a bundle. Every model must carry our metadata and share the tokenizer's sha256."""
     if not models:
-        raise InputError("give at least one .onnx or .tflite model to package")
+        raise InputError("give at least one .onnx, .tflite or .pte model to package")
     tok = AlbertTokenizer(tokenizer)
     entries, files, labels, task, embedding = [], {}, None, None, None
     for model_path in map(Path, models):
         if model_path.suffix not in FILE_RUNTIMES:
-            raise InputError("expected a .onnx or .tflite file", model_path)
+            raise InputError("expected a .onnx, .tflite or .pte file", model_path)
         if not model_path.is_file():
             raise InputError("model file not found", model_path)
         meta = _model_metadata(model_path)

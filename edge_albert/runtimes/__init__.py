@@ -1,7 +1,8 @@
 """Inference runtimes behind one small interface: `open_session(path)` -> `Session.run(batch)`.
 
 Adapters for ONNX Runtime and LiteRT import only numpy and their runtime (no torch), so the
-on-device runtime can use them; the PyTorch adapter is for the reference model. `FILE_RUNTIMES`
+on-device runtime can use them; ExecuTorch's Python runtime exchanges torch tensors (its extra
+installs torch); the PyTorch adapter is for the reference model. `FILE_RUNTIMES`
 is the one table of which runtime runs which file; bundles, targets and reports read it.
 """
 
@@ -13,7 +14,7 @@ from edge_albert.errors import InputError
 from edge_albert.runtimes.base import INPUT_NAMES, Session, pick_bucket
 
 # A model file's suffix -> the runtime that runs it. A checkpoint directory runs on "torch".
-FILE_RUNTIMES = {".onnx": "onnxruntime", ".tflite": "litert"}
+FILE_RUNTIMES = {".onnx": "onnxruntime", ".tflite": "litert", ".pte": "executorch"}
 
 
 def runtime_for(path: Path) -> str:
@@ -23,12 +24,12 @@ def runtime_for(path: Path) -> str:
         return "torch"
     if path.suffix in FILE_RUNTIMES:
         return FILE_RUNTIMES[path.suffix]
-    raise InputError("cannot tell the runtime: expected a .onnx or .tflite file or a checkpoint directory", path)
+    raise InputError("cannot tell the runtime: expected a .onnx, .tflite or .pte file or a checkpoint directory", path)
 
 
 def open_session(path: Path, runtime: str | None = None, *, threads: int = 1, xnnpack: bool = True,
                  content: bytes | None = None) -> Session:
-    """Open `path` (.onnx, .tflite or a checkpoint directory) with its runtime.
+    """Open `path` (.onnx, .tflite, .pte or a checkpoint directory) with its runtime.
 
     With `content` (the file's bytes, e.g. read from a bundle), `path` only names the model in
     messages and `runtime` must be given."""
@@ -45,11 +46,15 @@ def open_session(path: Path, runtime: str | None = None, *, threads: int = 1, xn
         from edge_albert.runtimes.litert import LiteRTSession
 
         return LiteRTSession(path, threads=threads, xnnpack=xnnpack, content=content)
+    if kind == "executorch":
+        from edge_albert.runtimes.executorch import ExecuTorchSession
+
+        return ExecuTorchSession(path, threads=threads, content=content)
     if kind == "torch" and content is None:
         from edge_albert.runtimes.torch import TorchSession
 
         return TorchSession(path, threads=threads)
-    raise InputError(f"unknown runtime {kind!r}: expected one of onnxruntime, litert, torch", path)
+    raise InputError(f"unknown runtime {kind!r}: expected one of onnxruntime, litert, executorch, torch", path)
 
 
 __all__ = ["FILE_RUNTIMES", "INPUT_NAMES", "Session", "open_session", "pick_bucket", "runtime_for"]

@@ -16,7 +16,7 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 class Session(Protocol):
     """A loaded model that maps a padded batch to logits."""
 
-    runtime: str  # "onnxruntime", "litert" or "torch"
+    runtime: str  # "onnxruntime", "litert", "executorch" or "torch"
     path: Path
     max_length: int
     output_classes: int | None  # the logits' last dimension, when the file fixes it

@@ -434,7 +434,7 @@ def _svg_scatter(report: dict) -> str:
     sx = lambda v: pad + (v - x0) / (x1 - x0 or 1) * (w - 2 * pad)  # noqa: E731
     sy = lambda v: h - pad - (v - y0) / (y1 - y0 or 1) * (h - 2 * pad)  # noqa: E731
     smax = max(p[4] for p in points) or 1
-    colors = {"torch": "#6b7280", "onnxruntime": "#2563eb", "litert": "#16a34a"}
+    colors = {"torch": "#6b7280", "onnxruntime": "#2563eb", "litert": "#16a34a", "executorch": "#ea580c"}
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="accuracy vs latency vs size">',
              f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#333"/>',
              f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#333"/>',
