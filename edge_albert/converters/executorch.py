@@ -14,7 +14,6 @@ and written as a `.pte` program.
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 
 from edge_albert.converters.export_config import AlbertExportConfig, ExportResult
 from edge_albert.errors import InputError
-from edge_albert.runtimes.executorch import INSTALL_HINT, METADATA_METHOD, MIN_LENGTH
+from edge_albert.runtimes.executorch import INSTALL_HINT, METADATA_METHOD, MIN_LENGTH, quiet_executorch_logs
 from edge_albert.staging import staged_file
 
 
@@ -45,8 +44,7 @@ def export_program(export: AlbertExportConfig, module: torch.nn.Module | None = 
 
 
 def _import_executorch():
-    for name in ("torchao", "torch.utils._pytree"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_executorch_logs()
     try:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower

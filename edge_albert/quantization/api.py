@@ -169,10 +169,11 @@ def quantize(
         if isinstance(config, StaticInt8Config):
             calib = calibration_batches(tokenizer, list(calibration_texts)[: config.samples], length)
         _quantize_file(float_path, stage, config, to, scratch, calib, max_length=max_length)
-        length = length or open_session(stage, runtime_for(output)).max_length
+        candidate = open_session(stage, runtime_for(output))  # opened once: its length and the comparison
+        length = length or candidate.max_length
         texts = eval_data.texts if eval_data is not None else list(SAMPLE_TEXTS)
         labels = eval_data.labels if eval_data is not None else None
-        comparison = compare_models(checkpoint, stage, tokenizer, texts, labels=labels, max_length=length,
+        comparison = compare_models(checkpoint, candidate, tokenizer, texts, labels=labels, max_length=length,
                                     reference_logits=reference_logits)
         comparison.candidate = str(output)
         # A checkpoint stands for ExecuTorch's float program: its safetensors file stores each

@@ -15,7 +15,6 @@ dequantizes only the looked-up rows with plain aten ops the portable kernels run
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from torch import nn
 from edge_albert.converters.executorch import executorch_export_config, export_program, sample_row, write_program
 from edge_albert.errors import InputError
 from edge_albert.quantization.configs import DynamicInt8Config, Int4Config, QuantConfig, recipe_name
+from edge_albert.runtimes.executorch import quiet_executorch_logs
 
 
 class Int8RowEmbedding(nn.Module):
@@ -42,8 +42,7 @@ class Int8RowEmbedding(nn.Module):
 
 
 def _xnnpack_quantizer(config: DynamicInt8Config | Int4Config):
-    for name in ("torchao", "torch.utils._pytree"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_executorch_logs()
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
 
     if isinstance(config, Int4Config):
@@ -75,7 +74,8 @@ def quantize_executorch(checkpoint: Path, output: Path, config: DynamicInt8Confi
 
     export = executorch_export_config(checkpoint, max_length)
     model = export.model
-    embed_int8 = (config.embedding_bits in (4, 8)) if isinstance(config, Int4Config) else config.quantize_embeddings
+    # 4-bit recipes take int8 rows whatever their embedding_bits: there is no 4-bit lookup to lower to.
+    embed_int8 = isinstance(config, Int4Config) or config.quantize_embeddings
     if embed_int8:
         model.albert.embeddings.word_embeddings = Int8RowEmbedding(model.albert.embeddings.word_embeddings)
     with warnings.catch_warnings():

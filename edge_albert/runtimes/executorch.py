@@ -55,12 +55,17 @@ def quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def executorch_runtime():
-    """ExecuTorch's runtime singleton, imported quietly; a one-line error when it is not installed."""
-    # Importing executorch imports torchao, which logs a warning per CUDA kernel library it cannot
-    # load on a CPU machine, and torch warns about a deprecated pytree registration.
+def quiet_executorch_logs() -> None:
+    """Importing executorch imports torchao, which logs a warning per CUDA kernel library it cannot
+    load on a CPU machine, and torch warns about a deprecated pytree registration: neither is the
+    user's business. Call before importing executorch."""
     for name in ("torchao", "torch.utils._pytree"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def executorch_runtime():
+    """ExecuTorch's runtime singleton, imported quietly; a one-line error when it is not installed."""
+    quiet_executorch_logs()
     try:
         with quiet_stderr():
             from executorch.runtime import Runtime
@@ -196,4 +201,4 @@ class ExecuTorchSession:
         return np.stack(rows).astype(np.float32)
 
 
-__all__ = ["ExecuTorchSession", "METADATA_METHOD", "read_executorch_metadata", "executorch_runtime", "quiet_stderr"]
+__all__ = ["ExecuTorchSession", "METADATA_METHOD", "read_executorch_metadata", "executorch_runtime", "quiet_executorch_logs", "quiet_stderr"]
