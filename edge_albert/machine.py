@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from importlib import metadata as importlib_metadata
 
 INTERESTING_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "avx_vnni", "asimd", "asimddp", "sve")
@@ -54,4 +55,35 @@ def machine_info() -> dict:
     }
 
 
-__all__ = ["machine_info", "cpu_class", "cpu_class_name"]
+def _busy_and_own_seconds() -> tuple[float, float] | None:
+    """CPU seconds all CPUs spent busy (including time the hypervisor gave to other guests) and
+    CPU seconds of this process, or None where /proc/stat is not there."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already inside user and nice]
+    busy = sum(fields[:3]) + sum(fields[5:8])
+    own = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+class OtherCpuLoad:
+    """How many CPUs other processes (and other guests of the host) kept busy, on average, while
+    the block ran: latency measured beside other work is slower in uneven ways (PyTorch's many
+    small kernels suffer more than ONNX Runtime's few large ones), so a baseline recorded on a busy
+    machine shifts every latency ratio the gate compares with it. `cpus` is None off Linux."""
+
+    def __enter__(self) -> OtherCpuLoad:
+        self.cpus: float | None = None
+        self._start, self._wall = _busy_and_own_seconds(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end, wall = _busy_and_own_seconds(), time.monotonic() - self._wall
+        if self._start is not None and end is not None and wall > 0:
+            self.cpus = round(max(0.0, (end[0] - self._start[0]) - (end[1] - self._start[1])) / wall, 3)
+
+
+__all__ = ["OtherCpuLoad", "machine_info", "cpu_class", "cpu_class_name"]

@@ -1,4 +1,5 @@
-"""The convert command: a checkpoint to ONNX, TFLite, MediaPipe, ExecuTorch or a transformers.js folder."""
+"""The convert command: a checkpoint to ONNX, TFLite, MediaPipe, ExecuTorch or a transformers.js folder, and an
+ONNX file to ONNX Runtime's mobile format (.ort)."""
 
 from __future__ import annotations
 
@@ -12,26 +13,51 @@ from edge_albert.cli.options import CHECKPOINT, OPSET_OPTION, print_json
 
 @main.command("convert")
 @click.argument("checkpoint", type=CHECKPOINT)
-@click.option("--to", "to", required=True, type=click.Choice(["onnx", "tflite", "mediapipe", "executorch", "transformers-js"]),
+@click.option("--to", "to", required=True, type=click.Choice(["onnx", "tflite", "mediapipe", "executorch", "transformers-js", "ort"]),
               help="Target format. mediapipe: one-signature TFLite (--max-length tokens) with the TFLite Model Metadata that "
                    "MediaPipe's TextClassifier needs (tokenizer and labels packed in; the writer runs in a cached venv). "
                    "executorch: a .pte program lowered to XNNPACK (batch 1, dynamic length up to --max-length; needs the executorch extra). "
                    "transformers-js: a folder transformers.js loads with local_files_only (config.json, tokenizer.json, "
-                   "onnx/model.onnx, onnx/model_quantized.onnx = our int8) for text-classification, question-answering and fill-mask.")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output file (.onnx, .tflite or .pte), or folder (transformers-js).")
+                   "onnx/model.onnx, onnx/model_quantized.onnx = our int8) for text-classification, question-answering and fill-mask. "
+                   "ort: ONNX Runtime's mobile format from an .onnx file (CHECKPOINT is then that file, e.g. model.int8.onnx), "
+                   "with NAME.required_operators.config for a reduced build and the NNAPI/CoreML usability check.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output file (.onnx, .tflite, .pte or .ort), or folder (transformers-js).")
 @click.option("--buckets", default="32,64,128", show_default=True, help="TFLite: sequence-length buckets, one signature each.")
 @click.option("--max-length", type=int, default=None, help="ONNX: maximum tokens recorded in the metadata; executorch: the longest input the program takes; mediapipe: the input length (default 128; question answering 384).")
 @click.option("--optimize", is_flag=True, help="ONNX: apply ONNX Runtime's fusions (Attention, SkipLayerNorm, FastGelu); the file then runs on ONNX Runtime only.")
+@click.option("--fixed-length", type=int, default=None,
+              help="ONNX: batch 1 at exactly this many tokens, in operators Android NNAPI and Apple CoreML take whole "
+                   "(decomposed LayerNorm and GELU; see docs/onnxruntime-mobile.md); the runtime pads each text to it.")
 @OPSET_OPTION
+@click.option("--target-platform", type=click.Choice(["arm", "amd64"]), default="arm", show_default=True,
+              help="ort: the CPU the .ort file is optimized for (arm: phones and ARM64 boards; amd64 adds x86-only layouts).")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_length, optimize: bool, opset: int, force: bool, as_json: bool) -> None:
+def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_length, optimize: bool, fixed_length, opset: int,
+                target_platform: str, force: bool, as_json: bool) -> None:
     """Convert a checkpoint (any task) to ONNX (dynamic batch and length, int64 inputs), TFLite
     (one signature per length bucket, int32 inputs) or ExecuTorch (batch 1, dynamic length, int64
     inputs), embed metadata, and check the result against
-    PyTorch on sample sentences (max abs logit diff <= 1e-4, same predictions)."""
+    PyTorch on sample sentences (max abs logit diff <= 1e-4, same predictions). With --to ort,
+    turn an .onnx file into ONNX Runtime's mobile format and check it against that file."""
     from edge_albert.converters.convert import convert
 
+    if to == "ort":
+        from edge_albert.converters.ort_format import convert_to_ort_format
+
+        result = convert_to_ort_format(checkpoint, output, target_platform=target_platform, force=force)
+        if as_json:
+            print_json(result.to_dict())
+            return
+        click.echo(f"wrote {result.path} ({result.size_bytes / 1e6:.2f} MB; the .onnx was {result.source_bytes / 1e6:.2f} MB) "
+                   f"and {result.config_path} ({sum(len(v) for v in result.operators.values())} operators)")
+        click.echo(f"check vs {checkpoint.name}: max abs diff {result.max_abs_diff:.2e}, same predictions {result.same_predictions}")
+        for line in result.usability.summary_lines() if result.usability else []:
+            click.echo(f"  {line}")
+        return
+    if checkpoint.is_file():
+        raise click.BadParameter(f"{checkpoint} is a file; convert takes a checkpoint folder (an .onnx file only with --to ort)",
+                                 param_hint="CHECKPOINT")
     if to == "transformers-js":
         from dataclasses import asdict
 
@@ -48,7 +74,8 @@ def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_lengt
         bucket_list = [int(b) for b in buckets.split(",") if b.strip()]
     except ValueError:
         raise click.BadParameter("expected comma-separated integers, e.g. 32,64,128", param_hint="--buckets") from None
-    report = convert(checkpoint, output, to, buckets=bucket_list, max_length=max_length, optimize=optimize, opset=opset, force=force)
+    report = convert(checkpoint, output, to, buckets=bucket_list, max_length=max_length, optimize=optimize, opset=opset,
+                     fixed_length=fixed_length, force=force)
     info = {"output": str(report.export.path), "format": to, "size_bytes": report.export.size_bytes,
             "parameters": report.export.parameters, "check": report.check.to_dict(), "metadata": report.export.metadata}
     if as_json:

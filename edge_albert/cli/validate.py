@@ -21,6 +21,9 @@ from edge_albert.cli.options import CHECKPOINT, FiniteRange, print_json
 @click.option("--threads", default="1", show_default=True, help="Comma-separated thread counts for latency, e.g. 1,2.")
 @click.option("--runs", default=20, show_default=True, help="Timed runs per fixed-length latency point.")
 @click.option("--no-memory", is_flag=True, help="Skip peak-memory measurement (one subprocess per artifact).")
+@click.option("--max-length", type=click.IntRange(2), default=128, show_default=True,
+              help="Tokens per text for every model (classification); a fixed-length file (convert --fixed-length N) needs N or less. "
+                   "Fixed-length latency points above it are left out.")
 @click.option("--target", "target_specs", multiple=True, metavar="SPEC",
               help="Also run the .onnx/.tflite files on a target: qemu-arm64[:CPU] (cortex-a53, cortex-a72, cortex-a76, "
                    "neoverse-n1, max; built on first use), ssh://[user@]host[:port][?python=python3&identity=KEY], or the .onnx files "
@@ -31,8 +34,8 @@ from edge_albert.cli.options import CHECKPOINT, FiniteRange, print_json
               help="Run only this artifact (file name) on the targets; repeatable. Default: every .onnx/.tflite artifact.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and report.html.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout too.")
-def validate_cmd(reference, artifacts, data_file, text_column, label_column, limit, threads, runs, no_memory, target_specs, target_texts, target_files,
-                 output, as_json) -> None:
+def validate_cmd(reference, artifacts, data_file, text_column, label_column, limit, threads, runs, no_memory, max_length, target_specs, target_texts,
+                 target_files, output, as_json) -> None:
     """Validate ARTIFACTS (.onnx, .tflite, .pte, .eabundle, checkpoint dirs) against labels and against the fp32
     REFERENCE checkpoint: the task's metrics (accuracy and macro-F1; entity P/R/F1 on a CoNLL file;
     SQuAD exact match and F1 on a SQuAD JSON file), agreement (same label / same entities per
@@ -50,7 +53,7 @@ def validate_cmd(reference, artifacts, data_file, text_column, label_column, lim
         thread_list = tuple(int(t) for t in threads.split(","))
     except ValueError:
         raise click.BadParameter("expected comma-separated integers", param_hint="--threads") from None
-    report = validate(reference, list(artifacts), data, threads=thread_list, latency_runs=runs, memory=not no_memory,
+    report = validate(reference, list(artifacts), data, threads=thread_list, latency_runs=runs, memory=not no_memory, max_length=max_length,
                       targets=targets, target_texts=target_texts, target_files=list(target_files) or None)
     paths = write_reports(report, output)
     if as_json:

@@ -47,12 +47,15 @@ def convert(
     force: bool = False,
     optimize: bool = False,
     opset: int = OPSET,
+    fixed_length: int | None = None,
     check_texts: Sequence[str] = SAMPLE_TEXTS,
     atol: float = 1e-4,
 ) -> ConversionReport:
     checkpoint, output = Path(checkpoint), Path(output)
     if to not in ("onnx", "tflite", "mediapipe", "executorch"):
         raise InputError(f"unknown target {to!r}; use onnx, tflite, mediapipe or executorch")
+    if fixed_length is not None and to != "onnx":
+        raise InputError("--fixed-length applies to --to onnx (TFLite files have fixed-length buckets already)")
     # The tokenizer is checked before any work: a checkpoint without a usable spiece.model
     # cannot be checked after export, and nothing unchecked may reach the destination.
     tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
@@ -72,7 +75,7 @@ def convert(
     # `--force` run leaves the previous good file in place.
     with staged_file(output, force=force, verify=verify) as stage:
         if to == "onnx":
-            result = export_onnx(checkpoint, stage, max_length=max_length, optimize=optimize, opset=opset, force=True)
+            result = export_onnx(checkpoint, stage, max_length=max_length, optimize=optimize, opset=opset, fixed_length=fixed_length, force=True)
         elif to == "tflite":
             from edge_albert.converters.tflite import export_tflite
 

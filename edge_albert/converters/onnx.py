@@ -205,15 +205,16 @@ def set_metadata(model: onnx.ModelProto, metadata: dict) -> None:
         entry.key, entry.value = key, json.dumps(value)
 
 
-def _torch_export(export: AlbertExportConfig, path: Path, opset: int) -> None:
+def _torch_export(export: AlbertExportConfig, path: Path, opset: int, fixed_length: int | None = None) -> None:
     limits = {"batch": 4096, "choices": 64, "sequence": export.model.config.max_position_embeddings}
     dims = {axis: torch.export.Dim(name, max=limits[name]) for axis, name in export.task.input_axes.items()}
-    shapes = {name: dict(dims) for name in export.inputs}
+    shapes = None if fixed_length else {name: dict(dims) for name in export.inputs}
+    sample = export.sample_inputs(batch=1, length=fixed_length) if fixed_length else export.sample_inputs()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
             export.model,
-            export.sample_inputs(),
+            sample,
             input_names=list(export.inputs),
             output_names=list(export.outputs),
             opset_version=opset,
@@ -256,22 +257,37 @@ def export_onnx(
     max_length: int | None = None,
     opset: int = OPSET,
     optimize: bool = False,
+    fixed_length: int | None = None,
     force: bool = False,
 ) -> ExportResult:
     """Export a classifier checkpoint to ONNX; the file is checked and renamed into place at the end.
 
     `optimize` also applies ONNX Runtime's transformer fusions (an ORT-only graph). Pruned models
     (heads differing per layer) are not optimized: the fused Attention op takes one head count.
+    `fixed_length` exports batch 1 at exactly that many tokens in operators NNAPI and CoreML
+    take (converters/accelerator_graph.py); the runtime pads each text to it.
     """
     from edge_albert.model.factory import parameter_count
 
     if opset not in SUPPORTED_OPSETS:
         raise InputError(f"opset {opset} is not supported; use one of {', '.join(map(str, SUPPORTED_OPSETS))} (default {OPSET})")
-    export = AlbertExportConfig.from_checkpoint(checkpoint, max_length)
+    export = AlbertExportConfig.from_checkpoint(checkpoint, None if fixed_length else max_length)
     output = Path(output)
+    accelerator_ops: list[str] = []
+    if fixed_length is not None:
+        from edge_albert.converters.accelerator_graph import use_accelerator_operators
+
+        if len(export.task.input_axes) != 2:
+            raise InputError(f"--fixed-length takes [batch, length] inputs; {export.task.name} models export dynamic only", checkpoint)
+        if optimize:
+            raise InputError("--fixed-length and --optimize exclude each other: the fusions are ONNX Runtime CPU operators no accelerator takes")
+        if not 2 <= fixed_length <= export.model.config.max_position_embeddings:
+            raise InputError(f"--fixed-length must be 2..{export.model.config.max_position_embeddings} (the model's positions)", checkpoint)
+        export.max_length = fixed_length
+        accelerator_ops = use_accelerator_operators(export.model)
     with staged_file(output, force=force) as stage:
         try:
-            _torch_export(export, stage, opset)
+            _torch_export(export, stage, opset, fixed_length)
         except Exception as exc:  # the exporter raises many types; report one line
             raise InputError(f"ONNX export failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", checkpoint) from None
         model = onnx.load(str(stage))
@@ -280,6 +296,8 @@ def export_onnx(
         canonicalize_attention_mask(model)
         strip_debug_info(model)
         metadata = export.metadata(format="onnx", opset=opset, input_dtype="int64")
+        if fixed_length is not None:
+            metadata.update(fixed_shape=[1, fixed_length], accelerator_operators=accelerator_ops)
         if optimize:
             cfg = export.model.config
             if cfg.pruned_heads:

@@ -95,7 +95,7 @@ def build_bundle(
             "recipe": meta.get("recipe"),
             "inputs": {
                 "names": meta.get("inputs", ["input_ids", "attention_mask", "token_type_ids"]),
-                "dtype": meta.get("input_dtype", "int64" if model_path.suffix == ".onnx" else "int32"),
+                "dtype": meta.get("input_dtype", "int64" if FILE_RUNTIMES[model_path.suffix] == "onnxruntime" else "int32"),
                 "max_length": meta.get("max_length", 128),
                 "buckets": meta.get("buckets"),
             },

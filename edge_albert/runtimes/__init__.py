@@ -14,7 +14,8 @@ from edge_albert.errors import InputError
 from edge_albert.runtimes.base import INPUT_NAMES, Session, pick_bucket
 
 # A model file's suffix -> the runtime that runs it. A checkpoint directory runs on "torch".
-FILE_RUNTIMES = {".onnx": "onnxruntime", ".tflite": "litert", ".pte": "executorch"}
+# .ort is ONNX Runtime's mobile format (converters/ort_format.py): the full runtime loads it too.
+FILE_RUNTIMES = {".onnx": "onnxruntime", ".ort": "onnxruntime", ".tflite": "litert", ".pte": "executorch"}
 
 
 def runtime_for(path: Path) -> str:
@@ -24,12 +25,12 @@ def runtime_for(path: Path) -> str:
         return "torch"
     if path.suffix in FILE_RUNTIMES:
         return FILE_RUNTIMES[path.suffix]
-    raise InputError("cannot tell the runtime: expected a .onnx, .tflite or .pte file or a checkpoint directory", path)
+    raise InputError("cannot tell the runtime: expected a .onnx, .ort, .tflite or .pte file or a checkpoint directory", path)
 
 
 def open_session(path: Path, runtime: str | None = None, *, threads: int = 1, xnnpack: bool = True,
                  content: bytes | None = None) -> Session:
-    """Open `path` (.onnx, .tflite, .pte or a checkpoint directory) with its runtime.
+    """Open `path` (.onnx, .ort, .tflite, .pte or a checkpoint directory) with its runtime.
 
     With `content` (the file's bytes, e.g. read from a bundle), `path` only names the model in
     messages and `runtime` must be given."""

@@ -51,6 +51,12 @@ class OnnxRuntimeSession:
         classes = first.shape[-1] if first.shape and len(self.output_names) == 1 else len(self.output_names)
         self.output_classes = classes if isinstance(classes, int) else None
         self.max_length = int(self.metadata.get("max_length", 512))
+        # A fixed-shape file (convert --fixed-length, for phone accelerators) takes [1, N] only:
+        # each text runs alone, padded to N.
+        shape = self.session.get_inputs()[0].shape
+        self.fixed_length = int(shape[-1]) if shape and all(isinstance(d, int) for d in shape) else None
+        if self.fixed_length:
+            self.max_length = min(self.max_length, self.fixed_length)
         # Dynamic int8 quantizes each activation with one scale computed over the whole tensor
         # (DynamicQuantizeLinear), so a batched row's logits would depend on its neighbours and on
         # their padding (max |dlogit| ~0.1 measured). Such files run one row at a time at its own
@@ -69,6 +75,8 @@ class OnnxRuntimeSession:
         if len(self.task.input_axes) == 3 and feed["input_ids"].ndim == 2:
             # Multiple choice: a plain [batch, length] batch is one choice per example (latency runs).
             feed = {name: value[:, None, :] for name, value in feed.items()}
+        if self.fixed_length:
+            return self._run_fixed(feed)
         if not self.row_by_row:
             return self._run(feed)
         mask = feed["attention_mask"]
@@ -80,6 +88,18 @@ class OnnxRuntimeSession:
             width = feed["input_ids"].shape[1]
             rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
         return np.concatenate(rows)
+
+    def _run_fixed(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        width, fixed = feed["input_ids"].shape[-1], self.fixed_length
+        if width > fixed:
+            raise InputError(f"a batch of {width} tokens for a file fixed at {fixed} (validate with --max-length {fixed}, encode with max_length={fixed})", self.path)
+        # Padding: id 0 with mask 0, which attention ignores, so the padded row's answer is the row's.
+        padded = {name: np.pad(value, ((0, 0), (0, fixed - width))) for name, value in feed.items()}
+        rows = [self._run({name: value[r:r + 1] for name, value in padded.items()}) for r in range(feed["input_ids"].shape[0])]
+        if not rows:
+            return np.zeros((0, self.output_classes or 0), np.float32)
+        out = np.concatenate(rows)
+        return out[:, :width] if out.ndim == 3 else out  # token-level outputs back to the batch's width
 
 
 def read_metadata(props: dict[str, str]) -> dict:

@@ -38,7 +38,7 @@ class Target(ABC):
 
     name: str
     emulated: str | None = None  # set when timings are emulated, e.g. "qemu-aarch64 cortex-a72"
-    formats: tuple[str, ...] = (".onnx", ".tflite")  # the files it runs
+    formats: tuple[str, ...] = (".onnx", ".ort", ".tflite")  # the files it runs
 
     @abstractmethod
     def execute(self, job_dir: Path, *, timeout: float) -> None:
@@ -104,14 +104,14 @@ def run_on_target(
     reference_logits: np.ndarray | None = None,
     timeout: float = 3600.0,
 ) -> TargetRun:
-    """Run `artifacts` (.onnx / .tflite) on `target` for `texts` and compare with this host."""
+    """Run `artifacts` (.onnx / .ort / .tflite) on `target` for `texts` and compare with this host."""
     if not texts:
         raise InputError("no texts to run on the target")
     tokenizer = AlbertTokenizer(tokenizer_model)
     artifacts = [Path(a) for a in artifacts]
     for a in artifacts:
         if not a.is_file() or a.suffix not in FILE_RUNTIMES:
-            raise InputError("targets run .onnx and .tflite files only", a)
+            raise InputError("targets run .onnx, .ort and .tflite files only", a)
         if a.suffix not in target.formats:
             raise InputError(f"target {target.name} runs {' and '.join(target.formats)} files only", a)
     with tempfile.TemporaryDirectory(prefix="edge-albert-job-") as tmp:

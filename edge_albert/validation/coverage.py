@@ -36,48 +36,76 @@ class QuantizationCoverage:
         return asdict(self) | {"quantized_fraction": self.quantized_fraction}
 
 
-def _onnx_coverage(path: Path, content: bytes | None) -> QuantizationCoverage:
-    import onnx
-
-    graph = (onnx.load_from_string(content) if content is not None else onnx.load(str(path), load_external_data=False)).graph
-    inits = {i.name: i for i in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    for node in graph.node:  # Constant nodes are initializers by another name
-        if node.op_type == "Constant":
-            value = next((a.t for a in node.attribute if a.name == "value"), None)
-            if value is not None:
-                inits[node.output[0]] = value
-    integer_types = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT4, onnx.TensorProto.UINT4}
+def _count_weight_ops(nodes: list[tuple[str, list[str], list[str]]], constants: dict[str, tuple[bool, int]]) -> QuantizationCoverage:
+    """The coverage of a graph given as (op type, inputs, outputs) nodes and its constants
+    (name -> (integer type, rank)): one counter for the .onnx and the .ort forms of a graph."""
+    producer = {out: (op, inputs) for op, inputs, outputs in nodes for out in outputs}
 
     def constant_kind(name: str) -> str | None:
         """'int' or 'float' for a constant (directly, or through DequantizeLinear / Cast / Transpose), else None."""
         for _ in range(4):
-            if name in inits:
-                return "int" if inits[name].data_type in integer_types else "float"
-            node = producer.get(name)
-            if node is None or node.op_type not in ("DequantizeLinear", "Cast", "Transpose", "Reshape") or not node.input:
+            if name in constants:
+                return "int" if constants[name][0] else "float"
+            op, inputs = producer.get(name, (None, []))
+            if op not in ("DequantizeLinear", "Cast", "Transpose", "Reshape") or not inputs:
                 return None
-            if node.op_type == "DequantizeLinear":
-                return "int" if constant_kind(node.input[0]) == "int" else None
-            name = node.input[0]
+            if op == "DequantizeLinear":
+                return "int" if constant_kind(inputs[0]) == "int" else None
+            name = inputs[0]
         return None
 
     matmuls = quantized = gathers = quantized_gathers = 0
-    for node in graph.node:
-        if node.op_type in ONNX_INTEGER_MATMULS or node.op_type in ONNX_FLOAT_MATMULS:
+    for op, inputs, _ in nodes:
+        if op in ONNX_INTEGER_MATMULS or op in ONNX_FLOAT_MATMULS:
             # The weight is the B operand: input 1, or input 3 for QLinearMatMul (a, a_scale, a_zp, b, ...).
-            index = 3 if node.op_type in ("QLinearMatMul", "QGemm") else 1
-            kind = constant_kind(node.input[index]) if len(node.input) > index else None
+            index = 3 if op in ("QLinearMatMul", "QGemm") else 1
+            kind = constant_kind(inputs[index]) if len(inputs) > index else None
             if kind is None:
                 continue  # activation x activation (attention scores and context)
             matmuls += 1
             quantized += kind == "int"
-        elif node.op_type in ONNX_GATHERS:
-            kind = constant_kind(node.input[0])
-            if kind is not None and (node.input[0] not in inits or len(inits[node.input[0]].dims) == 2):
+        elif op in ONNX_GATHERS:
+            kind = constant_kind(inputs[0])
+            if kind is not None and (inputs[0] not in constants or constants[inputs[0]][1] == 2):
                 gathers += 1
                 quantized_gathers += kind == "int"
     return QuantizationCoverage(matmuls, quantized, gathers, quantized_gathers)
+
+
+def _onnx_coverage(path: Path, content: bytes | None) -> QuantizationCoverage:
+    import onnx
+
+    graph = (onnx.load_from_string(content) if content is not None else onnx.load(str(path), load_external_data=False)).graph
+    integer_types = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT4, onnx.TensorProto.UINT4}
+    constants = {i.name: (i.data_type in integer_types, len(i.dims)) for i in graph.initializer}
+    for node in graph.node:  # Constant nodes are initializers by another name
+        if node.op_type == "Constant":
+            value = next((a.t for a in node.attribute if a.name == "value"), None)
+            if value is not None:
+                constants[node.output[0]] = (value.data_type in integer_types, len(value.dims))
+    return _count_weight_ops([(n.op_type, list(n.input), list(n.output)) for n in graph.node], constants)
+
+
+def _ort_coverage(path: Path, content: bytes | None) -> QuantizationCoverage:
+    """The same count on ONNX Runtime's mobile format, read with the FlatBuffers bindings that ship
+    in onnxruntime (the graph as the converter optimized it: fused kernels keep their weights)."""
+    import onnxruntime.tools.ort_format_model  # noqa: F401  (puts ort_flatbuffers_py on the path)
+    from ort_flatbuffers_py import fbs
+
+    data = bytearray(content if content is not None else Path(path).read_bytes())
+    graph = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0).Model().Graph()
+    kinds = fbs.TensorDataType.TensorDataType
+    integer_types = {kinds.INT8, kinds.UINT8}
+    constants = {}
+    for i in range(graph.InitializersLength()):
+        tensor = graph.Initializers(i)
+        constants[tensor.Name().decode()] = (tensor.DataType() in integer_types, tensor.DimsLength())
+    nodes = []
+    for i in range(graph.NodesLength()):
+        node = graph.Nodes(i)
+        nodes.append((node.OpType().decode(), [node.Inputs(j).decode() for j in range(node.InputsLength())],
+                      [node.Outputs(j).decode() for j in range(node.OutputsLength())]))
+    return _count_weight_ops(nodes, constants)
 
 
 def _tflite_coverage(path: Path, content: bytes | None) -> QuantizationCoverage:
@@ -130,11 +158,13 @@ def _tflite_coverage(path: Path, content: bytes | None) -> QuantizationCoverage:
 
 
 def quantization_coverage(path: Path, content: bytes | None = None) -> QuantizationCoverage | None:
-    """The coverage of an .onnx or .tflite file (or of `content`, a file of that name held in
+    """The coverage of an .onnx, .ort or .tflite file (or of `content`, a file of that name held in
     memory, as in a bundle); None for other artifacts (checkpoints)."""
     path = Path(path)
     if path.suffix == ".onnx":
         return _onnx_coverage(path, content)
+    if path.suffix == ".ort":
+        return _ort_coverage(path, content)
     if path.suffix == ".tflite":
         return _tflite_coverage(path, content)
     return None

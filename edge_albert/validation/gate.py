@@ -140,9 +140,12 @@ def latency_comparable(report: dict, baseline: dict) -> str | None:
 
 
 def describe_machine(report: dict) -> str:
-    """`AMD EPYC, x86_64 avx avx2 fma, 2 CPUs`: the machine a report was measured on, one line."""
+    """`AMD EPYC, x86_64 avx avx2 fma, 2 CPUs, 0.03 busy with other work`: the machine a report was
+    measured on and how busy other processes kept it during the latency runs, one line."""
     m = report.get("machine") or {}
-    return f"{m.get('cpu_model', 'unknown CPU')}, {m.get('machine', '?')} {' '.join(m.get('cpu_flags') or []) or 'no flags'}, {m.get('logical_cpus', '?')} CPUs"
+    other = m.get("other_cpu_load")
+    return (f"{m.get('cpu_model', 'unknown CPU')}, {m.get('machine', '?')} {' '.join(m.get('cpu_flags') or []) or 'no flags'}, "
+            f"{m.get('logical_cpus', '?')} CPUs" + (f", {other:.2f} busy with other work" if other is not None else ""))
 
 
 @dataclass
@@ -295,10 +298,22 @@ def provenance(report: dict) -> dict:
     }
 
 
+# A baseline's latency ratios hold for a quiet machine only: with other work beside the
+# measurement, PyTorch's many small kernels slow down more than ONNX Runtime's or LiteRT's few
+# large ones, every ratio to the reference moves (a baseline recorded beside a training run put
+# every artifact 30-55% faster relative to PyTorch than a quiet machine of its class measures).
+MAX_BASELINE_OTHER_CPU_LOAD = 0.5  # CPUs other processes may keep busy while latency is measured
+
+
 def write_baseline(report: dict, directory: Path, floors: dict, thresholds: GateThresholds | None = None, *, force: bool = False) -> Path:
     """Record `report` as the baseline of its own CPU class in `directory`/CLASS.json, with its
     provenance. Refused (InputError) when it is below a floor or fails the gate's absolute checks
-    (agreement, max logit diff): re-recording can move a baseline, never under the floors."""
+    (agreement, max logit diff): re-recording can move a baseline, never under the floors; and
+    when other processes kept the machine busy while its latency was measured."""
+    other = (report.get("machine") or {}).get("other_cpu_load")
+    if other is not None and other > MAX_BASELINE_OTHER_CPU_LOAD:
+        raise InputError(f"not recorded: other processes kept {other:.2f} CPUs busy while latency was measured "
+                         f"(at most {MAX_BASELINE_OTHER_CPU_LOAD} for a baseline); validate again on a quiet machine")
     gate = GateResult(check_floors(report, floors))
     absolute = check_report(report, report, thresholds or GateThresholds())
     gate.rows.extend(r for r in absolute.rows if r.check in ("agreement", "max_abs_logit_diff") or r.check.startswith("target_"))

@@ -16,7 +16,7 @@ import numpy as np
 from edge_albert.data.readers import LabeledTexts, read_labeled
 from edge_albert.errors import InputError
 from edge_albert.jsonfile import check_schema, read_json
-from edge_albert.machine import machine_info
+from edge_albert.machine import OtherCpuLoad, machine_info
 from edge_albert.metrics import classification_metrics, fidelity_metrics
 from edge_albert.progress import progress_bar
 from edge_albert.runtimes import open_session
@@ -188,20 +188,20 @@ def validate(
     # Latency after accuracy, all models in turns (see measure_latency_interleaved): the gate
     # judges each model's latency as a ratio to the reference's, so they must share the moment.
     rounds = 5
-    with progress_bar(rounds * len(threads), "latency", unit="round") as advance:
+    with OtherCpuLoad() as load, progress_bar(rounds * len(threads), "latency", unit="round") as advance:
         for t in threads:
             # Thread count is fixed when a session is created: reuse the open ones where it fits.
             timed = sessions if t == max(threads) else [open_session(path, threads=t) for path in paths]
-            reports = measure_latency_interleaved(timed, encodings, threads=t, lengths=lengths, runs=latency_runs,
+            reports = measure_latency_interleaved(timed, encodings, threads=t, lengths=[n for n in lengths if n <= max_length], runs=latency_runs,
                                                   pad_id=tokenizer.pad_id, rounds=rounds, on_round=advance)
             for result, latency in zip(results, reports):
                 result.latency.append(latency.to_dict())
     target_runs = []
-    files = [p for p in paths if p.is_file() and p.suffix in (".onnx", ".tflite")]  # bundles run here only
+    files = [p for p in paths if p.is_file() and p.suffix in (".onnx", ".ort", ".tflite")]  # bundles run here only
     if target_files is not None:
         unknown = set(target_files) - {p.name for p in files}
         if unknown:
-            raise InputError(f"--target-file {sorted(unknown)[0]} is not one of the .onnx/.tflite artifacts given")
+            raise InputError(f"--target-file {sorted(unknown)[0]} is not one of the .onnx/.ort/.tflite artifacts given")
         files = [p for p in files if p.name in set(target_files)]
     if targets and files:
         from edge_albert.targets import run_on_target
@@ -216,7 +216,7 @@ def validate(
                 run = run_on_target(target, runnable, reference / "spiece.model", texts, max_length=max_length, reference_logits=ref_small)
                 target_runs.append(run.to_dict())
     return ValidationReport(
-        SCHEMA_VERSION, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), machine_info(),
+        SCHEMA_VERSION, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _machine(load),
         {"source": data.source, "examples": len(data), "labels": data.label_names}, str(reference), results, target_runs,
     )
 
@@ -284,7 +284,7 @@ def validate_task(
     encodings = real_length_encodings(tokenizer, data, max_length=max_length)
     sessions = [o[0] for o in opened]
     rounds = 5
-    with progress_bar(rounds * len(threads), "latency", unit="round") as advance:
+    with OtherCpuLoad() as load, progress_bar(rounds * len(threads), "latency", unit="round") as advance:
         for t in threads:
             timed = sessions if t == max(threads) else [_open_for_task(path, t)[0] for path in paths]
             reports = measure_latency_interleaved(timed, encodings, threads=t, lengths=[n for n in lengths if n <= max_length], runs=latency_runs,
@@ -292,8 +292,14 @@ def validate_task(
             for result, latency in zip(results, reports):
                 result.latency.append(latency.to_dict())
     dataset = {"source": data.source, "examples": len(data), "labels": labels}
-    return ValidationReport(SCHEMA_VERSION, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), machine_info(), dataset,
+    return ValidationReport(SCHEMA_VERSION, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _machine(load), dataset,
                             str(reference), results, [], task=task.name, metric=task.metric)
+
+
+def _machine(load: OtherCpuLoad) -> dict:
+    """The machine facts, with the CPUs other processes kept busy while latency was measured
+    (`edge-albert baseline` refuses a busy one)."""
+    return machine_info() | {"other_cpu_load": load.cpus}
 
 
 def load_report(path: Path) -> dict:

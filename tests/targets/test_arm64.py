@@ -50,6 +50,20 @@ def test_arm64_runtimes_match_x86_per_sentence(arm64_env, trained_checkpoint, in
     assert np.isfinite([m.median_ms for m in run.models]).all()
 
 
+def test_arm64_runs_ort_format_files_as_the_host(arm64_env, tmp_path, trained_checkpoint, int8_artifacts, sst2_dev):
+    """ONNX Runtime's mobile format (.ort, optimized for ARM at conversion) on the aarch64 build."""
+    from edge_albert.converters.ort_format import convert_to_ort_format
+    from edge_albert.targets.arm64 import QemuArm64Target
+
+    files = [convert_to_ort_format(int8_artifacts[k], tmp_path / f"{k}.ort", usability=False).path for k in ("onnx", "onnx_int8")]
+    texts = [s for _, s in sst2_dev[:12]]
+    run = run_on_target(QemuArm64Target(arm64_env, cpu="cortex-a72"), files, trained_checkpoint / "spiece.model", texts)
+    fp32, int8 = run.models
+    assert [m.runtime for m in run.models] == ["onnxruntime", "onnxruntime"]
+    assert fp32.vs_host["max_abs_logit_diff"] <= 1e-4 and fp32.vs_host["agreement"] == 1.0
+    assert int8.vs_host["max_abs_logit_diff"] <= 0.05 and int8.vs_host["agreement"] >= 11 / 12
+
+
 def test_arm64_environment_is_cached(arm64_env):
     from edge_albert.targets.arm64 import ensure_arm64_environment, load_arm64_environment
 

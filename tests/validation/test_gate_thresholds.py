@@ -76,7 +76,7 @@ def test_threshold_boundary(base, check, inside):
     baseline = copy.deepcopy(base)
     edit(report, baseline, inside)
     gate = check_report(report, baseline, limits)
-    artifact = "model.fp32.onnx" if check.startswith("target_") else INT8_ONNX
+    artifact = "model.fp32.onnx@qemu" if check.startswith("target_") else INT8_ONNX
     assert row(gate, check, artifact).ok is inside
     assert [(r.artifact, r.check) for r in gate.failures] == ([] if inside else [(row(gate, check, artifact).artifact, check)])
 
@@ -186,3 +186,15 @@ def test_thresholds_load_the_file_then_apply_only_the_given_overrides(tmp_path):
     assert (limits.min_agreement, limits.max_logit_diff) == (0.97, 0.5)
     assert limits.max_size_growth == GateThresholds().max_size_growth
     assert GateThresholds.load() == GateThresholds()
+
+
+def test_write_baseline_refuses_a_latency_measured_on_a_busy_machine(tmp_path, base):
+    from edge_albert.validation.gate import MAX_BASELINE_OTHER_CPU_LOAD
+
+    busy = copy.deepcopy(base)
+    busy["machine"]["other_cpu_load"] = MAX_BASELINE_OTHER_CPU_LOAD + 0.01
+    with pytest.raises(InputError, match="CPUs busy while latency was measured"):
+        write_baseline(busy, tmp_path, FLOORS)
+    assert not list(tmp_path.iterdir())
+    busy["machine"]["other_cpu_load"] = MAX_BASELINE_OTHER_CPU_LOAD
+    assert write_baseline(busy, tmp_path, FLOORS).is_file()
