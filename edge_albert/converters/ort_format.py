@@ -16,6 +16,8 @@ fixed (NNAPI takes no dynamic shapes).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import pathlib
@@ -141,12 +143,14 @@ def read_operator_config(path: Path) -> dict[str, list[str]]:
     return ops
 
 
-def _check_outputs(source: Path, converted: Path, samples: int = 3) -> tuple[float, bool]:
-    """Largest |output difference| and whether the argmax is the same, .ort vs its .onnx, on random
-    token ids at a few lengths up to the file's maximum (padding in the second row of each batch)."""
+def _check_outputs(source: Path, converted: Path, samples: int = 3) -> tuple[float, bool, bool]:
+    """Largest |output difference|, whether the argmax is the same (.ort vs its .onnx, on random
+    token ids at a few lengths up to the file's maximum, padding in the second row of each
+    batch), and whether the source has integer weights."""
     from edge_albert.runtimes import open_session
 
     ref, cand = open_session(source), open_session(converted, runtime="onnxruntime")
+    integer = str(ref.metadata.get("precision", "")).startswith(("int8", "int4"))
     vocab = int(ref.metadata.get("vocab_size", 1000) or 1000)
     worst, same = 0.0, True
     for i, length in enumerate(sorted({min(n, ref.max_length) for n in (7, 32, 100)})[:samples]):
@@ -159,10 +163,10 @@ def _check_outputs(source: Path, converted: Path, samples: int = 3) -> tuple[flo
         batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         a, b = ref.run(batch), cand.run(batch)
         if a.shape != b.shape:
-            return math.inf, False
+            return math.inf, False, integer
         worst = max(worst, float(np.abs(a - b).max()))
         same = same and bool((a.argmax(-1) == b.argmax(-1)).all())
-    return worst, same
+    return worst, same, integer
 
 
 def convert_to_ort_format(source: Path, output: Path, *, target_platform: str = "arm", force: bool = False,
@@ -182,13 +186,10 @@ def convert_to_ort_format(source: Path, output: Path, *, target_platform: str = 
     results: dict = {}
 
     def verify(stage: Path) -> None:
-        diff, same = _check_outputs(source, stage)
+        diff, same, integer = _check_outputs(source, stage)
         kept = "the existing file is unchanged" if output.exists() else "nothing written"
         # Dynamic int8 re-quantizes activations computed by differently fused kernels: a rounding
         # step can move by one, so integer files are held to the same predictions, not to 1e-4.
-        from edge_albert.runtimes import open_session
-
-        integer = str(open_session(source).metadata.get("precision", "")).startswith(("int8", "int4"))
         if not same or (not integer and diff > atol):
             raise InputError(f"the .ort file disagrees with its source (max abs diff {diff:.2e}, same predictions {same}); {kept}", source)
         results.update(max_abs_diff=diff, same_predictions=same)
@@ -217,9 +218,6 @@ def convert_to_ort_format(source: Path, output: Path, *, target_platform: str = 
 
 def _quiet_convert(run) -> None:
     """ONNX Runtime's converter prints each step; the CLI reports the result itself."""
-    import contextlib
-    import io
-
     logging.getLogger("ort_format_model.utils").setLevel(logging.WARNING)
     buffer = io.StringIO()
     try:
