@@ -157,9 +157,67 @@ def _tflite_coverage(path: Path, content: bytes | None) -> QuantizationCoverage:
     return QuantizationCoverage(matmuls, quantized, gathers, quantized_gathers)
 
 
+# XNNPACK value types of integer weights (per-channel int8, per-channel and block-wise int4).
+XNNPACK_INTEGER_TYPES = {"xnn_datatype_qcint8", "xnn_datatype_qcint4", "xnn_datatype_qbint4", "xnn_datatype_qint8"}
+# Portable kernels that multiply by a weight when a linear layer escapes the XNNPACK delegate.
+PTE_MATMUL_KERNELS = {"aten::linear", "aten::mm", "aten::addmm"}
+CHAR_SCALAR_TYPES = {0, 1}  # ExecuTorch ScalarType Byte, Char
+
+
+def _pte_coverage(path: Path, content: bytes | None) -> QuantizationCoverage | None:
+    """The count on an ExecuTorch program: each XNNPACK delegate's graph (its FlatBuffers payload,
+    read with the schema and flatc that ship in executorch) for the fully connected nodes and
+    their weight types, and the program's own kernel calls for linears left outside the delegate
+    and for embedding tables (int8 rows count as quantized gathers; per-row scale columns are not
+    tables). None without the executorch extra."""
+    try:
+        import executorch.backends.xnnpack.serialization.xnnpack_graph_serialize as xnn
+        from executorch.exir._serialize._flatbuffer import _flatc_decompile
+        from executorch.exir._serialize._program import deserialize_pte_binary
+    except ImportError:
+        return None
+    import json
+    import os
+    import tempfile
+
+    program = deserialize_pte_binary(content if content is not None else Path(path).read_bytes()).program
+    schema = os.path.join(os.path.dirname(xnn.__file__), "schema.fbs")
+    matmuls = quantized = gathers = quantized_gathers = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for delegate in program.backend_delegate_data:
+            blob = bytes(delegate.data)
+            header = xnn.XNNHeader.from_bytes(blob[:xnn.XNNHeader.EXPECTED_LENGTH])
+            Path(tmp, "graph.bin").write_bytes(blob[header.flatbuffer_offset:header.flatbuffer_offset + header.flatbuffer_size])
+            _flatc_decompile(tmp, schema, os.path.join(tmp, "graph.bin"), ["--raw-binary"])
+            graph = json.loads(Path(tmp, "graph.json").read_text())
+            kinds = {}
+            for value in graph.get("xvalues", []):
+                tensor = value["xvalue_union"].get("tensor_value", value["xvalue_union"])
+                kinds[tensor["id_out"]] = tensor["datatype"]
+            for node in graph.get("xnodes", []):
+                if node["xnode_union_type"] == "XNNFullyConnected":
+                    matmuls += 1
+                    quantized += kinds.get(node["xnode_union"]["filter_id"]) in XNNPACK_INTEGER_TYPES
+    for plan in program.execution_plan:
+        for chain in plan.chains:
+            for instruction in chain.instructions:
+                call = instruction.instr_args
+                if type(call).__name__ != "KernelCall":
+                    continue
+                name = plan.operators[call.op_index].name
+                if name in PTE_MATMUL_KERNELS:
+                    matmuls += 1  # a linear outside XNNPACK runs the portable float kernel
+                elif name == "aten::embedding":
+                    table = plan.values[call.args[0]].val
+                    if len(table.sizes) == 2 and table.sizes[1] > 1:
+                        gathers += 1
+                        quantized_gathers += table.scalar_type in CHAR_SCALAR_TYPES
+    return QuantizationCoverage(matmuls, quantized, gathers, quantized_gathers)
+
+
 def quantization_coverage(path: Path, content: bytes | None = None) -> QuantizationCoverage | None:
-    """The coverage of an .onnx, .ort or .tflite file (or of `content`, a file of that name held in
-    memory, as in a bundle); None for other artifacts (checkpoints)."""
+    """The coverage of an .onnx, .ort, .tflite or .pte file (or of `content`, a file of that name
+    held in memory, as in a bundle); None for other artifacts (checkpoints)."""
     path = Path(path)
     if path.suffix == ".onnx":
         return _onnx_coverage(path, content)
@@ -167,6 +225,8 @@ def quantization_coverage(path: Path, content: bytes | None = None) -> Quantizat
         return _ort_coverage(path, content)
     if path.suffix == ".tflite":
         return _tflite_coverage(path, content)
+    if path.suffix == ".pte":
+        return _pte_coverage(path, content)
     return None
 
 

@@ -4,6 +4,8 @@ refusals for what ExecuTorch programs do not take."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -35,6 +37,21 @@ def test_8da4w_within_two_points_and_smaller_than_int8(executorch_programs):
     assert c.agreement >= 0.93
     assert abs(c.accuracy_drop) <= 0.02
     assert report.quantized_bytes < 0.75 * executorch_programs["int8"].quantized_bytes
+
+
+def test_coverage_reads_integer_weights_inside_the_xnnpack_delegates(executorch_programs, trained_artifacts):
+    """Every weight matrix of the ONNX twin is a fully connected node with integer weights inside
+    the programs' XNNPACK payloads (none in the float program), and the int8 recipes' word table
+    is an int8 gather."""
+    from edge_albert.validation.coverage import quantization_coverage
+
+    onnx = quantization_coverage(trained_artifacts["onnx"])
+    fp32 = quantization_coverage(executorch_programs["float32"].export.path)
+    assert fp32.weight_matmuls == onnx.weight_matmuls > 0 and fp32.quantized_matmuls == 0 and fp32.quantized_gathers == 0
+    for name in ("int8", "int4"):
+        coverage = quantization_coverage(Path(executorch_programs[name].output))
+        assert coverage.weight_matmuls == onnx.weight_matmuls and coverage.quantized_fraction == 1.0, name
+        assert coverage.embedding_gathers == 3 and coverage.quantized_gathers == 1, name
 
 
 def test_int8_embedding_rows_dequantize_within_half_a_step():
