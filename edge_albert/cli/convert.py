@@ -31,10 +31,16 @@ from edge_albert.cli.options import CHECKPOINT, OPSET_OPTION, print_json
 @OPSET_OPTION
 @click.option("--target-platform", type=click.Choice(["arm", "amd64"]), default="arm", show_default=True,
               help="ort: the CPU the .ort file is optimized for (arm: phones and ARM64 boards; amd64 adds x86-only layouts).")
+@click.option("--with-tokenizer", is_flag=True,
+              help="onnx: a file whose input is the text itself (string [batch]): ALBERT's tokenizer runs inside the graph "
+                   "(onnxruntime-extensions' SentencepieceTokenizer; apps register that library). CHECKPOINT may also be an "
+                   ".onnx file (e.g. model.int8.onnx); its tokenizer is --tokenizer or the spiece.model beside it.")
+@click.option("--tokenizer", "tokenizer_path", type=click.Path(path_type=Path), default=None,
+              help="--with-tokenizer on an .onnx file: its checkpoint folder or spiece.model.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_length, optimize: bool, fixed_length, opset: int,
-                target_platform: str, force: bool, as_json: bool) -> None:
+                target_platform: str, with_tokenizer: bool, tokenizer_path: Path | None, force: bool, as_json: bool) -> None:
     """Convert a checkpoint (any task) to ONNX (dynamic batch and length, int64 inputs), TFLite
     (one signature per length bucket, int32 inputs) or ExecuTorch (batch 1, dynamic length, int64
     inputs), embed metadata, and check the result against
@@ -42,6 +48,24 @@ def convert_cmd(checkpoint: Path, to: str, output: Path, buckets: str, max_lengt
     turn an .onnx file into ONNX Runtime's mobile format and check it against that file."""
     from edge_albert.converters.convert import convert
 
+    if with_tokenizer:
+        if to != "onnx" or optimize or fixed_length:
+            raise click.BadParameter("applies to --to onnx without --optimize or --fixed-length", param_hint="--with-tokenizer")
+        from edge_albert.converters.tokenizer_graph import convert_with_tokenizer
+
+        text_model = convert_with_tokenizer(checkpoint, output, tokenizer_path=tokenizer_path, max_length=max_length,
+                                            opset=opset if checkpoint.is_dir() else None, force=force)
+        if as_json:
+            print_json(text_model.to_dict())
+            return
+        click.echo(f"wrote {text_model.path} ({text_model.size_bytes / 1e6:.2f} MB; input: text, tokenized in the graph up to "
+                   f"{text_model.max_length} tokens)")
+        click.echo(f"check: ids equal edge-albert's tokenizer {text_model.ids_equal}; max abs diff vs the token-input model "
+                   f"{text_model.max_abs_diff:.2e}, same predictions {text_model.same_predictions}")
+        if text_model.digit_comma_pieces:
+            click.echo(f"note: {text_model.digit_comma_pieces} vocabulary pieces end in digit + comma; numbers followed by a comma "
+                       "may split differently in the graph (docs/onnxruntime-mobile.md)")
+        return
     if to == "ort":
         from edge_albert.converters.ort_format import convert_to_ort_format
 

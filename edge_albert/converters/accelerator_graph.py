@@ -27,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from edge_albert.model.albert import MASK_VALUE, AlbertEmbeddings, AlbertForQuestionAnswering, AlbertModel, _default_inputs
+from edge_albert.model.albert import MASK_VALUE, AlbertEmbeddings, AlbertForQuestionAnswering, AlbertModel, default_inputs
 
 TANH_GELU_ACTS = ("gelu_new", "gelu_pytorch_tanh")
 
@@ -60,19 +60,17 @@ class TwoTypeEmbeddings(AlbertEmbeddings):
 
 
 class SlicedPoolerAlbertModel(AlbertModel):
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor):
+    def additive_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
         batch, length = attention_mask.shape
-        mask = attention_mask.to(torch.float32).reshape(batch, 1, 1, length)
-        mask = (1.0 - mask) * MASK_VALUE
-        sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
-        if self.pooler is None:
-            return sequence_output, None
-        return sequence_output, self.pooler_activation(self.pooler(sequence_output[:, :1].squeeze(1)))
+        return (1.0 - attention_mask.to(torch.float32).reshape(batch, 1, 1, length)) * MASK_VALUE
+
+    def pool(self, sequence_output: torch.Tensor) -> torch.Tensor:
+        return self.pooler_activation(self.pooler(sequence_output[:, :1].squeeze(1)))
 
 
 class SlicedAlbertForQuestionAnswering(AlbertForQuestionAnswering):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None):
-        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        attention_mask, token_type_ids = default_inputs(input_ids, attention_mask, token_type_ids)
         logits = self.qa_outputs(self.albert(input_ids, attention_mask, token_type_ids)[0])
         return logits[..., 0:1].squeeze(-1), logits[..., 1:2].squeeze(-1)
 

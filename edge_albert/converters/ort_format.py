@@ -182,6 +182,11 @@ def convert_to_ort_format(source: Path, output: Path, *, target_platform: str = 
         raise InputError("the output of --to ort must end in .ort", output)
     if target_platform not in TARGET_PLATFORMS:
         raise InputError(f"unknown target platform {target_platform!r}; use {' or '.join(TARGET_PLATFORMS)}")
+    import onnx
+
+    if any(i.type.tensor_type.elem_type == onnx.TensorProto.STRING for i in onnx.load(str(source), load_external_data=False).graph.input):
+        raise InputError("a text-input file (convert --with-tokenizer) needs onnxruntime-extensions, which ONNX Runtime's mobile "
+                         "format and minimal builds do not carry; convert the token-input .onnx file", source)
     config_out = output.with_name(output.stem + CONFIG_SUFFIX)
     results: dict = {}
 

@@ -174,14 +174,19 @@ class AlbertModel(AlbertPreTrainedModel):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Returns (sequence_output [B, N, H], pooled_output [B, H] or None without a pooler)."""
-        # [B, N] -> [B, 1, 1, N] additive mask: 0 for real tokens, MASK_VALUE for padding.
-        mask = attention_mask.to(torch.float32).unsqueeze(1).unsqueeze(2)
-        mask = (1.0 - mask) * MASK_VALUE
-        sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), mask)
+        sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), self.additive_mask(attention_mask))
         if self.pooler is None:
             return sequence_output, None
-        pooled_output = self.pooler_activation(self.pooler(sequence_output[:, 0]))
-        return sequence_output, pooled_output
+        return sequence_output, self.pool(sequence_output)
+
+    def additive_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        """[B, N] -> [B, 1, 1, N] additive mask: 0 for real tokens, MASK_VALUE for padding."""
+        mask = attention_mask.to(torch.float32).unsqueeze(1).unsqueeze(2)
+        return (1.0 - mask) * MASK_VALUE
+
+    def pool(self, sequence_output: torch.Tensor) -> torch.Tensor:
+        """The pooler: tanh(W h_[CLS] + b)."""
+        return self.pooler_activation(self.pooler(sequence_output[:, 0]))
 
 
 def set_encoder_dropout(model: AlbertForSequenceClassification | AlbertForPreTraining, p: float) -> None:
@@ -199,7 +204,9 @@ def masked_mean(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Ten
     return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
-def _default_inputs(input_ids, attention_mask, token_type_ids):
+def default_inputs(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, token_type_ids: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A missing mask means every token is real; missing token types mean one segment (as in Hugging Face)."""
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
     if token_type_ids is None:
@@ -224,7 +231,7 @@ class AlbertForSequenceClassification(AlbertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        attention_mask, token_type_ids = default_inputs(input_ids, attention_mask, token_type_ids)
         _, pooled = self.albert(input_ids, attention_mask, token_type_ids)
         return self.classifier(self.dropout(pooled))
 
@@ -236,7 +243,7 @@ class AlbertForSequenceClassification(AlbertPreTrainedModel):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, sentence representation [B, 2H]): the pooled output next to the mean of the
         last layer over real tokens, what representation distillation matches to a teacher's."""
-        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        attention_mask, token_type_ids = default_inputs(input_ids, attention_mask, token_type_ids)
         sequence, pooled = self.albert(input_ids, attention_mask, token_type_ids)
         return self.classifier(self.dropout(pooled)), torch.cat([pooled, masked_mean(sequence, attention_mask)], dim=-1)
 
@@ -258,7 +265,7 @@ class AlbertForTokenClassification(AlbertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        attention_mask, token_type_ids = default_inputs(input_ids, attention_mask, token_type_ids)
         sequence, _ = self.albert(input_ids, attention_mask, token_type_ids)
         return self.classifier(self.dropout(sequence))
 
@@ -280,7 +287,7 @@ class AlbertForQuestionAnswering(AlbertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        attention_mask, token_type_ids = default_inputs(input_ids, attention_mask, token_type_ids)
         sequence, _ = self.albert(input_ids, attention_mask, token_type_ids)
         logits = self.qa_outputs(sequence)
         return logits[..., 0].contiguous(), logits[..., 1].contiguous()
@@ -332,7 +339,7 @@ class AlbertForSentenceEmbedding(AlbertPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(last hidden state [B, N, H], pooler output [B, H]), as `transformers.AlbertModel` gives them."""
-        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        attention_mask, token_type_ids = default_inputs(input_ids, attention_mask, token_type_ids)
         return self.albert(input_ids, attention_mask, token_type_ids)
 
     def forward(
@@ -341,7 +348,7 @@ class AlbertForSentenceEmbedding(AlbertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        attention_mask, token_type_ids = default_inputs(input_ids, attention_mask, token_type_ids)
         sequence, _ = self.albert(input_ids, attention_mask, token_type_ids)
         return self.pooling(sequence, attention_mask)
 
@@ -364,7 +371,7 @@ class AlbertForMultipleChoice(AlbertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        attention_mask, token_type_ids = default_inputs(input_ids, attention_mask, token_type_ids)
         choices, length = input_ids.shape[1], input_ids.shape[-1]
         flat = [t.reshape(-1, length) for t in (input_ids, attention_mask, token_type_ids)]
         _, pooled = self.albert(*flat)
@@ -425,7 +432,7 @@ class AlbertForPreTraining(AlbertPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (MLM logits [B, N, V], sentence-order logits [B, 2])."""
-        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        attention_mask, token_type_ids = default_inputs(input_ids, attention_mask, token_type_ids)
         sequence_output, pooled = self.albert(input_ids, attention_mask, token_type_ids)
         return self.predictions(sequence_output), self.sop_classifier(pooled)
 
@@ -452,7 +459,7 @@ class AlbertForMaskedLM(AlbertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        attention_mask, token_type_ids = _default_inputs(input_ids, attention_mask, token_type_ids)
+        attention_mask, token_type_ids = default_inputs(input_ids, attention_mask, token_type_ids)
         sequence, _ = self.albert(input_ids, attention_mask, token_type_ids)
         return self.predictions(sequence)
 

@@ -64,6 +64,8 @@ class Classifier:
                 raise InputError(f"text_pairs has {len(pairs)} entries for {len(texts)} texts; give one second text (or None) per text")
         else:
             pairs = [None] * len(texts)
+        if getattr(self.session, "takes_text", False) and any(p is not None for p in pairs):
+            raise InputError(f"{self.model_entry['file']} tokenizes one text per row inside its graph; it takes no text pairs")
         for i, (text, pair) in enumerate(zip(texts, pairs)):
             check_text(text, f"text {i}")
             if pair is not None:
@@ -81,7 +83,10 @@ class Classifier:
         order = np.argsort(lengths, kind="stable")
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            out[idx] = self.session.run(pad_encodings([encodings[i] for i in idx], self.tokenizer.pad_id))
+            if getattr(self.session, "takes_text", False):  # the tokenizer is inside the model's graph
+                out[idx] = self.session.run_text([texts[i] for i in idx])
+            else:
+                out[idx] = self.session.run(pad_encodings([encodings[i] for i in idx], self.tokenizer.pad_id))
         return out, lengths, truncated
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str | None] | None = None, *, batch_size: int = 32) -> list[Prediction]:

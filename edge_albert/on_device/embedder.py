@@ -67,7 +67,10 @@ class Embedder:
         order = np.argsort([len(e.input_ids) for e in encodings], kind="stable")
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            out[idx] = self.session.run(pad_encodings([encodings[i] for i in idx], self.tokenizer.pad_id))
+            if getattr(self.session, "takes_text", False):  # the tokenizer is inside the model's graph
+                out[idx] = self.session.run_text([texts[i] for i in idx])
+            else:
+                out[idx] = self.session.run(pad_encodings([encodings[i] for i in idx], self.tokenizer.pad_id))
         return out
 
     def truncated(self, texts: Sequence[str]) -> list[bool]:

@@ -16,18 +16,16 @@ extra installs both); the ONNX Runtime and LiteRT adapters stay torch-free.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from edge_albert.errors import InputError
 from edge_albert.runtimes.base import INPUT_NAMES
+from edge_albert.system_tools import quiet_stderr
 from edge_albert.tasks import get_task
 
 METADATA_METHOD = "edge_albert_metadata"
@@ -35,24 +33,6 @@ METADATA_METHOD = "edge_albert_metadata"
 # sequence axis starts at 2 ([CLS] [SEP] is the shortest real input anyway).
 MIN_LENGTH = 2
 INSTALL_HINT = "pip install 'edge-albert[executorch]'"
-
-
-@contextlib.contextmanager
-def quiet_stderr() -> Iterator[None]:
-    """Silence the native runtime's start-up lines (cpuinfo probing /sys on every program load)
-    by pointing file descriptor 2 at /dev/null for the duration."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def quiet_executorch_logs() -> None:
@@ -201,4 +181,4 @@ class ExecuTorchSession:
         return np.stack(rows).astype(np.float32)
 
 
-__all__ = ["ExecuTorchSession", "METADATA_METHOD", "read_executorch_metadata", "executorch_runtime", "quiet_executorch_logs", "quiet_stderr"]
+__all__ = ["ExecuTorchSession", "METADATA_METHOD", "read_executorch_metadata", "executorch_runtime", "quiet_executorch_logs"]

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from edge_albert.errors import InputError
 from edge_albert.runtimes.base import INPUT_NAMES
+
+# A file that tokenizes inside its graph takes one string tensor of this name
+# (converters/tokenizer_graph.py); its tokenizer operator lives in onnxruntime-extensions' domain.
+TEXT_INPUT = "text"
+EXTENSIONS_DOMAIN = "ai.onnx.contrib"
 from edge_albert.tasks import get_task
 
 
@@ -32,14 +38,23 @@ class OnnxRuntimeSession:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        source = content if content is not None else str(self.path)
         try:
-            self.session = ort.InferenceSession(content if content is not None else str(self.path), options, providers=["CPUExecutionProvider"],
-                                                disabled_optimizers=DISABLED_OPTIMIZERS)
+            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise InputError(f"ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})", self.path) from None
+            if EXTENSIONS_DOMAIN not in str(exc):
+                raise InputError(f"ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})", self.path) from None
+            # A text-input file (convert --with-tokenizer): its tokenizer is an onnxruntime-extensions operator.
+            options = extensions_session_options(options)
+            try:
+                self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS)
+            except Exception as exc2:
+                raise InputError(f"ONNX Runtime cannot load it ({str(exc2).splitlines()[0][:200]})", self.path) from None
         names = [i.name for i in self.session.get_inputs()]
-        if sorted(names) != sorted(INPUT_NAMES):
-            raise InputError(f"inputs are {names}, expected {list(INPUT_NAMES)}", self.path)
+        # Text in (the tokenizer inside the graph) or token ids in.
+        self.takes_text = names == [TEXT_INPUT]
+        if not self.takes_text and sorted(names) != sorted(INPUT_NAMES):
+            raise InputError(f"inputs are {names}, expected {list(INPUT_NAMES)} or [{TEXT_INPUT!r}]", self.path)
         outputs = {o.name: o for o in self.session.get_outputs()}
         self.metadata = read_metadata(self.session.get_modelmeta().custom_metadata_map)
         self.task = get_task(str(self.metadata.get("task", "text-classification")))
@@ -53,7 +68,7 @@ class OnnxRuntimeSession:
         self.max_length = int(self.metadata.get("max_length", 512))
         # A fixed-shape file (convert --fixed-length, for phone accelerators) takes [1, N] only:
         # each text runs alone, padded to N.
-        shape = self.session.get_inputs()[0].shape
+        shape = self.session.get_inputs()[0].shape if not self.takes_text else None
         self.fixed_length = int(shape[-1]) if shape and all(isinstance(d, int) for d in shape) else None
         if self.fixed_length:
             self.max_length = min(self.max_length, self.fixed_length)
@@ -71,6 +86,8 @@ class OnnxRuntimeSession:
     def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """Logits [B, C] (classification), [B, N, C] (token classification) or [B, N, 2]
         (question answering: start, end)."""
+        if self.takes_text:
+            raise InputError("this file takes text (the tokenizer is inside its graph): run_text(texts), not token ids", self.path)
         feed = {name: np.ascontiguousarray(batch[name], dtype=np.int64) for name in INPUT_NAMES}
         if len(self.task.input_axes) == 3 and feed["input_ids"].ndim == 2:
             # Multiple choice: a plain [batch, length] batch is one choice per example (latency runs).
@@ -89,6 +106,15 @@ class OnnxRuntimeSession:
             rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
         return np.concatenate(rows)
 
+    def run_text(self, texts: Sequence[str]) -> np.ndarray:
+        """Outputs for raw texts, for a file that tokenizes inside its graph (`takes_text`)."""
+        if not self.takes_text:
+            raise InputError("this file takes token ids, not text (convert --with-tokenizer makes a text-input file)", self.path)
+        if not self.row_by_row:
+            return self._run({TEXT_INPUT: np.asarray(list(texts), dtype=object).reshape(-1)})
+        rows = [self._run({TEXT_INPUT: np.asarray([t], dtype=object)}) for t in texts]
+        return np.concatenate(rows) if rows else np.zeros((0, self.output_classes or 0), np.float32)
+
     def _run_fixed(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         width, fixed = feed["input_ids"].shape[-1], self.fixed_length
         if width > fixed:
@@ -100,6 +126,19 @@ class OnnxRuntimeSession:
             return np.zeros((0, self.output_classes or 0), np.float32)
         out = np.concatenate(rows)
         return out[:, :width] if out.ndim == 3 else out  # token-level outputs back to the batch's width
+
+
+def extensions_session_options(options=None):
+    """`options` (or new session options) with onnxruntime-extensions' operators registered."""
+    import onnxruntime as ort
+
+    try:
+        import onnxruntime_extensions
+    except ImportError:
+        raise InputError("a text-input model needs onnxruntime-extensions: pip install 'edge-albert[extensions]'") from None
+    options = options or ort.SessionOptions()
+    options.register_custom_ops_library(onnxruntime_extensions.get_library_path())
+    return options
 
 
 def read_metadata(props: dict[str, str]) -> dict:

@@ -57,6 +57,10 @@ class ComparisonResult:
 def run_texts(session: Session, tokenizer: AlbertTokenizer, texts: Sequence[str], *, max_length: int, batch_size: int = 32) -> np.ndarray:
     """Logits for `texts`, batched in length order and returned in input order: [texts, C], or
     for token-level tasks every real token's outputs, text after text: [tokens, C]."""
+    if getattr(session, "takes_text", False):
+        # The file tokenizes inside its graph (convert --with-tokenizer): it gets the texts themselves.
+        rows = [session.run_text(list(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+        return np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, 0), np.float32)
     encodings = [tokenizer.encode(t, max_length=max_length) for t in texts]
     order = np.argsort([len(e.input_ids) for e in encodings], kind="stable")
     from edge_albert.tokenization import pad_encodings

@@ -34,15 +34,30 @@ def synthetic_batch(batch: int, length: int, vocab_floor: int = 5, vocab: int = 
     return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
 
 
-def time_batches(session: Session, batches: Sequence[dict[str, np.ndarray]], *, warmup: int = 2) -> list[float]:
+def time_batches(session: Session, batches: Sequence, *, warmup: int = 2) -> list[float]:
+    """Seconds per batch. A session that tokenizes inside its graph (`takes_text`) gets lists of
+    texts, and its time includes the tokenizer, as an app's would."""
+    run = session.run_text if getattr(session, "takes_text", False) else session.run
     for b in batches[:warmup]:
-        session.run(b)
+        run(b)
     out = []
     for b in batches:
         start = time.perf_counter()
-        session.run(b)
+        run(b)
         out.append(time.perf_counter() - start)
     return out
+
+
+def text_of_length(tokenizer, length: int) -> str:
+    """A text that `tokenizer` encodes to `length` tokens ([CLS] and [SEP] included): the fixed-length
+    latency points of a text-input model."""
+    words = ["the"] * max(length - 2, 0)
+    for _ in range(length + 2):  # "the" is one piece in any English vocabulary; adjust if not
+        n = len(tokenizer.encode(" ".join(words), max_length=None).input_ids)
+        if n == length or not words:
+            break
+        words = words[:-1] if n > length else words + ["the"]
+    return " ".join(words)
 
 
 @dataclass
@@ -65,18 +80,23 @@ class _TimedGroup:
     batches: list[dict[str, np.ndarray]]
     length: int  # longest input: sessions with a smaller max_length skip fixed-length groups
     warmup: int
+    texts: list[list[str]] | None = None  # the same inputs as texts, for text-input sessions
 
 
 def _groups(encodings: Sequence[Encoding], lengths: Sequence[int], runs: int, real_samples: int,
-            throughput_batches: Sequence[int], pad_id: int) -> list[_TimedGroup]:
-    groups = [_TimedGroup("fixed", str(n), [synthetic_batch(1, n)] * runs, n, 2) for n in lengths]
+            throughput_batches: Sequence[int], pad_id: int, texts: Sequence[str] | None = None, tokenizer=None) -> list[_TimedGroup]:
+    with_texts = texts is not None and tokenizer is not None
+    groups = [_TimedGroup("fixed", str(n), [synthetic_batch(1, n)] * runs, n, 2,
+                          [[text_of_length(tokenizer, n)]] * runs if with_texts else None) for n in lengths]
     if encodings:
-        groups.append(_TimedGroup("real", "real", [pad_encodings([e], pad_id) for e in encodings[:real_samples]], 0, 2))
+        groups.append(_TimedGroup("real", "real", [pad_encodings([e], pad_id) for e in encodings[:real_samples]], 0, 2,
+                                  [[t] for t in texts[:real_samples]] if with_texts else None))
     for size in throughput_batches:
         chosen = list(encodings[: size * 4])
         if len(chosen) >= size:
-            batches = [pad_encodings(chosen[i:i + size], pad_id) for i in range(0, len(chosen) - size + 1, size)]
-            groups.append(_TimedGroup("throughput", str(size), batches, 0, 1))
+            starts = range(0, len(chosen) - size + 1, size)
+            batches = [pad_encodings(chosen[i:i + size], pad_id) for i in starts]
+            groups.append(_TimedGroup("throughput", str(size), batches, 0, 1, [list(texts[i:i + size]) for i in starts] if with_texts else None))
     return groups
 
 
@@ -92,6 +112,8 @@ def measure_latency_interleaved(
     pad_id: int = 0,
     rounds: int = 5,
     on_round: Callable[[], None] | None = None,
+    texts: Sequence[str] | None = None,
+    tokenizer=None,
 ) -> list[LatencyReport]:
     """Latency of several sessions measured in turns: one LatencyReport per session.
 
@@ -101,8 +123,11 @@ def measure_latency_interleaved(
     measurement is cut into `rounds` slices and each session runs its slice in turn, the order
     rotated every round: all sessions share the same mix of quiet and busy moments. Within a
     turn one session runs alone after a warm-up, so caches stay as warm as in real use.
+
+    With `texts` (the texts of `encodings`) and their `tokenizer`, sessions that take text
+    (`takes_text`) are timed on the same inputs as texts.
     """
-    groups = _groups(encodings, lengths, runs, real_samples, throughput_batches, pad_id)
+    groups = _groups(encodings, lengths, runs, real_samples, throughput_batches, pad_id, texts, tokenizer)
     slices = [np.array_split(np.arange(len(g.batches)), rounds) for g in groups]
     seconds: list[dict[str, list[float]]] = [{g.kind + g.key: [] for g in groups} for _ in sessions]
     for r in range(rounds):
@@ -111,7 +136,10 @@ def measure_latency_interleaved(
             for g, chunks in zip(groups, slices):
                 if g.length > session.max_length or not len(chunks[r]):
                     continue
-                batches = [g.batches[j] for j in chunks[r]]
+                if getattr(session, "takes_text", False) and g.texts is None:
+                    continue
+                source = g.texts if getattr(session, "takes_text", False) else g.batches
+                batches = [source[j] for j in chunks[r]]
                 seconds[i][g.kind + g.key] += time_batches(session, batches, warmup=g.warmup if r == 0 else 1)
         if on_round:
             on_round()
@@ -131,4 +159,4 @@ def measure_latency(session: Session, encodings: Sequence[Encoding], *, threads:
     return measure_latency_interleaved([session], encodings, threads=threads, rounds=1, **options)[0]
 
 
-__all__ = ["LatencyStats", "LatencyReport", "measure_latency", "measure_latency_interleaved", "synthetic_batch", "time_batches"]
+__all__ = ["LatencyStats", "LatencyReport", "measure_latency", "measure_latency_interleaved", "synthetic_batch", "text_of_length", "time_batches"]

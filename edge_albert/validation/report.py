@@ -193,7 +193,8 @@ def validate(
             # Thread count is fixed when a session is created: reuse the open ones where it fits.
             timed = sessions if t == max(threads) else [open_session(path, threads=t) for path in paths]
             reports = measure_latency_interleaved(timed, encodings, threads=t, lengths=[n for n in lengths if n <= max_length], runs=latency_runs,
-                                                  pad_id=tokenizer.pad_id, rounds=rounds, on_round=advance)
+                                                  pad_id=tokenizer.pad_id, rounds=rounds, on_round=advance,
+                                                  texts=data.texts, tokenizer=tokenizer)
             for result, latency in zip(results, reports):
                 result.latency.append(latency.to_dict())
     target_runs = []
@@ -250,7 +251,7 @@ def validate_task(
     token logit differences with the reference, latency (real inputs: sentences' words or
     questions' windows), size, memory. All artifacts run at the same window (the task's default,
     or less when a model takes less), so they see the same inputs."""
-    from edge_albert.validation.token_tasks import DEFAULT_MAX_LENGTH, real_length_encodings, run_task, task_fidelity
+    from edge_albert.validation.token_tasks import DEFAULT_MAX_LENGTH, real_length_encodings, real_length_texts, run_task, task_fidelity
 
     tokenizer = AlbertTokenizer(reference / "spiece.model")
     ref_session = open_session(reference, threads=max(threads))
@@ -288,7 +289,8 @@ def validate_task(
         for t in threads:
             timed = sessions if t == max(threads) else [_open_for_task(path, t)[0] for path in paths]
             reports = measure_latency_interleaved(timed, encodings, threads=t, lengths=[n for n in lengths if n <= max_length], runs=latency_runs,
-                                                  pad_id=tokenizer.pad_id, rounds=rounds, on_round=advance)
+                                                  pad_id=tokenizer.pad_id, rounds=rounds, on_round=advance,
+                                                  texts=real_length_texts(data), tokenizer=tokenizer)
             for result, latency in zip(results, reports):
                 result.latency.append(latency.to_dict())
     dataset = {"source": data.source, "examples": len(data), "labels": labels}

@@ -213,4 +213,13 @@ def real_length_encodings(tokenizer: AlbertTokenizer, data: TaskData, *, max_len
     return [w for q in (data.questions or [])[:limit] for w in question_windows(tokenizer, q.question, q.context, max_length=max_length, stride=QA_STRIDE)][:limit]
 
 
-__all__ = ["TaskData", "TaskRun", "masked_words", "read_task_data", "run_task", "task_fidelity", "real_length_encodings", "DEFAULT_MAX_LENGTH"]
+def real_length_texts(data: TaskData, *, limit: int = 512) -> list[str] | None:
+    """The texts behind `real_length_encodings`, where each input is one whole text (sentence
+    embeddings): what a text-input model (tokenizer in the graph) is timed on. None otherwise."""
+    if data.pairs is not None and data.texts is None and data.choices is None:
+        return list(data.pairs.first + data.pairs.second)[:limit]
+    return None
+
+
+__all__ = ["TaskData", "TaskRun", "masked_words", "read_task_data", "run_task", "task_fidelity", "real_length_encodings", "real_length_texts",
+           "DEFAULT_MAX_LENGTH"]

@@ -32,3 +32,14 @@ def tiny_tflite(tmp_path_factory, tiny_checkpoint) -> Path:
     from edge_albert.converters.tflite import export_tflite
 
     return export_tflite(tiny_checkpoint, tmp_path_factory.mktemp("tflite") / "tiny.tflite").path
+
+
+@pytest.fixture(scope="session")
+def int8_onnx(tmp_path_factory, trained_checkpoint) -> Path:
+    """Dynamic int8 ONNX of the trained classifier (the .ort and text-input tests start from it)."""
+    from edge_albert.quantization.api import quantize
+    from edge_albert.quantization.configs import DynamicInt8Config
+
+    path = tmp_path_factory.mktemp("int8") / "model.int8.onnx"
+    quantize(trained_checkpoint, path, DynamicInt8Config(), to="onnx")
+    return path

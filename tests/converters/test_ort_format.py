@@ -28,16 +28,6 @@ def ort_files(tmp_path_factory, int8_onnx, trained_artifacts) -> dict:
     return out
 
 
-@pytest.fixture(scope="module")
-def int8_onnx(tmp_path_factory, trained_checkpoint) -> Path:
-    from edge_albert.quantization.api import quantize
-    from edge_albert.quantization.configs import DynamicInt8Config
-
-    path = tmp_path_factory.mktemp("int8") / "model.int8.onnx"
-    quantize(trained_checkpoint, path, DynamicInt8Config(), to="onnx")
-    return path
-
-
 def test_ort_files_run_as_their_onnx_sources_on_sst2_dev(ort_files, trained_artifacts, int8_onnx, trained_checkpoint, sst2_dev):
     from edge_albert.runtimes import open_session
     from edge_albert.tokenization import AlbertTokenizer
