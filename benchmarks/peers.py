@@ -11,7 +11,9 @@ Rows (ALBERT-base shape, random weights, vocab 30000; batch 1, 128 tokens):
   on first use in ~/.cache/edge-albert/venv-optimum ($EDGE_ALBERT_CACHE); it only exports and quantizes.
 - LiteRT: litert-torch export at 128 tokens + ai-edge-quantizer's `dynamic_wi8_afp32` recipe,
   without our changes.
-- Ours: `edge-albert quantize --method dynamic --to onnx|tflite`.
+- Ours: `edge-albert quantize --method dynamic --to onnx|tflite|executorch` (ExecuTorch: 8-bit
+  dynamic activations, 8-bit weights, lowered to XNNPACK), and the fp32 ExecuTorch program
+  (`edge-albert convert --to executorch`).
 - The int8 GEMM floor: the encoder's multiply-accumulates at the rate ONNX Runtime's
   MatMulInteger reaches on this machine for the FFN's shape.
 
@@ -33,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge_albert.converters.executorch import export_executorch
 from edge_albert.converters.onnx import export_onnx
 from edge_albert.converters.tflite import export_tflite
 from edge_albert.model.albert import AlbertForSequenceClassification
@@ -139,6 +142,10 @@ def main() -> None:
                 Path(quantize(ckpt, folder / "ours.int8.onnx", recipe("dynamic"), to="onnx").output), "ours"),
             "ours: TFLite int8 (edge-albert quantize --method dynamic --to tflite)": (
                 Path(quantize(ckpt, folder / "ours.int8.tflite", recipe("dynamic"), to="tflite").output), "ours"),
+            "ours: ExecuTorch fp32, XNNPACK (edge-albert convert --to executorch)": (
+                export_executorch(ckpt, folder / "ours.pte", max_length=args.length).path, "ours"),
+            "ours: ExecuTorch 8da8w, XNNPACK (edge-albert quantize --method dynamic --to executorch)": (
+                Path(quantize(ckpt, folder / "ours.int8.pte", recipe("dynamic"), to="executorch", max_length=args.length).output), "ours"),
         }
         # Timed in turns (--rounds, order rotated), so load on a shared machine hits every row alike.
         names = list(artifacts)
