@@ -126,7 +126,7 @@ def tokenizer_graph(tokenizer: AlbertTokenizer, *, max_length: int, opset: int, 
         const("zero", T.INT64, 0), const("one", T.INT64, 1), const("two", T.INT64, 2),
         const("budget", T.INT64, max_length - 2), const("pad_tail", T.INT64, [tokenizer.pad_id], [1]),
         const("cls", T.INT64, tokenizer.cls_id), const("sep", T.INT64, tokenizer.sep_id), const("pad", T.INT64, tokenizer.pad_id),
-        const("axis1", T.INT64, [1], [1]), const("start1", T.INT64, [1], [1]),
+        const("axis1", T.INT64, [1], [1]), const("start1", T.INT64, [1], [1]), const("zero_1d", T.INT64, [0], [1]),
         const("stop_last", T.INT64, [-1], [1]), const("big", T.INT64, [2**62], [1]),
     ]
     n = h.make_node
@@ -165,7 +165,6 @@ def tokenizer_graph(tokenizer: AlbertTokenizer, *, max_length: int, opset: int, 
         n("Cast", ["is_real"], ["attention_mask"], to=T.INT64),
         n("Mul", ["input_ids", "zero"], ["token_type_ids"]),
     ]
-    inits.append(const("zero_1d", T.INT64, [0], [1]))
     graph = h.make_graph(
         nodes, "albert_tokenizer", [h.make_tensor_value_info(TEXT_INPUT, T.STRING, ["batch"])],
         [h.make_tensor_value_info(name, T.INT64, ["batch", "sequence"]) for name in ("input_ids", "attention_mask", "token_type_ids")],
