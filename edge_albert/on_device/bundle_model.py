@@ -3,13 +3,16 @@ bundle's tokenizer and labels, the task the bundle records, and the checks on in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from edge_albert.errors import InputError
 from edge_albert.packaging.manifest import BundleContents
 from edge_albert.runtimes import FILE_RUNTIMES, open_session
 from edge_albert.tasks import Task, get_task
-from edge_albert.tokenization import AlbertTokenizer
+from edge_albert.tokenization import AlbertTokenizer, Encoding, pad_encodings
 
 
 def check_text(text: object, what: str) -> None:
@@ -57,6 +60,14 @@ class BundleModel:
             raise InputError(f"{entry['file']} outputs {classes} values per example, not {what}", bundle.path)
 
 
+def run_rows(session, texts: Sequence[str], encodings: Sequence[Encoding], pad_id: int) -> np.ndarray:
+    """One batch of outputs: the texts themselves for a file that tokenizes inside its graph
+    (`convert --with-tokenizer`), their padded encodings for any other."""
+    if getattr(session, "takes_text", False):
+        return session.run_text(list(texts))
+    return session.run(pad_encodings(list(encodings), pad_id))
+
+
 def check_batch_size(batch_size: object) -> None:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -72,4 +83,4 @@ def text_list(texts: object, what: str = "texts") -> list[str]:
     return out
 
 
-__all__ = ["BundleModel", "bundle_task", "check_text", "check_batch_size", "text_list"]
+__all__ = ["BundleModel", "bundle_task", "check_text", "check_batch_size", "run_rows", "text_list"]

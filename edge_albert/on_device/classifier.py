@@ -18,9 +18,8 @@ import numpy as np
 
 from edge_albert.errors import InputError
 from edge_albert.metrics import softmax
-from edge_albert.on_device.bundle_model import BundleModel, check_batch_size, check_text
+from edge_albert.on_device.bundle_model import BundleModel, check_batch_size, check_text, run_rows
 from edge_albert.packaging.manifest import BundleContents, read_bundle
-from edge_albert.tokenization import pad_encodings
 
 
 @dataclass
@@ -83,10 +82,7 @@ class Classifier:
         order = np.argsort(lengths, kind="stable")
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            if getattr(self.session, "takes_text", False):  # the tokenizer is inside the model's graph
-                out[idx] = self.session.run_text([texts[i] for i in idx])
-            else:
-                out[idx] = self.session.run(pad_encodings([encodings[i] for i in idx], self.tokenizer.pad_id))
+            out[idx] = run_rows(self.session, [texts[i] for i in idx], [encodings[i] for i in idx], self.tokenizer.pad_id)
         return out, lengths, truncated
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str | None] | None = None, *, batch_size: int = 32) -> list[Prediction]:

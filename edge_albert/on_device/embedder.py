@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_albert.errors import InputError
-from edge_albert.on_device.bundle_model import BundleModel, check_batch_size, text_list
+from edge_albert.on_device.bundle_model import BundleModel, check_batch_size, run_rows, text_list
 from edge_albert.packaging.manifest import BundleContents, read_bundle
-from edge_albert.tokenization import pad_encodings
 
 
 @dataclass(frozen=True)
@@ -67,10 +66,7 @@ class Embedder:
         order = np.argsort([len(e.input_ids) for e in encodings], kind="stable")
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            if getattr(self.session, "takes_text", False):  # the tokenizer is inside the model's graph
-                out[idx] = self.session.run_text([texts[i] for i in idx])
-            else:
-                out[idx] = self.session.run(pad_encodings([encodings[i] for i in idx], self.tokenizer.pad_id))
+            out[idx] = run_rows(self.session, [texts[i] for i in idx], [encodings[i] for i in idx], self.tokenizer.pad_id)
         return out
 
     def truncated(self, texts: Sequence[str]) -> list[bool]:

@@ -10,12 +10,12 @@ import numpy as np
 
 from edge_albert.errors import InputError
 from edge_albert.runtimes.base import INPUT_NAMES
+from edge_albert.tasks import get_task
 
 # A file that tokenizes inside its graph takes one string tensor of this name
 # (converters/tokenizer_graph.py); its tokenizer operator lives in onnxruntime-extensions' domain.
 TEXT_INPUT = "text"
 EXTENSIONS_DOMAIN = "ai.onnx.contrib"
-from edge_albert.tasks import get_task
 
 
 # ORT's load-time SkipLayerNormFusion (Add + LayerNormalization -> SkipLayerNormalization) made

@@ -127,6 +127,8 @@ def measure_latency_interleaved(
     With `texts` (the texts of `encodings`) and their `tokenizer`, sessions that take text
     (`takes_text`) are timed on the same inputs as texts.
     """
+    if not any(getattr(s, "takes_text", False) for s in sessions):
+        texts = None  # no text-input session: no text groups to build
     groups = _groups(encodings, lengths, runs, real_samples, throughput_batches, pad_id, texts, tokenizer)
     slices = [np.array_split(np.arange(len(g.batches)), rounds) for g in groups]
     seconds: list[dict[str, list[float]]] = [{g.kind + g.key: [] for g in groups} for _ in sessions]
