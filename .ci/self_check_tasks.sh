@@ -2,7 +2,8 @@
 # The token tasks' part of the self check: a small seeded NER model (CoNLL-2003) and a small seeded
 # question-answering model (SQuAD v1.1), each exported to fp32 and dynamic-int8 ONNX and bundled,
 # validated on a dev slice through the decoders the device runs (entity F1 / SQuAD F1, same
-# entities / same best span as PyTorch), and gated on their own baselines and floors
+# entities / same best span as PyTorch), the int8 file also on ARM64 under qemu, and gated on
+# their own baselines and floors
 # (.ci/baselines/ner/, .ci/baselines/qa/). Called by .ci/self_check.sh; takes its --write-baseline.
 #   bash .ci/self_check_tasks.sh [--write-baseline]   (REPORT_OUT_NER / REPORT_OUT_QA keep the reports)
 set -euo pipefail
@@ -43,8 +44,10 @@ gate() {  # NAME DATA MAX_LENGTH: export, bundle, validate, then gate (or record
   edge-albert convert "$M" --to onnx --max-length "$length" -o "$W/$name.fp32.onnx"
   edge-albert quantize "$M" --method dynamic --to onnx --max-length "$length" -o "$W/$name.int8.onnx"
   edge-albert package "$W/$name.int8.onnx" --tokenizer "$M/spiece.model" -o "$W/$name.int8.eabundle"
+  # The int8 file also runs on ARM64 under qemu (8 sentences / 8 questions' windows): the gate
+  # judges its per-token outputs against this host's and the fp32 model's.
   edge-albert validate "$M" "$W/$name.fp32.onnx" "$W/$name.int8.onnx" "$W/$name.int8.eabundle" --data "$data" \
-    --no-memory --runs 10 -o "$W/report-$name"
+    --no-memory --runs 10 --target qemu-arm64 --target-texts 8 --target-file "$name.int8.onnx" -o "$W/report-$name"
   local keep="REPORT_OUT_${name^^}"
   if [ -n "${!keep:-}" ]; then cp "$W/report-$name/report.json" "${!keep}"; fi
   if [ "${WRITE_BASELINE:-}" = 1 ]; then

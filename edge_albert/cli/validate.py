@@ -28,8 +28,10 @@ from edge_albert.cli.options import CHECKPOINT, FiniteRange, print_json
               help="Also run the .onnx/.tflite files on a target: qemu-arm64[:CPU] (cortex-a53, cortex-a72, cortex-a76, "
                    "neoverse-n1, max; built on first use), ssh://[user@]host[:port][?python=python3&identity=KEY], or the .onnx files "
                    "in node[:THREADS] (onnxruntime-node) or browser[:THREADS] (headless Chromium, onnxruntime-web WebAssembly), both with "
-                   "transformers.js's tokenizer (npm packages pinned, installed on first use). Repeatable.")
-@click.option("--target-texts", default=32, show_default=True, help="Texts run on each target (per-sentence parity; emulation is slow).")
+                   "transformers.js's tokenizer (npm packages pinned, installed on first use). Repeatable. qemu-arm64 and ssh run "
+                   "classification, token classification and question answering; node and browser run classification.")
+@click.option("--target-texts", default=32, show_default=True,
+              help="Texts, sentences or questions (every context window) run on each target (per-input parity; emulation is slow).")
 @click.option("--target-file", "target_files", multiple=True, metavar="NAME",
               help="Run only this artifact (file name) on the targets; repeatable. Default: every .onnx/.tflite artifact.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and report.html.")
@@ -43,7 +45,9 @@ def validate_cmd(reference, artifacts, data_file, text_column, label_column, lim
     32/64/128 tokens and at real lengths), throughput at batch 8/32, size, peak memory.
 
     With --target, the files also run on ARM64 (the real aarch64 ONNX Runtime and LiteRT under
-    qemu) or on a device over SSH, and the report compares them with this host per sentence."""
+    qemu) or on a device over SSH, and the report compares them with this host per input: the
+    same label; the same tag at every token of a sentence; the same likeliest start and end token
+    of a question's window."""
     from edge_albert.targets import parse_target
     from edge_albert.validation.report import headers, read_validation_data, summary_rows, validate, write_reports
 

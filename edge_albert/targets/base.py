@@ -1,8 +1,11 @@
 """Where a model runs for validation: this host, an ARM64 Python under qemu, or a device over SSH.
 
 A target executes the job directory that `run_on_target` writes with `edge_albert.targets.harness`
-and leaves `result.json` in it. The host then compares the target's logits with its own run of
-the same files (which shows what the target's kernels change) and with the fp32 reference.
+and leaves `result.json` in it. The host then compares the target's outputs with its own run of
+the same files (which shows what the target's kernels change) and with the fp32 reference: for
+classification the logits and the predicted label; for token classification every token's logits
+and whether a sentence keeps every token's tag; for question answering every token's start and end
+logits and whether a window keeps its most likely start and end token.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import numpy as np
 from edge_albert.errors import InputError
 from edge_albert.metrics import fidelity_metrics
 from edge_albert.runtimes import FILE_RUNTIMES, open_session
-from edge_albert.targets.harness import JOB_FILE, RESULT_FILE, TEXTS_FILE, single_batch
-from edge_albert.tokenization import AlbertTokenizer
+from edge_albert.targets.harness import JOB_FILE, RESULT_FILE, TARGET_TASKS, TEXTS_FILE, single_batch, target_encodings
+from edge_albert.tokenization import AlbertTokenizer, Encoding
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds edge_albert/
 
@@ -39,6 +42,7 @@ class Target(ABC):
     name: str
     emulated: str | None = None  # set when timings are emulated, e.g. "qemu-aarch64 cortex-a72"
     formats: tuple[str, ...] = (".onnx", ".ort", ".tflite")  # the files it runs
+    token_tasks: bool = True  # runs token classification and question answering (the Python harness does)
 
     @abstractmethod
     def execute(self, job_dir: Path, *, timeout: float) -> None:
@@ -78,9 +82,11 @@ class TargetRun:
     target: str
     emulated: str | None
     machine: dict
-    texts: int
-    tokenizer_mismatches: list[int]
+    texts: int  # texts, sentences or questions
+    tokenizer_mismatches: list[int]  # model inputs (texts, sentences, context windows) whose ids differ from the host's
     models: list[TargetModelResult] = field(default_factory=list)
+    task: str = "text-classification"
+    model_inputs: int | None = None  # context windows for question answering; one per text otherwise
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,25 +94,67 @@ class TargetRun:
 
 def host_logits(path: Path, tokenizer: AlbertTokenizer, texts: Sequence[str], max_length: int, threads: int = 1) -> np.ndarray:
     """The same batch-1, real-length runs as the harness, on this host."""
+    encodings = [tokenizer.encode(text, max_length=max_length) for text in texts]
+    return np.stack(host_outputs(path, encodings, threads)).astype(np.float32)
+
+
+def host_outputs(path: Path, encodings: Sequence[Encoding], threads: int = 1) -> list[np.ndarray]:
+    """Each model input at batch 1 and its real length, as the harness runs it: a row of logits,
+    or a row per token for the token tasks."""
     session = open_session(path, threads=threads)
-    rows = [session.run(single_batch(tokenizer.encode(text, max_length=max_length)))[0] for text in texts]
-    return np.stack(rows).astype(np.float32)
+    return [np.asarray(session.run(single_batch(e)), dtype=np.float32)[0] for e in encodings]
+
+
+def output_fidelity(task: str, outputs: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> dict[str, float]:
+    """`fidelity_metrics` of one side's outputs against the other's, where `agreement` is what a
+    user sees: the same label per text; the same tag at every token of a sentence
+    (`token_agreement`: per token); the same most likely start and end token of a window."""
+    if len(outputs) != len(reference):
+        raise TargetError(f"the target gave {len(outputs)} outputs where the host has {len(reference)}")
+    if task == "text-classification":
+        return fidelity_metrics(np.stack(outputs), np.stack(reference))
+    # question answering: [tokens, 2] -> rows "start" and "end", so argmax picks the token
+    rows = [np.asarray(o).T if task == "question-answering" else np.asarray(o) for o in outputs]
+    ref_rows = [np.asarray(o).T if task == "question-answering" else np.asarray(o) for o in reference]
+    if any(a.shape != b.shape for a, b in zip(rows, ref_rows)):
+        raise TargetError("the target's outputs have other shapes than the host's: another model or window?")
+    # Per input (a window's rows have its own length), then weighted by rows and by values.
+    each = [fidelity_metrics(a, b) for a, b in zip(rows, ref_rows)]
+    n_rows = np.array([len(a) for a in rows], dtype=np.float64)
+    n_values = np.array([a.size for a in rows], dtype=np.float64)
+    return {
+        "agreement": float(np.mean([f["agreement"] == 1.0 for f in each])),
+        "token_agreement": float(np.average([f["agreement"] for f in each], weights=n_rows)),
+        "max_abs_logit_diff": max(f["max_abs_logit_diff"] for f in each),
+        "mean_abs_logit_diff": float(np.average([f["mean_abs_logit_diff"] for f in each], weights=n_values)),
+        "kl_divergence": float(np.average([f["kl_divergence"] for f in each], weights=n_rows)),
+    }
 
 
 def run_on_target(
     target: Target,
     artifacts: Sequence[Path],
     tokenizer_model: Path,
-    texts: Sequence[str],
+    texts: Sequence,
     *,
     max_length: int = 128,
     threads: int = 1,
-    reference_logits: np.ndarray | None = None,
+    reference_logits: np.ndarray | Sequence[np.ndarray] | None = None,
     timeout: float = 3600.0,
+    task: str = "text-classification",
+    stride: int = 128,
 ) -> TargetRun:
-    """Run `artifacts` (.onnx / .ort / .tflite) on `target` for `texts` and compare with this host."""
+    """Run `artifacts` (.onnx / .ort / .tflite) on `target` for `texts` and compare with this host.
+
+    `texts` are the task's inputs: texts, sentences as word lists (token-classification) or
+    (question, context) pairs (question-answering); `reference_logits` the fp32 reference's
+    outputs for the same model inputs (`host_outputs` of the checkpoint)."""
     if not texts:
         raise InputError("no texts to run on the target")
+    if task not in TARGET_TASKS:
+        raise InputError(f"targets run {', '.join(TARGET_TASKS)} models; validate {task} models on this host")
+    if task != "text-classification" and not target.token_tasks:
+        raise InputError(f"target {target.name} runs text classification only; run {task} models on qemu-arm64 or an SSH device")
     tokenizer = AlbertTokenizer(tokenizer_model)
     artifacts = [Path(a) for a in artifacts]
     for a in artifacts:
@@ -114,6 +162,8 @@ def run_on_target(
             raise InputError("targets run .onnx, .ort and .tflite files only", a)
         if a.suffix not in target.formats:
             raise InputError(f"target {target.name} runs {' and '.join(target.formats)} files only", a)
+    inputs = [list(t) if not isinstance(t, str) else t for t in texts]
+    encodings = target_encodings(tokenizer, task, inputs, max_length=max_length, stride=stride)
     with tempfile.TemporaryDirectory(prefix="edge-albert-job-") as tmp:
         job_dir = Path(tmp)
         models = []
@@ -122,27 +172,30 @@ def run_on_target(
             shutil.copyfile(a, job_dir / name)
             models.append({"file": name, "artifact": str(a)})
         shutil.copyfile(tokenizer_model, job_dir / "spiece.model")
-        host_ids = [tokenizer.encode(t, max_length=max_length).input_ids for t in texts]
-        (job_dir / TEXTS_FILE).write_text(json.dumps({"texts": list(texts), "host_ids": host_ids}), encoding="utf-8")
+        host_ids = [e.input_ids for e in encodings]
+        (job_dir / TEXTS_FILE).write_text(json.dumps({"texts": inputs, "host_ids": host_ids}), encoding="utf-8")
         (job_dir / JOB_FILE).write_text(json.dumps({"models": [{"file": m["file"]} for m in models], "threads": threads,
-                                                    "max_length": max_length}), encoding="utf-8")
+                                                    "max_length": max_length, "task": task, "stride": stride}), encoding="utf-8")
         target.execute(job_dir, timeout=timeout)
         result_path = job_dir / RESULT_FILE
         if not result_path.is_file():
             raise TargetError(f"target {target.name} wrote no {RESULT_FILE}")
         result = json.loads(result_path.read_text(encoding="utf-8"))
 
-    run = TargetRun(target.name, target.emulated, result["machine"], len(texts), result["tokenizer_mismatches"])
+    run = TargetRun(target.name, target.emulated, result["machine"], len(texts), result["tokenizer_mismatches"], task=task,
+                    model_inputs=len(encodings))
+    reference = list(reference_logits) if reference_logits is not None else None
     for model, out in zip(models, result["models"]):
-        logits = np.asarray(out["logits"], dtype=np.float32)
-        host = host_logits(Path(model["artifact"]), tokenizer, texts, max_length, threads)
+        outputs = [np.asarray(o, dtype=np.float32) for o in out["logits"]]
+        host = host_outputs(Path(model["artifact"]), encodings, threads)
         run.models.append(TargetModelResult(
             artifact=model["artifact"], runtime=out["runtime"], load_seconds=out["load_seconds"],
-            median_ms=float(np.median(out["seconds"]) * 1000.0), vs_host=fidelity_metrics(logits, host),
-            vs_reference=fidelity_metrics(logits, reference_logits) if reference_logits is not None else None,
-            host_vs_reference=fidelity_metrics(host, reference_logits) if reference_logits is not None else None,
+            median_ms=float(np.median(out["seconds"]) * 1000.0), vs_host=output_fidelity(task, outputs, host),
+            vs_reference=output_fidelity(task, outputs, reference) if reference is not None else None,
+            host_vs_reference=output_fidelity(task, host, reference) if reference is not None else None,
         ))
     return run
 
 
-__all__ = ["Target", "TargetError", "LocalTarget", "TargetRun", "TargetModelResult", "run_on_target", "host_logits", "PACKAGE_ROOT"]
+__all__ = ["Target", "TargetError", "LocalTarget", "TargetRun", "TargetModelResult", "run_on_target", "host_logits", "host_outputs", "output_fidelity",
+           "PACKAGE_ROOT"]

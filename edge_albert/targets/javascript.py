@@ -36,6 +36,7 @@ def _prepare_job(job_dir: Path, threads: int | None) -> None:
 class _JavaScriptTarget(Target):
     kind = ""
     formats = (".onnx",)
+    token_tasks = False  # the JavaScript harness tokenizes single texts (transformers.js) only
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads

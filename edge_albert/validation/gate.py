@@ -338,7 +338,16 @@ def _check_targets(report: dict, baseline: dict, thresholds: GateThresholds, gat
         b_host = b[1]["vs_host"] if b else {}
         add = lambda check, value, limit, base_value, ok, note="": gate.rows.append(CheckRow(name, runtime, check, value, limit, base_value, bool(ok), note))  # noqa: E731
         agreement, diff = m["vs_host"]["agreement"], m["vs_host"]["max_abs_logit_diff"]
-        add("target_agreement_vs_host", agreement, thresholds.target_min_agreement, b_host.get("agreement"), agreement >= thresholds.target_min_agreement)
+        ok, note = agreement >= thresholds.target_min_agreement, ""
+        # The same allowance as for the logit difference below, for what a user sees: the device
+        # agrees with the fp32 model at least as often as the host's own run of the file does
+        # (token tasks judge whole sentences and windows, where one near-tie flips the verdict).
+        host_agrees = (m.get("host_vs_reference") or {}).get("agreement")
+        device_agrees = (m.get("vs_reference") or {}).get("agreement")
+        if not ok and host_agrees is not None and device_agrees is not None and device_agrees >= host_agrees:
+            ok, note = True, (f"device agrees with the fp32 reference at least as often as the host ({device_agrees:.3g} >= {host_agrees:.3g}): "
+                              "the host's int8 kernels differ, not the device")
+        add("target_agreement_vs_host", agreement, thresholds.target_min_agreement, b_host.get("agreement"), ok, note)
         ok, note = diff <= thresholds.target_max_logit_diff, ""
         # The host's error on the target's own texts (the same sentences), never on another set.
         host_error = (m.get("host_vs_reference") or {}).get("max_abs_logit_diff")

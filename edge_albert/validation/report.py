@@ -154,9 +154,8 @@ def validate(
     """
     reference = Path(reference)
     if isinstance(data, TaskData):
-        if targets:
-            raise InputError(f"--target runs text classification only; validate {data.task} models on this host")
-        return validate_task(reference, artifacts, data, threads=threads, latency_runs=latency_runs, lengths=lengths, memory=memory)
+        return validate_task(reference, artifacts, data, threads=threads, latency_runs=latency_runs, lengths=lengths, memory=memory,
+                             targets=targets, target_texts=target_texts, target_files=target_files)
     tokenizer = AlbertTokenizer(reference / "spiece.model")
     if not len(data):
         raise InputError("validation data is empty")
@@ -198,12 +197,7 @@ def validate(
             for result, latency in zip(results, reports):
                 result.latency.append(latency.to_dict())
     target_runs = []
-    files = [p for p in paths if p.is_file() and p.suffix in (".onnx", ".ort", ".tflite")]  # bundles run here only
-    if target_files is not None:
-        unknown = set(target_files) - {p.name for p in files}
-        if unknown:
-            raise InputError(f"--target-file {sorted(unknown)[0]} is not one of the .onnx/.ort/.tflite artifacts given")
-        files = [p for p in files if p.name in set(target_files)]
+    files = _target_files(paths, target_files)
     if targets and files:
         from edge_albert.targets import run_on_target
         from edge_albert.targets.base import host_logits
@@ -220,6 +214,42 @@ def validate(
         SCHEMA_VERSION, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _machine(load),
         {"source": data.source, "examples": len(data), "labels": data.label_names}, str(reference), results, target_runs,
     )
+
+
+def _target_files(paths: Sequence[Path], target_files: Sequence[str] | None) -> list[Path]:
+    """The artifacts the targets run: the .onnx/.ort/.tflite files (bundles run here only), only
+    those named in `target_files` when given."""
+    files = [p for p in paths if p.is_file() and p.suffix in (".onnx", ".ort", ".tflite")]
+    if target_files is not None:
+        unknown = set(target_files) - {p.name for p in files}
+        if unknown:
+            raise InputError(f"--target-file {sorted(unknown)[0]} is not one of the .onnx/.ort/.tflite artifacts given")
+        files = [p for p in files if p.name in set(target_files)]
+    return files
+
+
+def _task_target_runs(reference: Path, files: Sequence[Path], data: TaskData, task: str, targets: Sequence, *, texts: int,
+                      tokenizer: AlbertTokenizer, max_length: int, threads: int) -> list[dict]:
+    """Token classification and question answering on the targets: the first `texts` sentences or
+    questions (every context window of a question), compared with this host and the reference."""
+    from edge_albert.targets import run_on_target
+    from edge_albert.targets.base import host_outputs
+    from edge_albert.targets.harness import target_encodings
+    from edge_albert.validation.token_tasks import QA_STRIDE
+
+    if data.sentences is not None:
+        inputs = [list(words) for words in data.sentences.words[:texts]]
+    else:
+        inputs = [[q.question, q.context] for q in (data.questions or [])[:texts]]
+    # The reference at batch 1 and real length, exactly as the targets run the files.
+    reference_outputs = host_outputs(reference, target_encodings(tokenizer, task, inputs, max_length=max_length, stride=QA_STRIDE), threads)
+    runs = []
+    for target in targets:
+        runnable = [f for f in files if f.suffix in target.formats]
+        if runnable:
+            runs.append(run_on_target(target, runnable, reference / "spiece.model", inputs, max_length=max_length, reference_logits=reference_outputs,
+                                      task=task, stride=QA_STRIDE).to_dict())
+    return runs
 
 
 def _open_for_task(path: Path, threads: int):
@@ -245,12 +275,18 @@ def validate_task(
     latency_runs: int = 20,
     lengths: Sequence[int] = (32, 64, 128),
     memory: bool = True,
+    targets: Sequence = (),
+    target_texts: int = 32,
+    target_files: Sequence[str] | None = None,
 ) -> ValidationReport:
     """Validate token classification or question answering artifacts against `reference`: the
     task's metrics per artifact (decoded as on device), agreement on entities / best spans and
     token logit differences with the reference, latency (real inputs: sentences' words or
     questions' windows), size, memory. All artifacts run at the same window (the task's default,
-    or less when a model takes less), so they see the same inputs."""
+    or less when a model takes less), so they see the same inputs. `targets` run the
+    .onnx/.ort/.tflite files of token classification and question answering on the first
+    `target_texts` sentences or questions (see `edge_albert.targets.base`)."""
+    from edge_albert.targets.harness import TARGET_TASKS
     from edge_albert.validation.token_tasks import DEFAULT_MAX_LENGTH, real_length_encodings, real_length_texts, run_task, task_fidelity
 
     tokenizer = AlbertTokenizer(reference / "spiece.model")
@@ -258,6 +294,11 @@ def validate_task(
     task = get_task(str(ref_session.metadata.get("task", "text-classification")))
     if task.name != data.task:
         raise InputError(f"the reference is a {task.name} model but the data is for {data.task}", reference)
+    if targets and task.name not in TARGET_TASKS:
+        raise InputError(f"--target runs {', '.join(TARGET_TASKS)} models; validate {task.name} models on this host")
+    for target in targets:
+        if not target.token_tasks:
+            raise InputError(f"--target {target.name} runs text classification only; run {task.name} models on qemu-arm64 or an SSH device")
     labels = list(ref_session.metadata.get("labels") or [])
     paths = [reference] + [Path(a) for a in artifacts if Path(a).resolve() != reference.resolve()]
     opened = [(ref_session, None, ref_session.max_length, None)] + [_open_for_task(p, max(threads)) for p in paths[1:]]
@@ -293,9 +334,12 @@ def validate_task(
                                                   texts=real_length_texts(data), tokenizer=tokenizer)
             for result, latency in zip(results, reports):
                 result.latency.append(latency.to_dict())
+    files = _target_files(paths, target_files)
+    target_runs = (_task_target_runs(reference, files, data, task.name, targets, texts=target_texts, tokenizer=tokenizer, max_length=max_length,
+                                     threads=max(threads)) if targets and files else [])
     dataset = {"source": data.source, "examples": len(data), "labels": labels}
     return ValidationReport(SCHEMA_VERSION, _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), _machine(load), dataset,
-                            str(reference), results, [], task=task.name, metric=task.metric)
+                            str(reference), results, target_runs, task=task.name, metric=task.metric)
 
 
 def _machine(load: OtherCpuLoad) -> dict:
@@ -421,7 +465,8 @@ def target_rows(report: dict) -> list[list[str]]:
         for m in run["models"]:
             ref = m.get("vs_reference") or {}
             rows.append([
-                run["target"], cpu, Path(m["artifact"]).name, m["runtime"], str(run["texts"]),
+                run["target"], cpu, Path(m["artifact"]).name, m["runtime"],
+                str(run["texts"]) + (f" ({run['model_inputs']} windows)" if run.get("model_inputs") not in (None, run["texts"]) else ""),
                 f"{m['vs_host']['agreement'] * 100:.2f}", f"{m['vs_host']['max_abs_logit_diff']:.2e}",
                 f"{ref['agreement'] * 100:.2f}" if ref else "-", f"{ref['max_abs_logit_diff']:.2e}" if ref else "-", ids,
                 f"{m['median_ms']:.1f}" + (" (emulated)" if run.get("emulated") else ""),

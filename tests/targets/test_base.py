@@ -44,3 +44,29 @@ def test_targets_refuse_checkpoint_directories_and_unknown_specs(trained_checkpo
         QemuArm64Target(environment=object(), cpu="pentium")
     with pytest.raises(InputError, match="unknown option"):
         parse_target("ssh://pi@host?pythn=python3")
+
+
+def test_output_fidelity_judges_what_a_user_sees():
+    """Token classification: a sentence agrees only if every token keeps its tag; question
+    answering: a window agrees only if its most likely start and end tokens stay; changes that
+    keep every argmax count in the logit differences only."""
+    from edge_albert.targets.base import output_fidelity
+
+    rng = np.random.default_rng(0)
+    host = [rng.normal(size=(n, 9)).astype(np.float32) for n in (7, 12, 5)]
+    same = [h + 1e-3 for h in host]
+    fid = output_fidelity("token-classification", same, host)
+    assert fid["agreement"] == 1.0 and fid["token_agreement"] == 1.0 and 0 < fid["max_abs_logit_diff"] < 1.01e-3
+    flipped = [h.copy() for h in host]
+    flipped[1][4] = -flipped[1][4]  # one token of sentence 2 takes another tag
+    fid = output_fidelity("token-classification", flipped, host)
+    assert fid["agreement"] == 2 / 3 and fid["token_agreement"] == 23 / 24
+
+    windows = [rng.normal(size=(n, 2)).astype(np.float32) for n in (30, 41)]
+    moved = [w.copy() for w in windows]
+    start = int(windows[0][:, 0].argmax())
+    moved[0][(start + 1) % 30, 0] = windows[0][start, 0] + 1.0  # another token becomes the likeliest start
+    fid = output_fidelity("question-answering", moved, windows)
+    assert fid["agreement"] == 0.5 and fid["token_agreement"] == 3 / 4
+    with pytest.raises(InputError, match="gave 1 outputs where the host has 2"):
+        output_fidelity("question-answering", moved[:1], windows)

@@ -144,6 +144,12 @@ def test_target_runs_are_reported_and_gated(good):
     # A device further from the host than the limit, but no further from the fp32 model than the
     # host's own run of the file (an AVX2 host saturating int8 products), passes with a note;
     # further from the fp32 model than the host fails.
+    def target_rows() -> dict:
+        return {r.check: r for r in check_report(drifted, report, GateThresholds()).rows if "@local" in r.artifact}
+
+    def failing() -> set[str]:
+        return {r.check for r in check_report(drifted, report, GateThresholds()).failures}
+
     model = drifted["targets"][0]["models"][0]
     drifted["targets"][0]["tokenizer_mismatches"] = []
     # The host's error is taken on the target's own texts: the host's error over the whole data
@@ -153,15 +159,23 @@ def test_target_runs_are_reported_and_gated(good):
     model["host_vs_reference"]["max_abs_logit_diff"] = 0.08
     model["vs_host"].update(agreement=1.0, max_abs_logit_diff=0.07)
     model["vs_reference"]["max_abs_logit_diff"] = 0.03
-    rows = {r.check: r for r in check_report(drifted, report, GateThresholds()).rows if "@local" in r.artifact}
+    rows = target_rows()
     assert rows["target_max_logit_diff_vs_host"].ok and "host's own error" in rows["target_max_logit_diff_vs_host"].note
     model["vs_reference"]["max_abs_logit_diff"] = 0.09
-    failed = {r.check for r in check_report(drifted, report, GateThresholds()).failures}
-    assert failed == {"target_max_logit_diff_vs_host"}
+    assert failing() == {"target_max_logit_diff_vs_host"}
     model["vs_reference"]["max_abs_logit_diff"] = 0.03
     model["host_vs_reference"]["max_abs_logit_diff"] = 0.02  # on the same texts the host is closer: no allowance
-    failed = {r.check for r in check_report(drifted, report, GateThresholds()).failures}
-    assert failed == {"target_max_logit_diff_vs_host"}
+    assert failing() == {"target_max_logit_diff_vs_host"}
+
+    # The same for agreement: the device agreeing with fp32 at least as often as the host passes
+    # with a note, less often fails (the host's agreement on the target's own texts).
+    model["host_vs_reference"].update(agreement=0.5, max_abs_logit_diff=0.08)
+    model["vs_host"].update(agreement=0.5, max_abs_logit_diff=0.01)
+    model["vs_reference"]["agreement"] = 0.5
+    rows = target_rows()
+    assert rows["target_agreement_vs_host"].ok and "at least as often as the host" in rows["target_agreement_vs_host"].note
+    model["vs_reference"]["agreement"] = 0.49
+    assert failing() == {"target_agreement_vs_host"}
 
     without = dict(report, targets=[])
     missing = check_report(without, report, GateThresholds()).failures

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import seqeval.metrics
 from transformers.data.metrics import squad_metrics
@@ -17,6 +18,7 @@ from edge_albert.packaging.bundle import build_bundle
 from edge_albert.quantization.api import quantize
 from edge_albert.quantization.configs import recipe
 from edge_albert.runtimes import open_session
+from edge_albert.targets import LocalTarget, parse_target
 from edge_albert.tokenization import AlbertTokenizer
 from edge_albert.validation.gate import GateThresholds, check_floors, check_report
 from edge_albert.validation.report import load_report, to_markdown, validate, write_reports
@@ -31,8 +33,13 @@ def artifacts(folder, checkpoint):
     return [folder / "fp32.onnx", folder / "int8.onnx", bundle]
 
 
-def quick(checkpoint, files, data):
-    return validate(checkpoint, files, data, threads=(1,), latency_runs=2, lengths=(32,), memory=False).to_dict()
+def quick(checkpoint, files, data, **kw):
+    return validate(checkpoint, files, data, threads=(1,), latency_runs=2, lengths=(32,), memory=False, **kw).to_dict()
+
+
+# The harness in a fresh process on this host (the same program qemu-arm64 and SSH devices run):
+# the first 6 sentences / 4 questions of each report.
+ON_TARGET = {"targets": [LocalTarget()], "target_texts": 6}
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +47,13 @@ def ner_report(tmp_path_factory, ner_checkpoint, conll_dev):
     from edge_albert.data.conll import TaggedSentences
 
     data = TaskData("token-classification", "conll dev", sentences=TaggedSentences(conll_dev.words[:150], conll_dev.tags[:150], conll_dev.label_names))
-    return quick(ner_checkpoint, artifacts(tmp_path_factory.mktemp("ner-val"), ner_checkpoint), data), data
+    return quick(ner_checkpoint, artifacts(tmp_path_factory.mktemp("ner-val"), ner_checkpoint), data, **ON_TARGET), data
 
 
 @pytest.fixture(scope="module")
 def qa_report(tmp_path_factory, qa_checkpoint, squad_dev):
     data = TaskData("question-answering", "squad dev", questions=squad_dev[:40])
-    return quick(qa_checkpoint, artifacts(tmp_path_factory.mktemp("qa-val"), qa_checkpoint), data), data
+    return quick(qa_checkpoint, artifacts(tmp_path_factory.mktemp("qa-val"), qa_checkpoint), data, **{**ON_TARGET, "target_texts": 4}), data
 
 
 def test_ner_report_scores_entities_like_seqeval(ner_report, ner_checkpoint, tmp_path):
@@ -105,6 +112,42 @@ def test_gate_judges_the_task_metric(ner_report, qa_report):
     name = report["results"][2]["name"]
     floors = {"artifacts": {name: {"min_score": report["results"][2]["score"] + 1e-6}}}
     assert [r.check for r in check_floors(report, floors) if not r.ok] == ["floor_score"]
+
+
+@pytest.mark.parametrize("which", ["ner", "qa"])
+def test_targets_run_the_token_tasks_as_the_host(which, ner_report, qa_report):
+    """The target's tokenizer makes the host's model inputs (every context window of a question),
+    its outputs equal the host's bit for bit (same machine, same runtime build), the fp32 file is
+    the reference's within 1e-4, and the gate judges the rows."""
+    report, data = ner_report if which == "ner" else qa_report
+    (run,) = report["targets"]
+    assert run["task"] == ("token-classification" if which == "ner" else "question-answering")
+    assert run["texts"] == (6 if which == "ner" else 4) and run["tokenizer_mismatches"] == []
+    if which == "qa":  # a question's context may take several windows
+        from edge_albert.targets.harness import target_encodings
+
+        tok = AlbertTokenizer(report["reference"] + "/spiece.model")
+        windows = target_encodings(tok, "question-answering", [[q.question, q.context] for q in data.questions[:4]], max_length=384, stride=128)
+        assert run["model_inputs"] == len(windows) >= 4
+    assert [m["artifact"].rsplit("/", 1)[1] for m in run["models"]] == ["fp32.onnx", "int8.onnx"]  # bundles run on the host only
+    for m in run["models"]:
+        assert m["vs_host"]["max_abs_logit_diff"] == 0.0 and m["vs_host"]["agreement"] == 1.0 and m["vs_host"]["token_agreement"] == 1.0
+    fp32 = run["models"][0]
+    assert fp32["vs_reference"]["max_abs_logit_diff"] <= 1e-4 and fp32["vs_reference"]["agreement"] == 1.0
+    rows = [r for r in check_report(report, report, GateThresholds()).rows if r.check.startswith("target_")]
+    assert len(rows) == 6 and all(r.ok for r in rows)
+
+
+def test_targets_refuse_what_they_cannot_run(ner_checkpoint, embedding_checkpoint, conll_dev, tmp_path):
+    from edge_albert.data.conll import TaggedSentences
+    from edge_albert.data.sentence_pairs import ScoredPairs
+
+    data = TaskData("token-classification", "conll dev", sentences=TaggedSentences(conll_dev.words[:5], conll_dev.tags[:5], conll_dev.label_names))
+    with pytest.raises(InputError, match="--target node runs text classification only; run token-classification models on qemu-arm64"):
+        quick(ner_checkpoint, [], data, targets=[parse_target("node")])
+    pairs = TaskData("feature-extraction", "pairs", pairs=ScoredPairs(["a cat"], ["a dog"], np.array([3.0])))
+    with pytest.raises(InputError, match="--target runs text-classification, token-classification, question-answering models; validate feature-extraction"):
+        quick(embedding_checkpoint, [], pairs, targets=[LocalTarget()])
 
 
 def test_cli_needs_data_for_token_tasks(qa_checkpoint, tmp_path):
