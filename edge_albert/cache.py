@@ -1,10 +1,17 @@
 """Where edge-albert keeps what it fetches or builds once (default data, the ARM64 environment,
-tool venvs)."""
+tool venvs, the JavaScript packages), and the lock that lets several processes share it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent first builds there are not guarded
+    fcntl = None
 
 
 def cache_dir() -> Path:
@@ -15,4 +22,21 @@ def cache_dir() -> Path:
     return base / "edge-albert"
 
 
-__all__ = ["cache_dir"]
+@contextlib.contextmanager
+def build_lock(folder: Path) -> Iterator[None]:
+    """Held while `folder` is checked and, if missing, built: two processes that need the same
+    cached environment at once (parallel test workers, two CI jobs on one machine) build it
+    once, and neither replaces it while the other is using it. Callers check again inside."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "a+b") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+__all__ = ["cache_dir", "build_lock"]

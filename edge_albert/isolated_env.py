@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge_albert.cache import cache_dir
+from edge_albert.cache import build_lock, cache_dir
 from edge_albert.errors import InputError
 
 
@@ -19,9 +19,14 @@ def ensure_venv(name: str, requirements: list[str], probe: str) -> Path:
     """The python of the cached venv `name` with `requirements`; `probe` is an import that must work."""
     folder = cache_dir() / f"venv-{name}"
     python = folder / "bin" / "python"
-    if python.is_file() and subprocess.run([str(python), "-c", f"import {probe}"], capture_output=True).returncode == 0:
-        return python
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    with build_lock(folder):
+        if python.is_file() and subprocess.run([str(python), "-c", f"import {probe}"], capture_output=True).returncode == 0:
+            return python
+        _create(folder, python, name, requirements)
+    return python
+
+
+def _create(folder: Path, python: Path, name: str, requirements: list[str]) -> None:
     steps = [[sys.executable, "-m", "venv", "--clear", str(folder)],
              [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *requirements]]
     for cmd in steps:
@@ -31,7 +36,6 @@ def ensure_venv(name: str, requirements: list[str], probe: str) -> Path:
             raise InputError(f"could not set up the {name} environment ({tail[-1] if tail else 'no output'})", folder)
     if "nvidia" in subprocess.run([str(python), "-m", "pip", "list"], capture_output=True, text=True).stdout:
         raise InputError(f"the {name} environment pulled CUDA packages; check the torch pin", folder)
-    return python
 
 
 __all__ = ["ensure_venv"]

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from edge_albert.cache import cache_dir
+from edge_albert.cache import build_lock, cache_dir
 from edge_albert.errors import InputError
 from edge_albert.staging import staged_directory
 from edge_albert.system_tools import find_tool
@@ -43,27 +43,28 @@ def node_executable() -> str:
 def ensure_js_environment(cache: Path | None = None, *, log=lambda msg: None) -> Path:
     """The folder holding the pinned npm packages and the harness scripts (made once)."""
     root = Path(cache) if cache else cache_dir() / f"js-{_digest(LOCK_FILES)}"
-    if not (root / "node_modules" / ".package-lock.json").is_file():
-        npm = find_tool("npm")
-        node_executable()
-        if npm is None:
-            raise InputError("npm not found: install Node.js with npm (Debian: apt install nodejs npm)")
-        log(f"installing the pinned JavaScript runtimes into {root} (npm ci, once)")
-        root.parent.mkdir(parents=True, exist_ok=True)
-        with staged_directory(root, force=True) as stage:
-            for name in LOCK_FILES:
-                shutil.copyfile(JS_SOURCES / name, stage / name)
-            proc = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=stage,
-                                  capture_output=True, env={**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"}, timeout=1800)
-            if proc.returncode != 0:
-                tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-                raise InputError(f"npm ci of the JavaScript packages failed: {tail[-1] if tail else 'no output'}")
-    scripts = root / f"harness-{_digest(SCRIPTS)}"
-    if not scripts.is_dir():
-        with staged_directory(scripts, force=True) as stage:
-            for name in SCRIPTS:
-                shutil.copyfile(JS_SOURCES / name, stage / name)
-            (stage / "package.json").write_text(json.dumps({"type": "module"}))
+    with build_lock(root):
+        if not (root / "node_modules" / ".package-lock.json").is_file():
+            npm = find_tool("npm")
+            node_executable()
+            if npm is None:
+                raise InputError("npm not found: install Node.js with npm (Debian: apt install nodejs npm)")
+            log(f"installing the pinned JavaScript runtimes into {root} (npm ci, once)")
+            root.parent.mkdir(parents=True, exist_ok=True)
+            with staged_directory(root, force=True) as stage:
+                for name in LOCK_FILES:
+                    shutil.copyfile(JS_SOURCES / name, stage / name)
+                proc = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cwd=stage,
+                                      capture_output=True, env={**os.environ, "ONNXRUNTIME_NODE_INSTALL": "skip"}, timeout=1800)
+                if proc.returncode != 0:
+                    tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+                    raise InputError(f"npm ci of the JavaScript packages failed: {tail[-1] if tail else 'no output'}")
+        scripts = root / f"harness-{_digest(SCRIPTS)}"
+        if not scripts.is_dir():
+            with staged_directory(scripts, force=True) as stage:
+                for name in SCRIPTS:
+                    shutil.copyfile(JS_SOURCES / name, stage / name)
+                (stage / "package.json").write_text(json.dumps({"type": "module"}))
     return scripts
 
 

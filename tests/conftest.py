@@ -9,6 +9,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Under xdist each worker is one process per core: torch's default of one thread per core in
+# every worker would oversubscribe the cores (measured on 2 cores: 834 s in one process, 628 s in
+# two workers of one thread each, for the converter and quantizer modules). Set before torch loads.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 # Strict mode (`.ci/run` sets it): a skipped test fails the run, so a missing data set, browser
@@ -24,6 +29,54 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in strict mode (EDGE_ALBERT_STRICT_TESTS=1): {reason}"
+
+
+# The suite runs in one process per core (pytest-xdist, `-n logical --dist loadgroup` in
+# pyproject.toml): most of its time is single-threaded (conversion, quantization, emulation,
+# browsers). Each test module stays on one worker, so its module-scoped models are built once;
+# modules that share an expensive session fixture share one group, hence one worker.
+SHARED_FIXTURE_GROUPS = {
+    # executorch_programs: three programs lowered in ~3 min
+    "executorch": ("tests/converters/test_executorch.py", "tests/quantization/test_executorch.py", "tests/runtimes/test_executorch.py"),
+}
+
+
+def worker_group(module: str) -> str:
+    """The xdist group of a test module: its shared-fixture group, else the module itself."""
+    for group, modules in SHARED_FIXTURE_GROUPS.items():
+        if module in modules:
+            return group
+    return module
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(worker_group(item.nodeid.split("::")[0])))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under xdist, every test holds a shared lock on the machine from its fixtures' setup to
+    their teardown, and a `quiet_machine` test (one that measures the machine's load, or records
+    a baseline, which refuses a busy machine) an exclusive one: it waits for the other workers'
+    current tests to end and runs alone."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # one value per run, shared by its workers
+    if run is None:
+        yield
+        return
+    import fcntl
+    import tempfile
+
+    lock = Path(tempfile.gettempdir()) / f"edge-albert-tests-{run}.lock"
+    mode = fcntl.LOCK_EX if item.get_closest_marker("quiet_machine") else fcntl.LOCK_SH
+    with open(lock, "a+b") as handle:
+        fcntl.flock(handle, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def require_tool(*names: str, package: str) -> str:

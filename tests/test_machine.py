@@ -17,6 +17,7 @@ def _spin(seconds: float) -> None:
         pass
 
 
+@pytest.mark.quiet_machine
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/stat")
 def test_other_cpu_load_sees_another_process_and_not_this_one():
     # This process spinning is its own work, not other load.

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
-from edge_albert.cache import cache_dir
+from edge_albert.cache import build_lock, cache_dir
 from edge_albert.errors import InputError
 from edge_albert.system_tools import find_tool
 from edge_albert.targets.base import PACKAGE_ROOT, Target, TargetError, check_process
@@ -152,10 +152,18 @@ def ensure_arm64_environment(folder: Path | None = None, *, refresh: bool = Fals
     """The ARM64 environment in `folder` (default: the edge-albert cache), built when missing."""
     folder = Path(folder) if folder else default_cache()
     versions = _host_versions()
-    env = None if refresh else load_arm64_environment(folder)
-    if env is not None and env.versions == versions:
-        return env
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    with build_lock(folder):
+        env = None if refresh else load_arm64_environment(folder)
+        if env is not None and env.versions == versions:
+            return env
+        _build(folder, versions, log)
+    env = load_arm64_environment(folder)
+    if env is None:
+        raise TargetError("the ARM64 environment was built but does not load", folder)
+    return env
+
+
+def _build(folder: Path, versions: dict[str, str], log) -> None:
     mirror = _mirror()
     # Build beside the final folder and rename when complete: an interrupted setup leaves nothing half-built.
     work = Path(tempfile.mkdtemp(prefix=".arm64-build-", dir=folder.parent))
@@ -176,10 +184,6 @@ def ensure_arm64_environment(folder: Path | None = None, *, refresh: bool = Fals
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
-    env = load_arm64_environment(folder)
-    if env is None:
-        raise TargetError("the ARM64 environment was built but does not load", folder)
-    return env
 
 
 class QemuArm64Target(Target):
