@@ -39,8 +39,9 @@ edge-albert validate "$M" "$W/model.fp32.onnx" "$W/model.fp32.tflite" "$W/model.
   --target-file model.int8.onnx --target-file model.int8.tflite --target-file model.static.onnx --target-file model.int8.ort
 # REPORT_OUT=path keeps this run's report for a look after the temporary folder is gone.
 if [ -n "${REPORT_OUT:-}" ]; then cp "$W/report/report.json" "$REPORT_OUT"; fi
-# One baseline per CPU class (.ci/baselines/CLASS.json, named after the architecture and every
-# tracked SIMD flag): `edge-albert baseline` writes this machine's class only, and refuses a
+# One baseline per CPU class and core design (.ci/baselines/CLASS.CORE.json, named after the
+# architecture, every tracked SIMD flag and the core; CLASS.json files predate the core):
+# `edge-albert baseline` writes this machine's file only, and refuses a
 # report under the floors (.ci/baselines/floors.json), which only a reviewed edit can move.
 if [ "${1:-}" = "--write-baseline" ]; then
   edge-albert baseline "$W/report/report.json" --floors .ci/baselines/floors.json -o .ci/baselines --force

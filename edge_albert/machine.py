@@ -25,18 +25,38 @@ def cpu_class_name(machine: dict) -> str:
     return "-".join([arch] + ordered) if ordered else f"{arch}-generic"
 
 
+def cpu_core(machine: dict) -> str | None:
+    """The CPU's core design, e.g. `amd-23-1` (x86 vendor, family, model) or `arm-0x41-0xd0c`
+    (ARM implementer, part); None when a report does not record it. Within one CPU class a core
+    design still moves the latency ratios: on an AVX2 Zen 1 EPYC dynamic int8 ONNX of a small
+    model runs at 0.97x its fp32 file, on a later AVX2 EPYC at 0.62x."""
+    return machine.get("cpu_core") or None
+
+
+VENDORS = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}
+
+
+def parse_cpuinfo(text: str) -> dict:
+    """The model name, tracked SIMD flags and core design (see `cpu_core`) of /proc/cpuinfo's text,
+    its first processor (x86) or the first that says (ARM)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    model = fields.get("model name") or fields.get("Model") or None
+    present = set((fields.get("flags") or fields.get("Features") or "").split())
+    core = None
+    if "vendor_id" in fields and "cpu family" in fields:
+        core = f"{VENDORS.get(fields['vendor_id'], fields['vendor_id'].lower())}-{fields['cpu family']}-{fields.get('model', '?')}"
+    elif "CPU implementer" in fields and "CPU part" in fields:
+        core = f"arm-{fields['CPU implementer']}-{fields['CPU part']}"
+    return {"cpu_model": model, "cpu_flags": [f for f in INTERESTING_FLAGS if f in present], "cpu_core": core}
+
+
 def machine_info() -> dict:
-    model, flags = platform.processor() or "unknown", []
+    cpu = {"cpu_model": None, "cpu_flags": [], "cpu_core": None}
     try:
-        text = open("/proc/cpuinfo", encoding="utf-8").read()
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key in ("model name", "Model") and model in ("unknown", "", platform.machine()):
-                model = value.strip()
-            if key in ("flags", "Features") and not flags:
-                present = set(value.split())
-                flags = [f for f in INTERESTING_FLAGS if f in present]
+        cpu = parse_cpuinfo(open("/proc/cpuinfo", encoding="utf-8").read())
     except OSError:
         pass
     versions = {}
@@ -46,8 +66,9 @@ def machine_info() -> dict:
         except importlib_metadata.PackageNotFoundError:
             pass
     return {
-        "cpu_model": model,
-        "cpu_flags": flags,
+        "cpu_model": cpu["cpu_model"] or platform.processor() or "unknown",
+        "cpu_flags": cpu["cpu_flags"],
+        "cpu_core": cpu["cpu_core"],
         "machine": platform.machine(),
         "logical_cpus": os.cpu_count(),
         "python": platform.python_version(),

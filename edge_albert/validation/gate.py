@@ -17,7 +17,7 @@ from xml.sax.saxutils import quoteattr
 
 from edge_albert.errors import InputError
 from edge_albert.jsonfile import check_schema, read_json
-from edge_albert.machine import cpu_class, cpu_class_name
+from edge_albert.machine import cpu_class, cpu_class_name, cpu_core
 from edge_albert.staging import staged_file
 
 
@@ -144,7 +144,8 @@ def describe_machine(report: dict) -> str:
     measured on and how busy other processes kept it during the latency runs, one line."""
     m = report.get("machine") or {}
     other = m.get("other_cpu_load")
-    return (f"{m.get('cpu_model', 'unknown CPU')}, {m.get('machine', '?')} {' '.join(m.get('cpu_flags') or []) or 'no flags'}, "
+    core = f" (core {m['cpu_core']})" if m.get("cpu_core") else ""
+    return (f"{m.get('cpu_model', 'unknown CPU')}{core}, {m.get('machine', '?')} {' '.join(m.get('cpu_flags') or []) or 'no flags'}, "
             f"{m.get('logical_cpus', '?')} CPUs" + (f", {other:.2f} busy with other work" if other is not None else ""))
 
 
@@ -157,16 +158,24 @@ class BaselineChoice:
 
 
 def select_baseline(report: dict, baselines: list[dict]) -> BaselineChoice:
-    """The rule: a baseline of this report's CPU class (architecture and flags) if one is given;
-    else the nearest class of the same architecture (fewest differing flags, then the first given),
-    with latency not comparable; a baseline of another architecture is never used."""
+    """The rule: a baseline of this report's CPU class (architecture and flags) if one is given,
+    preferring one of the same core design (`machine.cpu_core`), then one that does not record
+    its core, then another core; else the nearest class of the same architecture (fewest
+    differing flags, then the first given), with latency not comparable; a baseline of another
+    architecture is never used."""
     if not baselines:
         raise InputError("no baseline report given")
     arch, flags = cpu_class(report["machine"])
-    here = cpu_class_name(report["machine"])
-    for i, b in enumerate(baselines):
-        if cpu_class(b["machine"]) == (arch, flags):
-            return BaselineChoice(b, i, True, f"same CPU class ({here}): every check live")
+    here, core = cpu_class_name(report["machine"]), cpu_core(report["machine"])
+    same_class = [i for i, b in enumerate(baselines) if cpu_class(b["machine"]) == (arch, flags)]
+    if same_class:
+        def preference(i: int) -> int:
+            other = cpu_core(baselines[i]["machine"])
+            return 0 if core is not None and other == core else 1 if other is None else 2
+        best = min(same_class, key=lambda i: (preference(i), i))
+        other = cpu_core(baselines[best]["machine"])
+        which = {0: f", same core {core}", 1: "", 2: f", core {other} (this run {core or 'unrecorded'}; record one on this core)"}[preference(best)]
+        return BaselineChoice(baselines[best], best, True, f"same CPU class ({here}{which}): every check live")
     same_arch = [i for i, b in enumerate(baselines) if cpu_class(b["machine"])[0] == arch]
     if not same_arch:
         given = ", ".join(sorted({cpu_class_name(b["machine"]) for b in baselines}))
@@ -293,6 +302,7 @@ def provenance(report: dict) -> dict:
         "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "measured": report.get("created"),
         "cpu_class": cpu_class_name(report["machine"]),
+        "cpu_core": cpu_core(report["machine"]),
         "cpu_model": report["machine"].get("cpu_model"),
         "versions": report["machine"].get("versions", {}),
     }
@@ -305,8 +315,17 @@ def provenance(report: dict) -> dict:
 MAX_BASELINE_OTHER_CPU_LOAD = 0.5  # CPUs other processes may keep busy while latency is measured
 
 
+def baseline_name(machine: dict) -> str:
+    """A baseline file's name without `.json`: its CPU class and core design
+    (`x86_64-avx-avx2-fma.amd-23-1`), so recording on one core never replaces another's; the class
+    alone for a report that does not record its core."""
+    core = cpu_core(machine)
+    return f"{cpu_class_name(machine)}.{core}" if core else cpu_class_name(machine)
+
+
 def write_baseline(report: dict, directory: Path, floors: dict, thresholds: GateThresholds | None = None, *, force: bool = False) -> Path:
-    """Record `report` as the baseline of its own CPU class in `directory`/CLASS.json, with its
+    """Record `report` as the baseline of its own CPU class in `directory`/CLASS.CORE.json
+    (CLASS.json when the report does not record its core design), with its
     provenance. Refused (InputError) when it is below a floor or fails the gate's absolute checks
     (agreement, max logit diff): re-recording can move a baseline, never under the floors; and
     when other processes kept the machine busy while its latency was measured."""
@@ -321,7 +340,7 @@ def write_baseline(report: dict, directory: Path, floors: dict, thresholds: Gate
         worst = gate.failures[0]
         raise InputError(f"not recorded: {len(gate.failures)} check(s) fail, e.g. {worst.artifact} {worst.check} {worst.value} vs {worst.limit}; "
                          "a baseline may not cross the floors")
-    target = Path(directory) / f"{cpu_class_name(report['machine'])}.json"
+    target = Path(directory) / f"{baseline_name(report['machine'])}.json"
     with staged_file(target, force=force) as stage:
         stage.write_text(json.dumps({**report, "provenance": provenance(report)}, indent=1, sort_keys=False) + "\n", encoding="utf-8")
     return target
@@ -389,4 +408,4 @@ def write_junit(gate: GateResult, path: Path, *, force: bool = False) -> Path:
 
 
 __all__ = ["GateThresholds", "GateResult", "CheckRow", "BaselineChoice", "check_report", "check_floors", "load_floors", "latency_comparable",
-           "select_baseline", "write_baseline", "provenance", "format_table", "write_junit"]
+           "select_baseline", "baseline_name", "write_baseline", "provenance", "format_table", "write_junit"]
