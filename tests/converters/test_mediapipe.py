@@ -34,14 +34,27 @@ def test_mediapipe_text_classifier_runs_our_export(tmp_path, trained_checkpoint,
     assert report.check.agreement == 1.0
     meta = read_tflite_metadata(out)
     assert meta["labels"] == ["negative", "positive"] and meta["buckets"] == [64]  # our metadata survives
-    texts = [s for _, s in sst2_dev[:24]] + ["It's A Charming And Often Affecting Journey."]
+    plain = "it's a charming and often affecting journey."
+    # Case and spacing variants of one sentence: MediaPipe's tokenizer must normalise them as ours does.
+    variants = ["It's A Charming And Often Affecting Journey.", "  IT'S a charming   and often AFFECTING journey.  "]
+    tokenizer = AlbertTokenizer(trained_checkpoint / "spiece.model")
+    assert all(tokenizer.encode(v).input_ids == tokenizer.encode(plain).input_ids for v in variants)
+    texts = [s for _, s in sst2_dev[:24]] + [plain] + variants
     proc = subprocess.run([str(mediapipe_python()), "-c", CLASSIFY, str(out)], input=json.dumps(texts), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     scores = json.loads(proc.stdout.strip().splitlines()[-1])
     theirs = np.array([[s["negative"], s["positive"]] for s in scores])
-    ours = run_texts(open_session(out), AlbertTokenizer(trained_checkpoint / "spiece.model"), texts, max_length=64)
-    # MediaPipe tokenizes with the packed sentencepiece model and reports the logits as scores.
-    np.testing.assert_allclose(theirs, ours, atol=1e-4)
+    ours = run_texts(open_session(out), tokenizer, texts, max_length=64)
+    # MediaPipe reports the logits as scores: the same top category on every text. Its CPU inference
+    # is not LiteRT's arithmetic: on an AVX2-only Zen 1 EPYC its scores differ from ours by up to 0.066
+    # on SST-2 dev (and by 3e-5 between two identical calls), while LiteRT's XNNPACK, builtin and
+    # reference kernels all agree with torch within 1e-6 on this file (on AVX-512 machines MediaPipe
+    # agreed within 1e-4). So the scores are compared at MediaPipe's noise ...
+    assert (theirs.argmax(1) == ours.argmax(1)).all()
+    np.testing.assert_allclose(theirs, ours, atol=0.1)
+    # ... and its tokenization exactly: the variants get the plain sentence's scores (one changed
+    # piece moves this model's logits by 0.08 at the median on SST-2 dev).
+    np.testing.assert_allclose(theirs[-2:], np.repeat(theirs[-3:-2], 2, axis=0), atol=1e-3)
 
 
 EMBED = r"""

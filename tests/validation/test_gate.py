@@ -55,9 +55,11 @@ def test_gate_passes_on_the_good_model(tmp_path, good):
     out = run_check(good, "--baseline", good, "--junit", tmp_path / "j.xml")
     assert out.returncode == 0, out.stdout
     assert "PASS" in out.stdout
-    # Both machines are named, so a latency failure in CI can be told from a machine change.
+    # Both machines are named with their core design, so a latency failure in CI can be told from a
+    # machine change.
     machine = json.loads(good.read_text())["machine"]
-    assert f"this run: {machine['cpu_model']}, {machine['machine']} {' '.join(machine['cpu_flags'])}" in out.stdout
+    assert machine["cpu_core"]  # every machine this runs on reports its vendor/family/model or implementer/part
+    assert f"this run: {machine['cpu_model']} (core {machine['cpu_core']}), {machine['machine']} {' '.join(machine['cpu_flags'])}" in out.stdout
     suite = ET.parse(tmp_path / "j.xml").getroot()
     assert suite.get("failures") == "0" and int(suite.get("tests")) >= 6
 
