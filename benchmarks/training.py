@@ -2,14 +2,17 @@
 CoNLL-2003 NER and SQuAD: the ner-* and squad-* recipes; each within 60 minutes on 2 cores), and a
 table of their results.
 
-    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-words-drop|distill-imdb|distill-imdb-stage2|distill-imdb-more|distill-imdb-repeat|distill-imdb-60|distill-imdb-60-more|distill-base|ner-teacher|ner-tiny|ner-distill|squad-tiny|embed-distill [--runs-dir runs] [--threads N]
+    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-words-drop|distill-imdb|distill-imdb-stage2|distill-imdb-more|distill-imdb-repeat|distill-imdb-60|distill-imdb-60-more|distill-base|ner-teacher|ner-tiny|ner-distill|squad-teacher|squad-distill|squad-tiny|embed-distill [--runs-dir runs] [--threads N]
     python benchmarks/training.py summarize [--runs-dir runs]
     python benchmarks/training.py diagnose RUN [RUN ...] [--runs-dir runs]
+    python benchmarks/training.py score-squad squad-teacher squad-distill squad-tiny [--runs-dir runs]
 
 `run` executes the recipe's exact `edge-albert` command (printed first) and `summarize` tables
 every finished run: dev accuracy, parameters, size, steps and wall time. `diagnose` measures
 how far students are from their teacher (runs/teacher/model): agreement on SST-2 dev and on
-training phrases (underfitting shows there), and dev accuracy by sentence length.
+training phrases (underfitting shows there), and dev accuracy by sentence length. `score-squad`
+scores question-answering runs on the whole SQuAD dev split (their recipes score the first 1,000
+questions while training).
 """
 
 from __future__ import annotations
@@ -138,9 +141,23 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
                           str(CONLL / "train.txt"), "--unlabeled", IMDB, "--unlabeled-limit", "30000", "--min-words", "3", "--preset", "tiny",
                           "--epochs", "3", "--max-steps", "8000", "--max-length", "64", "--eval-every", "1000", *t, "--json",
                           "-o", str(runs / "embed-distill")],
+        # The QA teacher: the MiniLM encoder fine-tuned as an extractive question answerer in its own
+        # WordPiece tokenization, 256-token windows sharing 64; 540 steps of 16 windows (about 45 min
+        # on 2 threads), the first 1,000 dev questions scoring every 180 steps (the learning curve).
+        "squad-teacher": ["edge-albert", "teacher", "--task", "question-answering", "--train", str(SQUAD / "train.json"), "--dev", str(SQUAD / "dev.json"),
+                          "--dev-limit", "1000", "--epochs", "1", "--max-steps", "540", "--batch-size", "16", "--lr", "1e-4", "--warmup-ratio", "0.1",
+                          "--max-length", "256", "--stride", "64", "--eval-every", "180", *t, "--json", "-o", str(runs / "squad-teacher")],
+        # The tiny QA students: the first 8,000 training questions (the teacher labels each once), 1,000
+        # steps of 32 windows, the first 1,000 dev questions scoring every 250 steps. squad-distill
+        # learns squad-teacher's start and end logits beside the labels (alpha 0.7, T 2) and starts
+        # from its word vectors; squad-tiny is the same student on the labels alone, MiniLM's word vectors to start.
+        "squad-distill": ["edge-albert", "distill", "--task", "question-answering", "--teacher", str(runs / "squad-teacher" / "model"),
+                          "--train", str(SQUAD / "train.json"), "--dev", str(SQUAD / "dev.json"), "--limit", "8000", "--dev-limit", "1000",
+                          "--preset", "tiny", "--epochs", "4", "--max-steps", "1000", "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2",
+                          "--max-length", "256", "--stride", "64", "--eval-every", "250", *t, "--json", "-o", str(runs / "squad-distill")],
         "squad-tiny": ["edge-albert", "train", "--task", "question-answering", "--train", str(SQUAD / "train.json"), "--dev", str(SQUAD / "dev.json"),
-                       "--teacher-embeddings", MINILM, "--preset", "tiny", "--epochs", "1", "--max-steps", "1000", "--lr", "3e-4",
-                       "--max-length", "256", "--stride", "64", "--eval-every", "500", *t, "--json", "-o", str(runs / "squad-tiny")],
+                       "--limit", "8000", "--dev-limit", "1000", "--teacher-embeddings", MINILM, "--preset", "tiny", "--epochs", "4", "--max-steps", "1000",
+                       "--lr", "3e-4", "--max-length", "256", "--stride", "64", "--eval-every", "250", *t, "--json", "-o", str(runs / "squad-tiny")],
     }
 
 
@@ -210,10 +227,46 @@ def diagnose(runs: Path, names: list[str], threads: int) -> None:
     write_result("training-diagnosis", headers, rows, data, threads)
 
 
+def score_squad(runs: Path, names: list[str], threads: int) -> None:
+    """SQuAD v1.1 exact match and F1 of finished question-answering runs (a Hugging Face teacher or
+    an ALBERT student) on the whole shared dev split, in the windows their recipe trained on
+    (the recipes score the first 1,000 dev questions while training)."""
+    import time
+
+    import torch
+
+    from edge_albert.data.squad import read_squad
+    from edge_albert.model.checkpoint import load_model
+    from edge_albert.tokenization import AlbertTokenizer
+    from edge_albert.training.teacher import HFClassifier
+    from edge_albert.training.token_tasks import encode_questions, objective_for
+
+    torch.set_num_threads(threads)
+    dev = read_squad(SQUAD / "dev.json")
+    rows, data = [], {}
+    for name in names:
+        model_dir = runs / name / "model"
+        cmd = recipes(runs, threads)[name]  # the recipe's windows: its --max-length and --stride
+        max_length, stride = (int(cmd[cmd.index(flag) + 1]) for flag in ("--max-length", "--stride"))
+        started = time.perf_counter()
+        if json.loads((model_dir / "config.json").read_text()).get("model_type") == "albert":
+            model, tokenizer = load_model(model_dir).eval(), AlbertTokenizer(model_dir / "spiece.model")
+            pad = tokenizer.pad_id
+        else:
+            model = tokenizer = HFClassifier(model_dir, task="question-answering").eval()
+            pad = model.pad_id
+        windows = encode_questions(dev, tokenizer, max_length, stride)
+        metrics = objective_for("question-answering").evaluate(model, windows, pad)
+        data[name] = {**metrics, "questions": len(dev), "windows": len(windows), "max_length": max_length, "stride": stride,
+                      "seconds": time.perf_counter() - started}
+        rows.append([name, f"{metrics['exact_match'] * 100:.2f}", f"{metrics['f1'] * 100:.2f}", len(dev), len(windows)])
+    write_result("squad-dev", ["run", "exact match %", "F1 %", "questions", "windows"], rows, data, threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("action", choices=["run", "summarize", "diagnose"])
-    parser.add_argument("names", nargs="*", help="run: one recipe; diagnose: run directories' names under --runs-dir")
+    parser.add_argument("action", choices=["run", "summarize", "diagnose", "score-squad"])
+    parser.add_argument("names", nargs="*", help="run: one recipe; diagnose, score-squad: run directories' names under --runs-dir")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -236,6 +289,11 @@ def main() -> None:
         if not args.names:
             parser.error("diagnose takes the names of finished runs under --runs-dir")
         diagnose(args.runs_dir, args.names, args.threads)
+        return
+    if args.action == "score-squad":
+        if not args.names:
+            parser.error("score-squad takes the names of finished question-answering runs under --runs-dir")
+        score_squad(args.runs_dir, args.names, args.threads)
         return
     summarize(args.runs_dir, args.threads)
 

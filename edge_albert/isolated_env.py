@@ -38,4 +38,13 @@ def _create(folder: Path, python: Path, name: str, requirements: list[str]) -> N
         raise InputError(f"the {name} environment pulled CUDA packages; check the torch pin", folder)
 
 
-__all__ = ["ensure_venv"]
+def run_in_venv(command: list[str], *, what: str, path: Path) -> None:
+    """Run a command of a venv's python; a failure is one line naming `what` failed, its last
+    stderr line and `path` (the input it was working on)."""
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()
+        raise InputError(f"{what} failed ({tail[-1] if tail else 'no output'})", path)
+
+
+__all__ = ["ensure_venv", "run_in_venv"]

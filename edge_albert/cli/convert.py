@@ -13,9 +13,11 @@ from edge_albert.cli.options import CHECKPOINT, OPSET_OPTION, print_json
 
 @main.command("convert")
 @click.argument("checkpoint", type=CHECKPOINT)
-@click.option("--to", "to", required=True, type=click.Choice(["onnx", "tflite", "mediapipe", "executorch", "transformers-js", "ort"]),
+@click.option("--to", "to", required=True, type=click.Choice(["onnx", "tflite", "mediapipe", "task-library", "executorch", "transformers-js", "ort"]),
               help="Target format. mediapipe: one-signature TFLite (--max-length tokens) with the TFLite Model Metadata that "
                    "MediaPipe's TextClassifier needs (tokenizer and labels packed in; the writer runs in a cached venv). "
+                   "task-library: the same for the TFLite Task Library's BertQuestionAnswerer (question-answering checkpoints; "
+                   "384 tokens, the only length it fills; tflite-support's writer in a cached venv). "
                    "executorch: a .pte program lowered to XNNPACK (batch 1, dynamic length up to --max-length; needs the executorch extra). "
                    "transformers-js: a folder transformers.js loads with local_files_only (config.json, tokenizer.json, "
                    "onnx/model.onnx, onnx/model_quantized.onnx = our int8) for text-classification, question-answering and fill-mask. "
@@ -23,7 +25,7 @@ from edge_albert.cli.options import CHECKPOINT, OPSET_OPTION, print_json
                    "with NAME.required_operators.config for a reduced build and the NNAPI/CoreML usability check.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output file (.onnx, .tflite, .pte or .ort), or folder (transformers-js).")
 @click.option("--buckets", default="32,64,128", show_default=True, help="TFLite: sequence-length buckets, one signature each.")
-@click.option("--max-length", type=int, default=None, help="ONNX: maximum tokens recorded in the metadata; executorch: the longest input the program takes; mediapipe: the input length (default 128; question answering 384).")
+@click.option("--max-length", type=int, default=None, help="ONNX: maximum tokens recorded in the metadata; executorch: the longest input the program takes; mediapipe: the input length (default 128).")
 @click.option("--optimize", is_flag=True, help="ONNX: apply ONNX Runtime's fusions (Attention, SkipLayerNorm, FastGelu); the file then runs on ONNX Runtime only.")
 @click.option("--fixed-length", type=int, default=None,
               help="ONNX: batch 1 at exactly this many tokens, in operators Android NNAPI and Apple CoreML take whole "

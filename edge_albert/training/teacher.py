@@ -43,11 +43,13 @@ def default_teacher_base() -> Path:
 
 
 # The transformers auto class of each head a teacher can have.
-HF_HEADS = {"text-classification": "AutoModelForSequenceClassification", "token-classification": "AutoModelForTokenClassification"}
+HF_HEADS = {"text-classification": "AutoModelForSequenceClassification", "token-classification": "AutoModelForTokenClassification",
+            "question-answering": "AutoModelForQuestionAnswering"}
 
 
 class HFClassifier(torch.nn.Module):
-    """A transformers sequence (or token) classifier with our forward signature (ids, mask, types) -> logits."""
+    """A transformers sequence (or token) classifier with our forward signature (ids, mask, types) ->
+    logits, or a question answerer -> (start_logits, end_logits) as our ALBERT's."""
 
     def __init__(self, directory: Path, labels: list[str] | None = None, *, task: str = "text-classification") -> None:
         super().__init__()
@@ -71,7 +73,10 @@ class HFClassifier(torch.nn.Module):
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        return self.hf(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+        out = self.hf(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        if self.task == "question-answering":
+            return out.start_logits, out.end_logits
+        return out.logits
 
     def forward_with_features(self, input_ids, attention_mask=None, token_type_ids=None):
         """(logits, [pooled output, mean last hidden state]), as the ALBERT student gives them."""
@@ -104,6 +109,28 @@ class HFClassifier(torch.nn.Module):
         out = self.tokenizer(list(words), is_split_into_words=True, truncation=max_length is not None, max_length=max_length)
         ids = out["input_ids"]
         return Encoding(ids, out.get("token_type_ids", [0] * len(ids)), word_ids=out.word_ids())
+
+    def encode_windows(self, question: str, context: str, *, max_length: int = 384, stride: int = 128,
+                       max_question_tokens: int | None = None) -> list[Encoding]:
+        """Question/context windows in the teacher's own tokenization, with character offsets and
+        sequence ids (the interface of `AlbertTokenizer.encode_windows`): transformers' QA
+        preprocessing, `truncation="only_second"` with `stride` tokens shared by neighbours."""
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise InputError("a question-answering teacher needs a fast tokenizer (character offsets); this one is slow")
+        if max_question_tokens is not None:
+            spans = self.tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+            if len(spans) > max_question_tokens:
+                question = question[: spans[max_question_tokens - 1][1]]
+        out = self.tokenizer(question, context, truncation="only_second", max_length=max_length, stride=stride, return_overflowing_tokens=True,
+                             return_offsets_mapping=True)
+        windows = []
+        for i, ids in enumerate(out["input_ids"]):
+            sequence_ids = out.sequence_ids(i)
+            # transformers reports (0, 0) for its special tokens already; the question's offsets are in the question
+            offsets = [tuple(o) for o in out["offset_mapping"][i]]
+            types = out["token_type_ids"][i] if "token_type_ids" in out else [0] * len(ids)
+            windows.append(Encoding(list(ids), list(types), offsets=offsets, word_ids=out.word_ids(i), sequence_ids=sequence_ids))
+        return windows
 
     def save(self, path: Path) -> None:
         with staged_directory(Path(path), force=True) as stage:

@@ -34,6 +34,11 @@ class WordEncoder(Protocol):
     def encode_words(self, words: Sequence[str], *, max_length: int | None = 128) -> Encoding: ...
 
 
+class WindowEncoder(Protocol):
+    def encode_windows(self, question: str, context: str, *, max_length: int = 384, stride: int = 128,
+                       max_question_tokens: int | None = None) -> list[Encoding]: ...
+
+
 @dataclass
 class TaggedEvaluation:
     gold: list[list[str]]
@@ -80,7 +85,9 @@ def answer_positions(window: Encoding, answer_start: int, answer_end: int) -> tu
     return start, end
 
 
-def encode_questions(examples: Sequence[QuestionExample], tokenizer: AlbertTokenizer, max_length: int, stride: int) -> EncodedDataset:
+def encode_questions(examples: Sequence[QuestionExample], tokenizer: AlbertTokenizer | WindowEncoder, max_length: int, stride: int) -> EncodedDataset:
+    """Every question's windows with the answer's first and last piece in each (see
+    `answer_positions`). `tokenizer` is ours or a Hugging Face teacher's (`encode_windows`)."""
     encodings: list[Encoding] = []
     positions: list[tuple[int, int]] = []
     owner: list[int] = []
@@ -88,10 +95,14 @@ def encode_questions(examples: Sequence[QuestionExample], tokenizer: AlbertToken
     for k, ex in enumerate(examples):
         # Leading white space of a question only costs tokens (transformers' example strips it too);
         # the rare question too long to leave a window its stride is cut rather than failing a run.
-        if ex.context not in contexts:
-            contexts[ex.context] = tokenizer.tokens(ex.context)
-        question = tokenizer.tokens(ex.question.lstrip())[: max_length - stride - 4]
-        for window in tokenizer.windows(question, contexts[ex.context], max_length=max_length, stride=stride):
+        limit = max_length - stride - 4
+        if isinstance(tokenizer, AlbertTokenizer):
+            if ex.context not in contexts:  # a context is shared by several questions: tokenised once
+                contexts[ex.context] = tokenizer.tokens(ex.context)
+            windows = tokenizer.windows(tokenizer.tokens(ex.question.lstrip())[:limit], contexts[ex.context], max_length=max_length, stride=stride)
+        else:
+            windows = tokenizer.encode_windows(ex.question.lstrip(), ex.context, max_length=max_length, stride=stride, max_question_tokens=limit)
+        for window in windows:
             encodings.append(window)
             owner.append(k)
             answer = ex.answers[0] if ex.answers else None
@@ -157,6 +168,62 @@ def word_soft_targets(data: EncodedDataset, word_logits: Sequence[np.ndarray]) -
     return soft
 
 
+@torch.no_grad()
+def teacher_span_logits(teacher: torch.nn.Module, examples: Sequence[QuestionExample], *, max_length: int, stride: int,
+                        batch_size: int = 64) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each question's teacher start and end logits by character of its context, in the teacher's
+    own windows (`teacher.encode_windows`): a start logit sits at its token's first character, an
+    end logit at its token's end; NaN where no teacher token starts or ends. A token seen by two
+    windows keeps the logits of the window where it has the most context on both sides (BERT's
+    rule). Characters are where two tokenizers meet: the student takes them on its own pieces."""
+    from edge_albert.progress import progress_bar
+
+    limit = max_length - stride - 4
+    encodings, owner = [], []
+    for k, ex in enumerate(examples):
+        for window in teacher.encode_windows(ex.question.lstrip(), ex.context, max_length=max_length, stride=stride, max_question_tokens=limit):
+            encodings.append(window)
+            owner.append(k)
+    data = EncodedDataset(encodings, np.zeros(len(encodings), np.int64))
+    with progress_bar(len(encodings), "teacher", unit="window") as advance:
+        outputs = forward_all(teacher, data, teacher.pad_id, batch_size, advance=advance)
+    out = [(np.full(len(ex.context) + 1, np.nan, np.float32), np.full(len(ex.context) + 1, np.nan, np.float32)) for ex in examples]
+    room = [np.full(len(ex.context) + 1, -1, np.int64) for ex in examples]
+    for enc, k, (start_logits, end_logits) in zip(encodings, owner, outputs):
+        context = [i for i, s in enumerate(enc.sequence_ids) if s == 1]
+        if not context:
+            continue
+        starts, ends = out[k]
+        for i in context:
+            begin, finish = enc.offsets[i]
+            space = min(i - context[0], context[-1] - i)
+            if space > room[k][begin]:
+                room[k][begin] = space
+                starts[begin], ends[finish] = start_logits[i], end_logits[i]
+    return out
+
+
+def span_soft_targets(data: EncodedDataset, char_logits: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Per-token soft targets [windows, longest, 2] for a student's `encode_questions` data: the
+    teacher's start logit at the first character of each context piece (after the space a
+    sentencepiece piece may begin with) and its end logit at the piece's end, NaN where the teacher
+    has no token starting (ending) there and off the context."""
+    info: QuestionEvaluation = data.evaluation
+    width = max(len(e.input_ids) for e in data.encodings)
+    soft = np.full((len(data), width, 2), np.nan, np.float32)
+    for row, (enc, k) in enumerate(zip(data.encodings, info.window_example)):
+        starts, ends = char_logits[int(k)]
+        context = info.examples[int(k)].context
+        for i, sequence in enumerate(enc.sequence_ids):
+            if sequence == 1:
+                begin, finish = enc.offsets[i]
+                # A sentencepiece word piece spans the space before its word; WordPiece tokens start at the word.
+                while begin < finish and context[begin].isspace():
+                    begin += 1
+                soft[row, i] = starts[begin], ends[finish]
+    return soft
+
+
 class TokenClassificationObjective(TaskObjective):
     task = "token-classification"
     metric = "f1"
@@ -194,10 +261,36 @@ class TokenClassificationObjective(TaskObjective):
 class QuestionAnsweringObjective(TaskObjective):
     task = "question-answering"
     metric = "f1"
+    distills = True
 
     def loss(self, outputs: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         start_logits, end_logits = outputs
         return (F.cross_entropy(start_logits, labels[:, 0]) + F.cross_entropy(end_logits, labels[:, 1])) / 2
+
+    def distillation_loss(self, outputs: tuple[torch.Tensor, torch.Tensor], soft_targets: torch.Tensor, labels: torch.Tensor, alpha: float,
+                          temperature: float) -> torch.Tensor:
+        """DistilBERT's loss on the start and the end distributions of each window: alpha * KL(teacher
+        || student) at T (scaled by T^2) over the context pieces where the teacher has a token
+        starting (ending) at the same character (`span_soft_targets`), renormalised over them, +
+        (1 - alpha) * the cross-entropy on the labels."""
+        hard = self.loss(outputs, labels)
+        t = temperature
+        terms = []
+        for k, logits in enumerate(outputs):
+            target = soft_targets[:, : logits.shape[1], k]
+            seen = torch.isfinite(target)
+            rows = seen.sum(1) >= 2  # a distribution needs two places
+            if not rows.any():
+                continue
+            seen = seen[rows]
+            # A large finite floor rather than -inf keeps the masked terms (and their gradients) finite.
+            student = F.log_softmax(logits[rows].masked_fill(~seen, -1e4) / t, dim=-1)
+            teacher = F.log_softmax(torch.nan_to_num(target[rows], nan=0.0).masked_fill(~seen, -1e4) / t, dim=-1)
+            kl = (teacher.exp() * (teacher - student)).masked_fill(~seen, 0.0).sum(-1).mean()
+            terms.append(kl * t * t)
+        if not terms:
+            return hard
+        return alpha * sum(terms) / len(terms) + (1.0 - alpha) * hard
 
     def evaluate(self, model: torch.nn.Module, data: EncodedDataset, pad_id: int) -> dict[str, float]:
         info: QuestionEvaluation = data.evaluation
@@ -224,5 +317,5 @@ def objective_for(task: str) -> TaskObjective:
     return OBJECTIVES[get_task(task).name]()
 
 
-__all__ = ["teacher_word_logits", "word_soft_targets", "encode_tagged", "encode_questions", "answer_positions", "TaskObjective", "TokenClassificationObjective",
+__all__ = ["teacher_word_logits", "word_soft_targets", "teacher_span_logits", "span_soft_targets", "encode_tagged", "encode_questions", "answer_positions", "TaskObjective", "TokenClassificationObjective",
            "QuestionAnsweringObjective", "objective_for", "IGNORE"]
