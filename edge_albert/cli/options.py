@@ -86,7 +86,7 @@ def data_options(fn):
         click.option("--limit", type=int, default=None, help="Use only the first N training rows (quick runs)."),
         click.option("--dev-limit", type=click.IntRange(1), default=None,
                      help="Score only the first N dev rows (SQuAD: questions) during training: quicker evaluations; score the chosen "
-                          "model on the whole dev set with `validate`."),
+                          "model on the whole dev set afterwards."),
     ]
     for option in reversed(options):
         fn = option(fn)

@@ -85,9 +85,7 @@ def convert(
 
             result = export_executorch(checkpoint, stage, max_length=max_length, force=True)
         elif to == "task-library":
-            from edge_albert.converters.task_library import export_task_library
-
-            from edge_albert.converters.task_library import TASK_LIBRARY_LENGTH
+            from edge_albert.converters.task_library import TASK_LIBRARY_LENGTH, export_task_library
 
             result = export_task_library(checkpoint, stage, max_length=max_length or TASK_LIBRARY_LENGTH, force=True)
         else:

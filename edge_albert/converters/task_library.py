@@ -58,8 +58,7 @@ def _output_names_in_subgraph_order(path: Path) -> list[str]:
 
     interpreter = Interpreter(model_path=str(path))
     (signature,) = interpreter.get_signature_list()
-    by_index = {interpreter.get_signature_runner(signature).get_output_details()[name]["index"]: name
-                for name in interpreter.get_signature_list()[signature]["outputs"]}
+    by_index = {details["index"]: name for name, details in interpreter.get_signature_runner(signature).get_output_details().items()}
     return [by_index[d["index"]] for d in interpreter.get_output_details()]
 
 
