@@ -204,28 +204,52 @@ def qa_checkpoint(tmp_path_factory, spiece_model) -> Path:
     return head_checkpoint(tmp_path_factory.mktemp("qa") / "ckpt", spiece_model, AlbertForQuestionAnswering, ["start", "end"])
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The folder `name`, filled by `build(folder)` once per run. Under xdist each worker would
+    build a session fixture for itself (the trained model: ~3 min of one core per worker); here
+    the first worker to need it builds it in the run's shared temporary folder while the others
+    wait on a file lock, then all read it. Fixtures built this way are never modified by tests."""
+    import shutil
+
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, shared by its workers
+    folder = root / f"shared-{name}"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        if not (folder / ".complete").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".complete").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory, spiece_model, sst2_train, sst2_dev) -> Path:
     """The `tiny` preset trained briefly on an SST-2 subset: real, non-trivial logits (~70% dev)."""
-    from edge_albert.data.readers import LabeledTexts
-    from edge_albert.model.albert import AlbertForSequenceClassification
-    from edge_albert.model.config import preset_config
-    from edge_albert.tokenization import AlbertTokenizer
-    from edge_albert.training.batching import encode_dataset
-    from edge_albert.training.trainer import TrainConfig, save_albert, train_classifier
 
-    import torch
+    def build(run: Path) -> None:
+        from edge_albert.data.readers import LabeledTexts
+        from edge_albert.model.albert import AlbertForSequenceClassification
+        from edge_albert.model.config import preset_config
+        from edge_albert.tokenization import AlbertTokenizer
+        from edge_albert.training.batching import encode_dataset
+        from edge_albert.training.trainer import TrainConfig, save_albert, train_classifier
 
-    tok = AlbertTokenizer(spiece_model)
-    names = ["negative", "positive"]
-    train = LabeledTexts([s for _, s in sst2_train[:4000]], [l for l, _ in sst2_train[:4000]], names)
-    dev = LabeledTexts([s for _, s in sst2_dev[:200]], [l for l, _ in sst2_dev[:200]], names)
-    torch.manual_seed(0)
-    model = AlbertForSequenceClassification(preset_config("tiny", vocab_size=tok.vocab_size, labels=names, max_position_embeddings=128))
-    run = tmp_path_factory.mktemp("trained")
-    config = TrainConfig(epochs=2, batch_size=32, learning_rate=3e-4, max_length=64, seed=0, warmup_ratio=0.1)
-    train_classifier(model, save_albert(spiece_model), encode_dataset(train, tok, 64), encode_dataset(dev, tok, 64), config, run, pad_id=tok.pad_id)
-    return run / "model"
+        import torch
+
+        tok = AlbertTokenizer(spiece_model)
+        names = ["negative", "positive"]
+        train = LabeledTexts([s for _, s in sst2_train[:4000]], [l for l, _ in sst2_train[:4000]], names)
+        dev = LabeledTexts([s for _, s in sst2_dev[:200]], [l for l, _ in sst2_dev[:200]], names)
+        torch.manual_seed(0)
+        model = AlbertForSequenceClassification(preset_config("tiny", vocab_size=tok.vocab_size, labels=names, max_position_embeddings=128))
+        config = TrainConfig(epochs=2, batch_size=32, learning_rate=3e-4, max_length=64, seed=0, warmup_ratio=0.1)
+        train_classifier(model, save_albert(spiece_model), encode_dataset(train, tok, 64), encode_dataset(dev, tok, 64), config, run, pad_id=tok.pad_id)
+
+    return built_once(tmp_path_factory, "trained", build) / "model"
 
 
 @pytest.fixture(scope="session")
@@ -234,11 +258,12 @@ def trained_artifacts(tmp_path_factory, trained_checkpoint) -> dict[str, Path]:
     from edge_albert.converters.onnx import export_onnx
     from edge_albert.converters.tflite import export_tflite
 
-    folder = tmp_path_factory.mktemp("artifacts")
-    return {
-        "onnx": export_onnx(trained_checkpoint, folder / "model.onnx").path,
-        "tflite": export_tflite(trained_checkpoint, folder / "model.tflite").path,
-    }
+    def build(folder: Path) -> None:
+        export_onnx(trained_checkpoint, folder / "model.onnx")
+        export_tflite(trained_checkpoint, folder / "model.tflite")
+
+    folder = built_once(tmp_path_factory, "artifacts", build)
+    return {"onnx": folder / "model.onnx", "tflite": folder / "model.tflite"}
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,11 @@ from tests.conftest import SST2
 
 @pytest.mark.slow
 def test_demo_pipeline(tmp_path):
+    # Validated on the first 300 dev sentences: every stage runs as on the full set, in less time.
+    test = tmp_path / "test.tsv"
+    test.write_text("\n".join((SST2 / "dev.tsv").read_text(encoding="utf-8").splitlines()[:301]) + "\n", encoding="utf-8")
     result = run_demo(tmp_path / "demo", epochs=1, train_file=SST2 / "train.tsv", dev_file=SST2 / "dev.tsv",
-                      test_file=SST2 / "dev.tsv", limit=1500, log=lambda *_: None)
+                      test_file=test, limit=1500, log=lambda *_: None)
     assert set(result.artifacts) == {"onnx-fp32", "tflite-fp32", "onnx-int8", "tflite-int8", "onnx-pruned-int8"}
     assert all(p.is_file() for p in result.artifacts.values())
     report = json.loads(result.reports["json"].read_text())

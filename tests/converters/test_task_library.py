@@ -53,7 +53,7 @@ def trained_qa(tmp_path_factory, spiece_model):
     short = [p for article in doc["data"] for p in article["paragraphs"] if len(p["context"]) <= 450][:40]
     squad = folder / "short.json"
     squad.write_text(json.dumps({"version": doc.get("version"), "data": [{"title": "short", "paragraphs": short}]}))
-    config = TrainConfig(epochs=2, batch_size=16, learning_rate=1e-3, max_length=128, threads=2, log_every=10)
+    config = TrainConfig(epochs=2, batch_size=16, learning_rate=1e-3, max_length=128, log_every=10)
     train_token_task("question-answering", DataSpec(squad, None), folder / "run", config, tokenizer=spiece_model, stride=32)
     return folder / "run" / "model", squad
 

@@ -89,7 +89,7 @@ def test_prune_and_recover(tmp_path, trained_checkpoint):
 
     spec = DataSpec(SST2 / "train.tsv", SST2 / "dev.tsv", label_names=["negative", "positive"], limit=600)
     report = prune_checkpoint(trained_checkpoint, tmp_path / "run", PruneConfig(heads=0.25, ffn=0.25), spec,
-                              recover=TrainConfig(epochs=1, max_steps=8, learning_rate=1e-4, max_length=64, threads=2))
+                              recover=TrainConfig(epochs=1, max_steps=8, learning_rate=1e-4, max_length=64))
     assert report.dev_accuracy_recovered is not None and report.dev_accuracy_before is not None
     assert report.recovery_steps == 8  # the step limit holds (one epoch of 600 rows would be 19)
     recovered = load_model(report.checkpoint)

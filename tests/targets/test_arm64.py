@@ -16,7 +16,7 @@ import pytest
 from edge_albert.targets import run_on_target
 from tests.conftest import require_tool
 
-TEXTS = 24
+TEXTS = 12
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_arm64_runtimes_match_x86_per_sentence(arm64_env, trained_checkpoint, in
     for m in (int8_onnx, int8_tflite):
         # ARM int8 kernels round differently from x86's (VNNI) ones: small, non-zero, same answers.
         assert m.vs_host["max_abs_logit_diff"] <= 0.05
-        assert m.vs_host["agreement"] >= 23 / 24
+        assert m.vs_host["agreement"] >= 11 / 12
     assert np.isfinite([m.median_ms for m in run.models]).all()
 
 

@@ -51,7 +51,7 @@ def test_student_learns_the_teachers_embeddings_and_resumes(tmp_path):
     train_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
     dev = tmp_path / "dev.tsv"
     dev.write_text("\n".join(shared_file("stsb/dev.tsv").read_text(encoding="utf-8").splitlines()[:201]) + "\n", encoding="utf-8")
-    config = TrainConfig(epochs=2, batch_size=32, learning_rate=5e-4, max_length=48, eval_every=25, threads=2, seed=0)
+    config = TrainConfig(epochs=2, batch_size=32, learning_rate=5e-4, max_length=48, eval_every=25, seed=0)
     run = tmp_path / "run"
     result = distill_embeddings([train_file], run, config, dev=dev, preset="tiny", vocab_size=2000)
     info = json.loads((run / "teacher.json").read_text())
