@@ -18,16 +18,32 @@ export EDGE_ALBERT_PROGRESS=0
 edge-albert train --train "$SST2/train.tsv" --dev "$SST2/dev.tsv" --label-names negative,positive --limit 8000 \
   --epochs 2 --preset tiny --vocab-size 4000 --max-length 64 --seed 0 --threads 2 -o "$W/run"
 M="$W/run/model"
-edge-albert convert "$M" --to onnx -o "$W/model.fp32.onnx"
-edge-albert convert "$M" --to tflite -o "$W/model.fp32.tflite"
-edge-albert convert "$M" --to mediapipe -o "$W/model.mediapipe.tflite"
-edge-albert quantize "$M" --method dynamic --to onnx -o "$W/model.int8.onnx"
-edge-albert convert "$W/model.int8.onnx" --to ort -o "$W/model.int8.ort"
-edge-albert convert "$W/model.int8.onnx" --to onnx --with-tokenizer --tokenizer "$M" -o "$W/model.int8.text.onnx"
-edge-albert quantize "$M" --method dynamic --to executorch --max-length 128 -o "$W/model.int8.pte"
-edge-albert quantize "$M" --method dynamic --to tflite -o "$W/model.int8.tflite"
-edge-albert quantize "$M" --method static --calibration "$SST2/train.tsv" --samples 128 --to onnx -o "$W/model.static.onnx"
-edge-albert quantize "$M" --method fp16 --to onnx -o "$W/model.fp16.onnx"
+# The conversions are single-threaded and independent of one another: two lanes, one per core
+# (their outputs do not depend on what else runs). A lane that fails prints its log and fails the check.
+lane_a() {
+  edge-albert convert "$M" --to onnx -o "$W/model.fp32.onnx"
+  edge-albert convert "$M" --to mediapipe -o "$W/model.mediapipe.tflite"
+  edge-albert quantize "$M" --method dynamic --to onnx -o "$W/model.int8.onnx"
+  edge-albert convert "$W/model.int8.onnx" --to ort -o "$W/model.int8.ort"
+  edge-albert convert "$W/model.int8.onnx" --to onnx --with-tokenizer --tokenizer "$M" -o "$W/model.int8.text.onnx"
+  edge-albert quantize "$M" --method static --calibration "$SST2/train.tsv" --samples 128 --to onnx -o "$W/model.static.onnx"
+}
+lane_b() {
+  edge-albert convert "$M" --to tflite -o "$W/model.fp32.tflite"
+  edge-albert quantize "$M" --method dynamic --to executorch --max-length 128 -o "$W/model.int8.pte"
+  edge-albert quantize "$M" --method dynamic --to tflite -o "$W/model.int8.tflite"
+  edge-albert quantize "$M" --method fp16 --to onnx -o "$W/model.fp16.onnx"
+}
+lanes() {  # run lane_a and lane_b side by side; fail with the failing lane's log
+  local a b
+  lane_a > "$W/lane_a.log" 2>&1 & a=$!
+  lane_b > "$W/lane_b.log" 2>&1 & b=$!
+  if ! wait "$a"; then cat "$W/lane_a.log"; wait "$b" || true; echo "self-check: conversion lane a failed" >&2; exit 1; fi
+  if ! wait "$b"; then cat "$W/lane_b.log"; echo "self-check: conversion lane b failed" >&2; exit 1; fi
+  cat "$W/lane_a.log" "$W/lane_b.log"
+}
+lanes
+# Pruning trains with both cores (--threads 2), so it runs alone.
 edge-albert prune "$M" --train "$SST2/train.tsv" --dev "$SST2/dev.tsv" --label-names negative,positive --limit 8000 \
   --heads 0.25 --ffn 0.25 --recover-epochs 1 --max-length 64 --threads 2 -o "$W/prune"
 edge-albert quantize "$W/prune/recover/model" --method dynamic --to onnx -o "$W/model.pruned.int8.onnx"

@@ -41,8 +41,11 @@ edge-albert train --task question-answering --train "$SQUAD/train.json" --dev "$
 
 gate() {  # NAME DATA MAX_LENGTH: export, bundle, validate, then gate (or record the baseline)
   local name=$1 data=$2 length=$3 M="$W/$1/model"
-  edge-albert convert "$M" --to onnx --max-length "$length" -o "$W/$name.fp32.onnx"
+  # The two exports are single-threaded and independent: side by side, one per core.
+  edge-albert convert "$M" --to onnx --max-length "$length" -o "$W/$name.fp32.onnx" > "$W/$name.convert.log" 2>&1 & local export=$!
   edge-albert quantize "$M" --method dynamic --to onnx --max-length "$length" -o "$W/$name.int8.onnx"
+  if ! wait "$export"; then cat "$W/$name.convert.log"; echo "self-check: $name fp32 export failed" >&2; exit 1; fi
+  cat "$W/$name.convert.log"
   edge-albert package "$W/$name.int8.onnx" --tokenizer "$M/spiece.model" -o "$W/$name.int8.eabundle"
   # The int8 file also runs on ARM64 under qemu (8 sentences / 8 questions' windows): the gate
   # judges its per-token outputs against this host's and the fp32 model's.

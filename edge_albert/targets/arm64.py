@@ -196,6 +196,7 @@ class QemuArm64Target(Target):
         self.cpu = cpu
         self.name = f"qemu-arm64:{cpu}"
         self.emulated = f"qemu-aarch64 {cpu}"
+        self.jobs = len(os.sched_getaffinity(0))
 
     @property
     def environment(self) -> Arm64Environment:

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,9 @@ class Target(ABC):
     emulated: str | None = None  # set when timings are emulated, e.g. "qemu-aarch64 cortex-a72"
     formats: tuple[str, ...] = (".onnx", ".ort", ".tflite")  # the files it runs
     token_tasks: bool = True  # runs token classification and question answering (the Python harness does)
+    # Job directories it runs side by side. One on a device, whose timings are real; an emulator's
+    # timings are not, so it takes one job per host core (each emulated process uses one).
+    jobs: int = 1
 
     @abstractmethod
     def execute(self, job_dir: Path, *, timeout: float) -> None:
@@ -131,6 +135,18 @@ def output_fidelity(task: str, outputs: Sequence[np.ndarray], reference: Sequenc
     }
 
 
+def split_by_size(artifacts: Sequence[Path], jobs: int) -> list[list[int]]:
+    """The artifacts' indices in at most `jobs` groups of about equal bytes (a float file takes
+    several times an int8 file's time under emulation), each in the given order."""
+    groups: list[list[int]] = [[] for _ in range(max(1, min(jobs, len(artifacts))))]
+    load = [0] * len(groups)
+    for i in sorted(range(len(artifacts)), key=lambda i: -artifacts[i].stat().st_size):
+        g = load.index(min(load))
+        groups[g].append(i)
+        load[g] += artifacts[i].stat().st_size
+    return [sorted(g) for g in groups]
+
+
 def run_on_target(
     target: Target,
     artifacts: Sequence[Path],
@@ -164,32 +180,38 @@ def run_on_target(
             raise InputError(f"target {target.name} runs {' and '.join(target.formats)} files only", a)
     inputs = [list(t) if not isinstance(t, str) else t for t in texts]
     encodings = target_encodings(tokenizer, task, inputs, max_length=max_length, stride=stride)
+    groups = split_by_size(artifacts, target.jobs)
     with tempfile.TemporaryDirectory(prefix="edge-albert-job-") as tmp:
-        job_dir = Path(tmp)
-        models = []
-        for i, a in enumerate(artifacts):
-            name = f"m{i}{a.suffix}"
-            shutil.copyfile(a, job_dir / name)
-            models.append({"file": name, "artifact": str(a)})
-        shutil.copyfile(tokenizer_model, job_dir / "spiece.model")
-        host_ids = [e.input_ids for e in encodings]
-        (job_dir / TEXTS_FILE).write_text(json.dumps({"texts": inputs, "host_ids": host_ids}), encoding="utf-8")
-        (job_dir / JOB_FILE).write_text(json.dumps({"models": [{"file": m["file"]} for m in models], "threads": threads,
-                                                    "max_length": max_length, "task": task, "stride": stride}), encoding="utf-8")
-        target.execute(job_dir, timeout=timeout)
-        result_path = job_dir / RESULT_FILE
-        if not result_path.is_file():
-            raise TargetError(f"target {target.name} wrote no {RESULT_FILE}")
-        result = json.loads(result_path.read_text(encoding="utf-8"))
+        job_dirs = []
+        for g, group in enumerate(groups):
+            job_dir = Path(tmp) / f"job{g}"
+            job_dir.mkdir()
+            for i in group:
+                shutil.copyfile(artifacts[i], job_dir / f"m{i}{artifacts[i].suffix}")
+            shutil.copyfile(tokenizer_model, job_dir / "spiece.model")
+            (job_dir / TEXTS_FILE).write_text(json.dumps({"texts": inputs, "host_ids": [e.input_ids for e in encodings]}), encoding="utf-8")
+            (job_dir / JOB_FILE).write_text(json.dumps({"models": [{"file": f"m{i}{artifacts[i].suffix}"} for i in group], "threads": threads,
+                                                        "max_length": max_length, "task": task, "stride": stride}), encoding="utf-8")
+            job_dirs.append(job_dir)
+        with ThreadPoolExecutor(max_workers=len(job_dirs)) as pool:
+            list(pool.map(lambda job_dir: target.execute(job_dir, timeout=timeout), job_dirs))
+        results = []
+        for job_dir in job_dirs:
+            if not (job_dir / RESULT_FILE).is_file():
+                raise TargetError(f"target {target.name} wrote no {RESULT_FILE}")
+            results.append(json.loads((job_dir / RESULT_FILE).read_text(encoding="utf-8")))
+    by_index = {i: out for group, r in zip(groups, results) for i, out in zip(group, r["models"])}
+    result = {"machine": results[0]["machine"], "models": [by_index[i] for i in range(len(artifacts))],
+              "tokenizer_mismatches": sorted({m for r in results for m in r["tokenizer_mismatches"]})}
 
     run = TargetRun(target.name, target.emulated, result["machine"], len(texts), result["tokenizer_mismatches"], task=task,
                     model_inputs=len(encodings))
     reference = list(reference_logits) if reference_logits is not None else None
-    for model, out in zip(models, result["models"]):
+    for artifact, out in zip(artifacts, result["models"]):
         outputs = [np.asarray(o, dtype=np.float32) for o in out["logits"]]
-        host = host_outputs(Path(model["artifact"]), encodings, threads)
+        host = host_outputs(artifact, encodings, threads)
         run.models.append(TargetModelResult(
-            artifact=model["artifact"], runtime=out["runtime"], load_seconds=out["load_seconds"],
+            artifact=str(artifact), runtime=out["runtime"], load_seconds=out["load_seconds"],
             median_ms=float(np.median(out["seconds"]) * 1000.0), vs_host=output_fidelity(task, outputs, host),
             vs_reference=output_fidelity(task, outputs, reference) if reference is not None else None,
             host_vs_reference=output_fidelity(task, host, reference) if reference is not None else None,

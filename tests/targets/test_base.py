@@ -5,19 +5,35 @@ import pytest
 
 from edge_albert.errors import InputError
 from edge_albert.targets import LocalTarget, parse_target, run_on_target
-from edge_albert.targets.base import host_logits
+from edge_albert.targets.base import host_logits, split_by_size
 
 
 def test_local_target_runs_the_harness_in_a_fresh_process(trained_checkpoint, int8_artifacts, sst2_dev):
     texts = [s for _, s in sst2_dev[:12]]
     spiece = trained_checkpoint / "spiece.model"
-    run = run_on_target(LocalTarget(), [int8_artifacts["onnx"], int8_artifacts["tflite_int8"]], spiece, texts)
-    assert run.texts == 12 and run.tokenizer_mismatches == [] and run.emulated is None
-    assert [m.runtime for m in run.models] == ["onnxruntime", "litert"]
-    for m in run.models:
-        # Same machine, same runtime build, same inputs: the subprocess must reproduce the host bit for bit.
-        assert m.vs_host["max_abs_logit_diff"] == 0.0
-        assert m.median_ms > 0 and m.load_seconds > 0
+    files = [int8_artifacts["onnx_int8"], int8_artifacts["tflite_int8"], int8_artifacts["onnx"]]
+    two_jobs = LocalTarget()
+    two_jobs.jobs = 2  # as an emulator runs: the files split over two job directories side by side
+    for target in (LocalTarget(), two_jobs):
+        run = run_on_target(target, files, spiece, texts)
+        assert run.texts == 12 and run.tokenizer_mismatches == [] and run.emulated is None
+        assert [m.runtime for m in run.models] == ["onnxruntime", "litert", "onnxruntime"]
+        assert [m.artifact for m in run.models] == [str(f) for f in files]
+        for m in run.models:
+            # Same machine, same runtime build, same inputs: the subprocess must reproduce the host bit for bit.
+            assert m.vs_host["max_abs_logit_diff"] == 0.0
+            assert m.median_ms > 0 and m.load_seconds > 0
+
+
+def test_files_split_over_jobs_by_size_in_their_order(tmp_path):
+    sizes = [2, 9, 3, 8, 1]
+    files = []
+    for i, size in enumerate(sizes):
+        (f := tmp_path / f"m{i}.onnx").write_bytes(b"x" * size)
+        files.append(f)
+    assert split_by_size(files, 1) == [[0, 1, 2, 3, 4]]
+    assert split_by_size(files, 2) == [[0, 1, 4], [2, 3]]  # 2+9+1 and 3+8 bytes: largest first, each to the lighter job
+    assert split_by_size(files[:1], 4) == [[0]]  # never an empty job
 
 
 def test_host_logits_match_the_reference_model(trained_checkpoint, trained_artifacts, sst2_dev):
