@@ -19,7 +19,7 @@ from edge_albert.staging import staged_file
 from edge_albert.tasks import get_task
 from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
 from edge_albert.training.batching import EncodedDataset, encode_dataset
-from edge_albert.training.teacher import HFClassifier, cached_teacher_outputs, default_teacher_base, load_teacher
+from edge_albert.training.teacher import HFClassifier, cached_per_example, cached_teacher_outputs, default_teacher_base, load_teacher
 from edge_albert.training.distributed import current, is_main, main_process_first, setup
 from edge_albert.training.precision import resolve_precision
 from edge_albert.training.trainer import TrainConfig, TrainResult, save_albert, train_classifier
@@ -312,7 +312,8 @@ def train_token_task(
     Face teacher of the same task, `train_teacher(task=...)`), the student also learns the
     teacher's logits (`config.alpha`, `config.temperature`): a tagger's per word, a question
     answerer's start and end logits per character of the context; and a new student's embeddings
-    start from the teacher's word vectors."""
+    start from the teacher's word vectors. The teacher's logits are cached in `run_dir/cache`, so a
+    resumed run does not run the teacher again."""
     from edge_albert.data.conll import read_conll
     from edge_albert.data.squad import read_squad
     from edge_albert.jsonfile import read_json
@@ -369,7 +370,9 @@ def train_token_task(
             from edge_albert.training.token_tasks import teacher_word_logits, word_soft_targets
 
             torch.set_num_threads(config.threads or torch.get_num_threads())
-            enc_train.soft_targets = word_soft_targets(enc_train, teacher_word_logits(teacher_model, train_data.words, max_length=128))
+            word_logits = cached_per_example(Path(teacher), ["word-logits", train_data.words, 128], run_dir / "cache",
+                                             lambda: teacher_word_logits(teacher_model, train_data.words, max_length=128))
+            enc_train.soft_targets = word_soft_targets(enc_train, word_logits)
     else:
         enc_train = encode_questions(train_data, tok, config.max_length, stride)
         enc_dev = encode_questions(dev_data, tok, config.max_length, stride) if dev_data else None
@@ -377,7 +380,11 @@ def train_token_task(
             from edge_albert.training.token_tasks import span_soft_targets, teacher_span_logits
 
             torch.set_num_threads(config.threads or torch.get_num_threads())
-            enc_train.soft_targets = span_soft_targets(enc_train, teacher_span_logits(teacher_model, train_data, max_length=config.max_length, stride=stride))
+            # Per question, its context's characters by (start, end): one array each for the cache.
+            settings = ["span-logits", [[ex.question, ex.context] for ex in train_data], config.max_length, stride]
+            char_logits = cached_per_example(Path(teacher), settings, run_dir / "cache", lambda: [
+                np.stack(pair, axis=1) for pair in teacher_span_logits(teacher_model, train_data, max_length=config.max_length, stride=stride)])
+            enc_train.soft_targets = span_soft_targets(enc_train, [(a[:, 0], a[:, 1]) for a in char_logits])
     return train_classifier(model, save_albert(spiece), enc_train, enc_dev, config, run_dir, pad_id=tok.pad_id, resume=resume,
                             objective=objective_for(spec.name))
 

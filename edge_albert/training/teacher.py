@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -277,4 +277,29 @@ def cached_teacher_outputs(
     return TeacherOutputs(logits, feats)
 
 
-__all__ = ["default_teacher_base", "HFClassifier", "AlbertTeacher", "load_teacher", "TeacherOutputs", "cached_teacher_outputs"]
+
+def cached_per_example(teacher_dir: Path, settings: list, cache: Path, compute: Callable[[], Sequence[np.ndarray]]) -> list[np.ndarray]:
+    """`compute()`'s per-example float32 arrays (their first axes may differ: a sentence's words,
+    a context's characters), read from `cache` when an earlier run of the same teacher weights
+    and `settings` (the texts, the window settings: anything JSON that decides the outputs) left
+    them there, so a resumed or repeated distillation skips the teacher pass."""
+    key = hashlib.sha256(json.dumps([_teacher_fingerprint(teacher_dir), *settings], ensure_ascii=False).encode()).hexdigest()[:24]
+    path = Path(cache) / f"teacher-examples-{key}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                values, lengths = z["values"], z["lengths"]
+            if lengths.sum() == len(values):
+                return np.split(values, np.cumsum(lengths)[:-1]) if len(lengths) else []
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache file is recomputed
+    arrays = [np.asarray(a, dtype=np.float32) for a in compute()]
+    if is_main():  # every rank of a job computes the outputs; the first one caches them
+        path.parent.mkdir(parents=True, exist_ok=True)
+        values = np.concatenate(arrays) if arrays else np.zeros((0,), np.float32)
+        with staged_file(path, force=True) as stage:
+            with open(stage, "wb") as fh:
+                np.savez(fh, values=values, lengths=np.array([len(a) for a in arrays], np.int64))
+    return arrays
+
+__all__ = ["default_teacher_base", "HFClassifier", "AlbertTeacher", "load_teacher", "TeacherOutputs", "cached_teacher_outputs", "cached_per_example"]

@@ -129,15 +129,30 @@ def test_word_soft_targets_sit_on_the_students_first_pieces(spiece_model, conll_
         assert (data.labels[row] != IGNORE).nonzero()[0].tolist() == firsts
 
 
-def test_ner_distillation_learns_from_the_teacher(ner_teacher, tmp_path, spiece_model):
+def refuse_teacher_pass(monkeypatch, name: str) -> None:
+    """The teacher pass `name` of edge_albert.training.token_tasks fails if it runs."""
+    import edge_albert.training.token_tasks as token_tasks
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{name} ran again: the cached teacher outputs were not used")
+
+    monkeypatch.setattr(token_tasks, name, refuse)
+
+
+def test_ner_distillation_learns_from_the_teacher(ner_teacher, tmp_path, spiece_model, monkeypatch):
     """`distill --task token-classification`: a student that learns from the teacher's word logits
-    alone (alpha 1) still learns entities."""
+    alone (alpha 1) still learns entities; resumed, it reads the teacher's logits from the run's cache."""
     _, teacher_dir, conll, dev = ner_teacher
     config = TrainConfig(epochs=3, batch_size=16, learning_rate=1e-3, max_length=48, log_every=10, alpha=1.0, temperature=2.0)
     result = train_token_task("token-classification", DataSpec(conll, dev, limit=300), tmp_path / "run", config, tokenizer=spiece_model,
                               teacher=teacher_dir)
     assert result.best_metrics["f1"] > 0.05
     assert json.loads((tmp_path / "run" / "teacher.json").read_text())["teacher"] == str(teacher_dir)
+    assert len(list((tmp_path / "run" / "cache").glob("teacher-examples-*.npz"))) == 1
+    refuse_teacher_pass(monkeypatch, "teacher_word_logits")
+    again = train_token_task("token-classification", DataSpec(conll, dev, limit=300), tmp_path / "run", config, tokenizer=spiece_model,
+                             teacher=teacher_dir, resume=True)
+    assert again.best_metrics == result.best_metrics
     with pytest.raises(InputError, match="the teacher is BertForTokenClassification, not a question-answering model"):
         train_token_task("question-answering", DataSpec(conll, dev), tmp_path / "qa", config, tokenizer=spiece_model, teacher=teacher_dir)
 
@@ -262,7 +277,7 @@ def test_qa_distillation_loss_is_kl_over_the_aligned_pieces():
     assert abs(float(objective.distillation_loss(off, single, labels, 0.7, 2.0)) - hard) < 1e-6
 
 
-def test_qa_distillation_learns_from_the_teacher(qa_teacher, tmp_path, spiece_model):
+def test_qa_distillation_learns_from_the_teacher(qa_teacher, tmp_path, spiece_model, monkeypatch):
     """`distill --task question-answering`: a student that learns from the teacher's start and end
     logits alone (alpha 1) moves towards them: its soft loss falls."""
     _, teacher_dir, squad = qa_teacher
@@ -273,3 +288,8 @@ def test_qa_distillation_learns_from_the_teacher(qa_teacher, tmp_path, spiece_mo
     assert losses[-1] < 0.8 * losses[0], losses
     assert set(result.best_metrics) >= {"exact_match", "f1"}
     assert json.loads((tmp_path / "run" / "teacher.json").read_text())["teacher"] == str(teacher_dir)
+    # A second run on the same questions (here: resumed) takes the teacher's logits from the cache, as they were.
+    refuse_teacher_pass(monkeypatch, "teacher_span_logits")
+    again = train_token_task("question-answering", DataSpec(squad, squad), tmp_path / "run", config, tokenizer=spiece_model, teacher=teacher_dir,
+                             stride=32, resume=True)
+    assert again.best_metrics == result.best_metrics
