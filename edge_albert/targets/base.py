@@ -138,12 +138,13 @@ def output_fidelity(task: str, outputs: Sequence[np.ndarray], reference: Sequenc
 def split_by_size(artifacts: Sequence[Path], jobs: int) -> list[list[int]]:
     """The artifacts' indices in at most `jobs` groups of about equal bytes (a float file takes
     several times an int8 file's time under emulation), each in the given order."""
+    sizes = [a.stat().st_size for a in artifacts]
     groups: list[list[int]] = [[] for _ in range(max(1, min(jobs, len(artifacts))))]
     load = [0] * len(groups)
-    for i in sorted(range(len(artifacts)), key=lambda i: -artifacts[i].stat().st_size):
+    for i in sorted(range(len(artifacts)), key=lambda i: -sizes[i]):
         g = load.index(min(load))
         groups[g].append(i)
-        load[g] += artifacts[i].stat().st_size
+        load[g] += sizes[i]
     return [sorted(g) for g in groups]
 
 
@@ -181,6 +182,7 @@ def run_on_target(
     inputs = [list(t) if not isinstance(t, str) else t for t in texts]
     encodings = target_encodings(tokenizer, task, inputs, max_length=max_length, stride=stride)
     groups = split_by_size(artifacts, target.jobs)
+    texts_json = json.dumps({"texts": inputs, "host_ids": [e.input_ids for e in encodings]})
     with tempfile.TemporaryDirectory(prefix="edge-albert-job-") as tmp:
         job_dirs = []
         for g, group in enumerate(groups):
@@ -189,7 +191,7 @@ def run_on_target(
             for i in group:
                 shutil.copyfile(artifacts[i], job_dir / f"m{i}{artifacts[i].suffix}")
             shutil.copyfile(tokenizer_model, job_dir / "spiece.model")
-            (job_dir / TEXTS_FILE).write_text(json.dumps({"texts": inputs, "host_ids": [e.input_ids for e in encodings]}), encoding="utf-8")
+            (job_dir / TEXTS_FILE).write_text(texts_json, encoding="utf-8")
             (job_dir / JOB_FILE).write_text(json.dumps({"models": [{"file": f"m{i}{artifacts[i].suffix}"} for i in group], "threads": threads,
                                                         "max_length": max_length, "task": task, "stride": stride}), encoding="utf-8")
             job_dirs.append(job_dir)
