@@ -123,7 +123,7 @@ TASKS: dict[str, Task] = {
             metrics=("accuracy",),
             example="a question and its choices",
             input_axes={0: "batch", 1: "choices", 2: "sequence"},
-            formats=("onnx",),
+            formats=("onnx", "tflite"),
         ),
     )
 }

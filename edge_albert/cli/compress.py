@@ -19,7 +19,8 @@ from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 @click.option("--to", "to", type=click.Choice(["onnx", "tflite", "executorch"]), default="onnx", show_default=True,
               help="executorch: a .pte program, quantized before lowering to XNNPACK (dynamic = 8da8w, int4 = 8da4w).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Output .onnx, .tflite or .pte file.")
-@click.option("--calibration", type=click.Path(path_type=Path), default=None, help="Text file (TSV/CSV/JSONL/.txt) of calibration sentences for static int8.")
+@click.option("--calibration", type=click.Path(path_type=Path), default=None, help="Text file (TSV/CSV/JSONL/.txt) of calibration sentences for static int8; for a multiple-choice model, "
+              'JSON lines {"question": ..., "choices": [...]}.')
 @click.option("--samples", type=int, default=None, help="Calibration sentences to use (static).")
 @click.option("--eval", "eval_file", type=click.Path(path_type=Path), default=None, help="Labelled dev file: report accuracy of fp32 vs quantized on it.")
 @click.option("--accuracy-budget", type=float, default=None, help="ONNX int8 / int4: keep op groups in float (int8) or at 8 bits (int4) until at most this many accuracy points are lost on --eval.")
@@ -52,11 +53,12 @@ def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration,
         raise click.UsageError("give exactly one of --method or --recipe")
     config = recipe(method or recipe_name, samples=samples, keep_float=[g.strip() for g in keep_float.split(",")] if keep_float else None,
                     block_size=int(block_size) if block_size else None, embedding_bits=int(embedding_bits) if embedding_bits else None)
-    from edge_albert.data.readers import read_labeled, read_texts
+    from edge_albert.data.readers import read_labeled
     from edge_albert.quantization import accuracy_aware_quantize, quantize
+    from edge_albert.quantization.api import read_calibration
 
     eval_data = read_labeled(eval_file) if eval_file else None
-    calib = read_texts(calibration) if calibration else None
+    calib = read_calibration(calibration, checkpoint) if calibration else None
     if accuracy_budget is not None:
         if eval_data is None or to != "onnx":
             raise click.UsageError("--accuracy-budget needs --eval and --to onnx")

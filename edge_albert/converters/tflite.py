@@ -8,6 +8,11 @@ one file. The buckets share the weights, so the file is barely larger than a sin
 and the runtime runs each sentence in the smallest bucket that holds it. litert-torch makes the
 int64 inputs int32.
 
+A multiple-choice model scores each (question, choice) pair on its own before a softmax across
+the choices, so its signatures take one pair, [1, length], and give its score, `logits` [1, 1];
+the runtime runs each choice and puts the scores side by side. One file then serves any number of
+choices (ONNX keeps a [batch, choices, length] input).
+
 Our metadata (labels, max length, buckets, tokenizer sha256, version) is stored as JSON in the
 flatbuffer's `metadata` list under the name `edge_albert`.
 """
@@ -41,6 +46,18 @@ class _NamedOutputs(torch.nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids):
         out = self.model(input_ids, attention_mask, token_type_ids)
         return dict(zip(self.names, out if isinstance(out, tuple) else (out,)))
+
+
+class _OneChoice(torch.nn.Module):
+    """A multiple-choice model over one (question, choice) pair: [1, length] in, its score
+    `logits` [1, 1] out (the model's choices axis holds the one choice)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        return {"logits": self.model(input_ids[:, None], attention_mask[:, None], token_type_ids[:, None])}
 
 
 def compact_tensor_name(name: str) -> str:
@@ -118,7 +135,8 @@ def convert_to_flatbuffer(export: AlbertExportConfig, buckets: Sequence[int], st
     import litert_torch
 
     _quiet_converter()
-    module = _NamedOutputs(export.model, export.outputs).eval()
+    one_choice = len(export.task.input_axes) == 3
+    module = (_OneChoice(export.model) if one_choice else _NamedOutputs(export.model, export.outputs)).eval()
     converter = None
     for length in sorted(buckets):
         kwargs = {
@@ -161,7 +179,9 @@ def export_tflite(
             flatbuffer = convert_to_flatbuffer(export, buckets, stage)
         except Exception as exc:  # litert-torch raises many types; report one line
             raise InputError(f"TFLite conversion failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", checkpoint) from None
-        metadata = export.metadata(format="tflite", buckets=buckets, input_dtype="int32", precision="float32")
+        metadata = export.metadata(format="tflite", buckets=buckets, input_dtype="int32", precision="float32",
+                                   # multiple choice: each run scores one (question, choice) pair
+                                   **({"choice_per_run": True} if len(export.task.input_axes) == 3 else {}))
         stage.write_bytes(finish_tflite(flatbuffer, metadata))
     return ExportResult(output, "tflite", output.stat().st_size, parameter_count(export.model), metadata)
 

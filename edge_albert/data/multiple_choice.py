@@ -14,10 +14,12 @@ from edge_albert.errors import InputError
 class ChoiceQuestion:
     question: str
     choices: tuple[str, ...]
-    label: int
+    label: int | None  # None where the file is read without labels (calibration)
 
 
-def read_choice_questions(path: Path, *, limit: int | None = None) -> list[ChoiceQuestion]:
+def read_choice_questions(path: Path, *, limit: int | None = None, labeled: bool = True) -> list[ChoiceQuestion]:
+    """The questions of a JSON-lines file; `labeled=False` takes lines without a label (the
+    questions static int8 calibrates on)."""
     path = Path(path)
     if not path.is_file():
         raise InputError("file not found", path)
@@ -38,7 +40,9 @@ def read_choice_questions(path: Path, *, limit: int | None = None) -> list[Choic
         question, choices, label = row.get("question"), row.get("choices"), row.get("label")
         if not isinstance(question, str) or not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
             raise InputError(f"line {number}: needs a question string and a list of at least two choice strings", path)
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(choices):
+        if not labeled and label is None:
+            pass
+        elif isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(choices):
             raise InputError(f"line {number}: label must be the index of the right choice (0 to {len(choices) - 1}), got {label!r}", path)
         out.append(ChoiceQuestion(question, tuple(choices), label))
         if limit is not None and len(out) >= limit:

@@ -70,9 +70,34 @@ class QuantizationReport:
         return data
 
 
-def calibration_batches(tokenizer: AlbertTokenizer, texts: Sequence[str], max_length: int, batch_size: int = 8) -> list[dict[str, np.ndarray]]:
-    encodings = [tokenizer.encode(t, max_length=max_length) for t in texts]
-    return [pad_encodings(encodings[i:i + batch_size], tokenizer.pad_id) for i in range(0, len(encodings), batch_size)]
+def calibration_batches(tokenizer: AlbertTokenizer, texts: Sequence[str | tuple[str, Sequence[str]]], max_length: int, batch_size: int = 8,
+                        *, choices_axis: bool = False) -> list[dict[str, np.ndarray]]:
+    """Padded batches of the calibration `texts`. Multiple-choice items are (question, choices):
+    each (question, choice) pair calibrates, as [pairs, 1, length] for a graph with a choices
+    axis (`choices_axis`, ONNX) or [pairs, length] for one scoring a pair per run (TFLite)."""
+    encodings = []
+    for item in texts:
+        if isinstance(item, str):
+            encodings.append(tokenizer.encode(item, max_length=max_length))
+        else:
+            question, choices = item
+            encodings.extend(tokenizer.encode(question, choice, max_length=max_length) for choice in choices)
+    batches = [pad_encodings(encodings[i:i + batch_size], tokenizer.pad_id) for i in range(0, len(encodings), batch_size)]
+    return [{k: v[:, None] for k, v in b.items()} for b in batches] if choices_axis else batches
+
+
+def read_calibration(path: Path, checkpoint: Path) -> list[str] | list[tuple[str, tuple[str, ...]]]:
+    """Static int8's calibration data for `checkpoint`: sentences (a text file, TSV/CSV/JSONL), or
+    for a multiple-choice model its JSON-lines questions (labels optional)."""
+    from edge_albert.tasks import checkpoint_task
+
+    if Path(checkpoint).is_dir() and checkpoint_task(checkpoint).name == "multiple-choice":
+        from edge_albert.data.multiple_choice import read_choice_questions
+
+        return [(q.question, q.choices) for q in read_choice_questions(path, labeled=False)]
+    from edge_albert.data.readers import read_texts
+
+    return read_texts(path)
 
 
 def _export_float(checkpoint: Path, to: str, scratch: Path, buckets: Sequence[int], max_length: int | None, opset: int) -> Path:
@@ -150,8 +175,10 @@ def quantize(
     task = checkpoint_task(checkpoint) if checkpoint.is_dir() else None
     if task is not None and to not in task.formats:
         raise InputError(f"{task.name} models export to {', '.join(task.formats)} only", checkpoint)
-    if task is not None and task.name == "multiple-choice" and isinstance(config, StaticInt8Config):
-        raise InputError("static int8 calibrates on plain texts; multiple-choice models take dynamic int8 (--method dynamic)", checkpoint)
+    choices = task is not None and task.name == "multiple-choice"
+    if choices and isinstance(config, StaticInt8Config) and (not calibration_texts or any(isinstance(t, str) for t in calibration_texts)):
+        raise InputError('static int8 of a multiple-choice model calibrates on its questions: pass --calibration QUESTIONS.jsonl '
+                         '({"question": ..., "choices": [...]} per line)', checkpoint)
     tokenizer = AlbertTokenizer(checkpoint / SPIECE_NAME)
     output = Path(output)
     if isinstance(config, StaticInt8Config) and not calibration_texts:
@@ -167,7 +194,7 @@ def quantize(
         length = max_length or (None if float_path.is_dir() else open_session(float_path).max_length)
         calib = None
         if isinstance(config, StaticInt8Config):
-            calib = calibration_batches(tokenizer, list(calibration_texts)[: config.samples], length)
+            calib = calibration_batches(tokenizer, list(calibration_texts)[: config.samples], length, choices_axis=choices and to == "onnx")
         _quantize_file(float_path, stage, config, to, scratch, calib, max_length=max_length)
         candidate = open_session(stage, runtime_for(output))  # opened once: its length and the comparison
         length = length or candidate.max_length
@@ -243,4 +270,4 @@ def accuracy_aware_quantize(
     return report
 
 
-__all__ = ["quantize", "accuracy_aware_quantize", "QuantizationReport", "HANDLERS", "calibration_batches"]
+__all__ = ["quantize", "accuracy_aware_quantize", "QuantizationReport", "HANDLERS", "calibration_batches", "read_calibration"]

@@ -105,8 +105,8 @@ def quantize_static_onnx(source: Path, output: Path, config: StaticInt8Config, s
     if config.calibration != "minmax":
         # ORT's histogram calibrators stack every batch's activations into one array, which
         # fails on batches of different lengths: pad all to the longest (masked positions).
-        width = max(b["input_ids"].shape[1] for b in calibration)
-        calibration = [{k: np.pad(v, ((0, 0), (0, width - v.shape[1]))) for k, v in b.items()} for b in calibration]
+        width = max(b["input_ids"].shape[-1] for b in calibration)
+        calibration = [{k: np.pad(v, [(0, 0)] * (v.ndim - 1) + [(0, width - v.shape[-1])]) for k, v in b.items()} for b in calibration]
     logging.getLogger().setLevel(logging.ERROR)
     quantize_static(
         str(path),

@@ -75,6 +75,8 @@ class LiteRTSession:
                 self.output_quantization[(length, out_name)] = (scale, zero) if scale else None
             shape = outputs[self.output_names[0]]["shape"]
             self.output_classes = len(self.output_names) if len(self.output_names) > 1 else (int(shape[-1]) if len(shape) else None)
+        if self.metadata.get("choice_per_run"):
+            self.output_classes = None  # one score per choice: as many as the input has
         if not self.runners:
             raise InputError("no signatures in the model", self.path)
         self.buckets = sorted(self.runners)
@@ -91,6 +93,13 @@ class LiteRTSession:
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         mask = np.asarray(batch["attention_mask"])
+        if mask.ndim == 3:
+            # Multiple choice [batch, choices, length]: the signatures score one pair per run.
+            if not self.metadata.get("choice_per_run"):
+                raise InputError("got [batch, choices, length] inputs but this model is not a multiple-choice export", self.path)
+            rows, choices = mask.shape[:2]
+            flat = {name: np.asarray(batch[name]).reshape(rows * choices, -1) for name in INPUT_NAMES}
+            return self._run(flat).reshape(rows, choices)
         rows = []
         for r in range(mask.shape[0]):
             n = int(mask[r].sum())

@@ -97,7 +97,7 @@ def test_multiple_choice_is_refused_in_one_line(tmp_path, spiece_model):
     from tests.conftest import head_checkpoint
 
     checkpoint = head_checkpoint(tmp_path / "mc", spiece_model, AlbertForMultipleChoice, ["LABEL_0"])
-    with pytest.raises(InputError, match="multiple-choice models export to onnx only"):
+    with pytest.raises(InputError, match="multiple-choice models export to onnx, tflite only"):
         convert(checkpoint, tmp_path / "mc.pte", "executorch")
     assert not (tmp_path / "mc.pte").exists()
 
