@@ -11,7 +11,34 @@ import click
 from edge_albert.model.config import PRESETS
 from edge_albert.tasks import TASKS
 
-PRESET_CHOICE = click.Choice(list(PRESETS))
+class PresetOrShape(click.ParamType):
+    """A preset name, or a JSON file of AlbertConfig shape fields (`model.config.SHAPE_FIELDS`)."""
+
+    name = "preset"
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "[" + "|".join(self.names) + "|SHAPE.json]"
+
+    def convert(self, value, param, ctx):
+        from edge_albert.errors import InputError
+        from edge_albert.model.config import preset_config
+
+        value = str(value)
+        if value in self.names:
+            return value
+        if not value.endswith(".json"):
+            self.fail(f"{value!r} is not one of {', '.join(self.names)} or a .json shape file", param, ctx)
+        try:
+            preset_config(value)  # reads and checks the file now, before any data is loaded
+        except InputError as exc:
+            self.fail(str(exc), param, ctx)
+        return value
+
+
+PRESET_CHOICE = PresetOrShape(list(PRESETS))
 
 
 class CheckpointPath(click.ParamType):

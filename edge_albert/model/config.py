@@ -254,11 +254,34 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
+# The fields a shape file sets: the model's size and how its layers share weights. A checkpoint's
+# config.json works as a shape file too (its vocabulary, labels and names are not read: the
+# student's tokenizer and task decide those).
+SHAPE_FIELDS = ("embedding_size", "hidden_size", "num_hidden_layers", "num_hidden_groups", "num_attention_heads", "intermediate_size",
+                "inner_group_num", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob")
+
+
+def read_shape(path: Path) -> dict[str, Any]:
+    """The shape fields of a JSON file (a preset of one's own, or a checkpoint's config.json)."""
+    data = read_json(Path(path), missing="shape file not found; give a preset name or a JSON file of AlbertConfig fields")
+    if not isinstance(data, dict):
+        raise InputError("a shape file is a JSON object of AlbertConfig fields (hidden_size, num_hidden_layers, ...)", path)
+    shape = {k: v for k, v in data.items() if k in SHAPE_FIELDS}
+    if not shape:
+        raise InputError(f"no shape fields in it; give some of {', '.join(SHAPE_FIELDS)}", path)
+    return shape
+
+
 def preset_config(name: str, *, vocab_size: int = 30000, labels: list[str] | None = None, **overrides: Any) -> AlbertConfig:
-    """A config from a named preset (`tiny`, `small`, `base`, `large`)."""
-    if name not in PRESETS:
-        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    kwargs: dict[str, Any] = dict(PRESETS[name])
+    """A config from a named preset (`tiny`, `small`, `base`, `large`) or a shape file (`*.json`:
+    `SHAPE_FIELDS` over the defaults of `tiny`, e.g. {"num_hidden_groups": 4} for tiny with four
+    distinct layers)."""
+    if name in PRESETS:
+        kwargs: dict[str, Any] = dict(PRESETS[name])
+    elif str(name).endswith(".json"):
+        kwargs = {**PRESETS["tiny"], **read_shape(Path(name))}
+    else:
+        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)} or give a JSON file of AlbertConfig shape fields")
     kwargs["vocab_size"] = vocab_size
     if labels is not None:
         kwargs["id2label"] = dict(enumerate(labels))
