@@ -2,7 +2,7 @@
 CoNLL-2003 NER and SQuAD: the ner-* and squad-* recipes; each within 60 minutes on 2 cores), and a
 table of their results.
 
-    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-words-drop|distill-imdb|distill-imdb-stage2|distill-imdb-more|distill-imdb-repeat|distill-imdb-60|distill-imdb-60-more|distill-base|ner-teacher|ner-tiny|ner-distill|squad-teacher|squad-distill|squad-tiny|embed-distill [--runs-dir runs] [--threads N]
+    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-words-drop|distill-imdb|distill-imdb-stage2|distill-imdb-more|distill-imdb-repeat|distill-imdb-60|distill-imdb-60-more|distill-base|ner-teacher|ner-tiny|ner-tiny-wide|ner-distill|squad-teacher|squad-distill|squad-tiny|embed-distill [--runs-dir runs] [--threads N]
     python benchmarks/training.py summarize [--runs-dir runs]
     python benchmarks/training.py diagnose RUN [RUN ...] [--runs-dir runs]
     python benchmarks/training.py score-squad squad-teacher squad-distill squad-tiny [--runs-dir runs]
@@ -134,6 +134,11 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
         "ner-tiny": ["edge-albert", "train", "--task", "token-classification", "--train", str(CONLL / "train.txt"), "--dev", str(CONLL / "dev.txt"),
                      "--teacher-embeddings", MINILM, "--preset", "tiny", "--epochs", "8", "--lr", "3e-4", "--max-length", "64", *t, "--json",
                      "-o", str(runs / "ner-tiny")],
+        # ner-tiny in the sentence-embedding student's shape (four distinct layers, the teacher's
+        # 384-wide word vectors whole, 16,000 pieces): what capacity and whole word vectors add.
+        "ner-tiny-wide": ["edge-albert", "train", "--task", "token-classification", "--train", str(CONLL / "train.txt"), "--dev", str(CONLL / "dev.txt"),
+                          "--teacher-embeddings", MINILM, "--preset", str(SHAPES / "embed-student.json"), "--vocab-size", "16000", "--epochs", "8",
+                          "--lr", "3e-4", "--max-length", "64", *t, "--json", "-o", str(runs / "ner-tiny-wide")],
         # The sentence-embedding student: tiny's width and depth with four distinct layers and
         # 384-wide word vectors (the teacher's own, whole) over a 16,000-piece vocabulary
         # (shapes/embed-student.json), learning the shipped all-MiniLM-L6-v2's embeddings (its
