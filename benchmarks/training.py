@@ -2,7 +2,7 @@
 CoNLL-2003 NER and SQuAD: the ner-* and squad-* recipes; each within 60 minutes on 2 cores), and a
 table of their results.
 
-    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-words-drop|distill-imdb|distill-imdb-stage2|distill-imdb-more|distill-imdb-repeat|distill-imdb-60|distill-imdb-60-more|distill-base|ner-teacher|ner-tiny|ner-tiny-wide|ner-distill|squad-teacher|squad-distill|squad-tiny|embed-distill [--runs-dir runs] [--threads N]
+    python benchmarks/training.py run teacher|scratch|distill|distill-aug|distill-words|distill-words-control|distill-words-ema|distill-words-long|distill-words-h3|distill-words-aug|distill-words-drop|distill-imdb|distill-imdb-stage2|distill-imdb-more|distill-imdb-repeat|distill-imdb-60|distill-imdb-60-more|distill-base|ner-teacher|ner-tiny|ner-tiny-wide|ner-distill|ner-distill-unlabeled|squad-teacher|squad-distill|squad-tiny|embed-distill [--runs-dir runs] [--threads N]
     python benchmarks/training.py summarize [--runs-dir runs]
     python benchmarks/training.py diagnose RUN [RUN ...] [--runs-dir runs]
     python benchmarks/training.py score-squad squad-teacher squad-distill squad-tiny [--runs-dir runs]
@@ -131,6 +131,13 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
         "ner-distill": ["edge-albert", "distill", "--task", "token-classification", "--teacher", str(runs / "ner-teacher" / "model"),
                         "--train", str(CONLL / "train.txt"), "--dev", str(CONLL / "dev.txt"), "--preset", "tiny", "--epochs", "8", "--lr", "3e-4",
                         "--alpha", "0.7", "--temperature", "2", "--max-length", "64", *t, "--json", "-o", str(runs / "ner-distill")],
+        # The student of ner-tiny-wide's shape distilled from ner-teacher on CoNLL-2003 train and
+        # 40,000 sentences of SQuAD train's Wikipedia contexts that the teacher tags (soft term only).
+        "ner-distill-unlabeled": ["edge-albert", "distill", "--task", "token-classification", "--teacher", str(runs / "ner-teacher" / "model"),
+                                  "--train", str(CONLL / "train.txt"), "--dev", str(CONLL / "dev.txt"), "--unlabeled", str(SQUAD / "train.json"),
+                                  "--unlabeled-limit", "40000", "--preset", str(SHAPES / "embed-student.json"), "--vocab-size", "16000",
+                                  "--epochs", "4", "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2", "--max-length", "64",
+                                  "--eval-every", "850", *t, "--json", "-o", str(runs / "ner-distill-unlabeled")],
         "ner-tiny": ["edge-albert", "train", "--task", "token-classification", "--train", str(CONLL / "train.txt"), "--dev", str(CONLL / "dev.txt"),
                      "--teacher-embeddings", MINILM, "--preset", "tiny", "--epochs", "8", "--lr", "3e-4", "--max-length", "64", *t, "--json",
                      "-o", str(runs / "ner-tiny")],

@@ -239,7 +239,8 @@ def teacher_cmd(output: Path, base, task, stride, resume, as_json, **kw) -> None
 @click.option("--unlabeled", multiple=True, type=click.Path(path_type=Path),
               help="Unlabelled texts (.txt lines, or TSV/CSV/JSONL with --unlabeled-column) for the teacher to label and the student "
                    "to learn from (soft targets only); repeatable. Texts equal to a training or dev text are dropped. "
-                   "In-domain review sentences: `edge-albert data imdb-sentences`.")
+                   "In-domain review sentences: `edge-albert data imdb-sentences`. token-classification: sentences the teacher tags "
+                   "word by word (SQuAD JSON: its contexts' sentences; CoNLL files; text lines split into words).")
 @click.option("--unlabeled-limit", default=None, type=click.IntRange(1), help="Use a seeded sample of N unlabelled texts.")
 @click.option("--unlabeled-column", default=None, help="Text column of --unlabeled TSV/CSV/JSONL files (default: sentence or text).")
 @click.option("--teacher-embeddings/--no-teacher-embeddings", default=True, show_default=True,
@@ -293,7 +294,9 @@ def distill_cmd(output: Path, teacher, task, stride, alpha, temperature, init, p
     if teacher is None:
         raise InputError(f"--teacher is required for --task {task} (train one with `edge-albert teacher`)")
     if task != "text-classification":
-        classification_only = {"--augment": augment, "--augment-join": augment_join, "--unlabeled": unlabeled, "--feature-weight": feature_weight,
+        if unlabeled and task != "token-classification":
+            raise InputError(f"--unlabeled works for text-classification and token-classification; drop it for --task {task}")
+        classification_only = {"--augment": augment, "--augment-join": augment_join, "--feature-weight": feature_weight,
                                "--hidden-weight": hidden_weight, "--teacher-cache": teacher_cache}
         given = [name for name, value in classification_only.items() if value]
         if given:
@@ -301,7 +304,8 @@ def distill_cmd(output: Path, teacher, task, stride, alpha, temperature, init, p
         spec = data_spec(kw, task)
         config = train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature)
         print_training(train_token_task(task, spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume,
-                                 dropout=dropout, teacher=teacher, teacher_embeddings=None if teacher_embeddings else False, stride=stride), as_json)
+                                 dropout=dropout, teacher=teacher, teacher_embeddings=None if teacher_embeddings else False, stride=stride,
+                                 unlabeled=list(unlabeled) or None, unlabeled_limit=unlabeled_limit, unlabeled_column=unlabeled_column), as_json)
         return
     spec = data_spec(kw)
     config = train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature, feature_weight=feature_weight,

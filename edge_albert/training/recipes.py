@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -303,6 +304,9 @@ def train_token_task(
     stride: int = 128,
     teacher_embeddings: Path | bool | None = None,
     teacher: Path | None = None,
+    unlabeled: Sequence[Path] | None = None,
+    unlabeled_limit: int | None = None,
+    unlabeled_column: str | None = None,
 ) -> TrainResult:
     """Train an ALBERT for token classification (CoNLL files) or extractive question answering
     (SQuAD JSON): fine-tune `init` (its encoder; the head starts fresh when the checkpoint has
@@ -313,7 +317,10 @@ def train_token_task(
     teacher's logits (`config.alpha`, `config.temperature`): a tagger's per word, a question
     answerer's start and end logits per character of the context; and a new student's embeddings
     start from the teacher's word vectors. The teacher's logits are cached in `run_dir/cache`, so a
-    resumed run does not run the teacher again."""
+    resumed run does not run the teacher again. A tagger's teacher also tags the sentences of
+    `unlabeled` files (`transfer.unlabeled_word_sentences`: SQuAD contexts, CoNLL files, text
+    lines; `unlabeled_limit` of them sampled, none equal to a training or dev sentence), which the
+    student learns with the soft term alone."""
     from edge_albert.data.conll import read_conll
     from edge_albert.data.squad import read_squad
     from edge_albert.jsonfile import read_json
@@ -321,6 +328,10 @@ def train_token_task(
     from edge_albert.training.token_tasks import encode_questions, encode_tagged, objective_for
 
     spec = get_task(task)
+    if unlabeled and spec.name != "token-classification":
+        raise InputError(f"unlabelled sentences (--unlabeled) work for token-classification; {spec.name} learns from labelled rows only")
+    if unlabeled and teacher is None:
+        raise InputError("unlabelled sentences (--unlabeled) need a teacher to tag them: pass --teacher (train one with `edge-albert teacher`)")
     if teacher is not None:
         # transformers loads any BERT as any head, with a fresh random one where the saved head differs: refuse that teacher.
         config_path = Path(teacher) / "config.json"
@@ -339,6 +350,15 @@ def train_token_task(
             dev_data = dev_data.subset(range(min(data.dev_limit, len(dev_data))))
         labels = train_data.label_names
         texts = [" ".join(w) for w in train_data.words]
+        extra_words: list[list[str]] = []
+        if unlabeled:
+            from edge_albert.training.transfer import unlabeled_word_sentences
+
+            held = list(train_data.words) + (list(dev_data.words) if dev_data is not None else [])
+            extra_words, counts = unlabeled_word_sentences(list(unlabeled), [list(w) for w in held], limit=unlabeled_limit, seed=config.seed,
+                                                           text_column=unlabeled_column)
+            write_run_json(run_dir / "unlabeled.json", counts)
+            texts += [" ".join(w) for w in extra_words]
     else:
         train_data = read_squad(data.train, limit=data.limit)
         dev_data = read_squad(data.dev, limit=data.dev_limit) if data.dev else None
@@ -373,6 +393,14 @@ def train_token_task(
             word_logits = cached_per_example(Path(teacher), ["word-logits", train_data.words, 128], run_dir / "cache",
                                              lambda: teacher_word_logits(teacher_model, train_data.words, max_length=128))
             enc_train.soft_targets = word_soft_targets(enc_train, word_logits)
+            if extra_words:
+                from edge_albert.training.token_tasks import encode_untagged, join_tagged
+
+                extra_logits = cached_per_example(Path(teacher), ["word-logits", extra_words, 128], run_dir / "cache",
+                                                  lambda: teacher_word_logits(teacher_model, extra_words, max_length=128))
+                enc_extra = encode_untagged(extra_words, tok, config.max_length)
+                enc_extra.soft_targets = word_soft_targets(enc_extra, extra_logits)
+                enc_train = join_tagged(enc_train, enc_extra)
     else:
         enc_train = encode_questions(train_data, tok, config.max_length, stride)
         enc_dev = encode_questions(dev_data, tok, config.max_length, stride) if dev_data else None

@@ -28,6 +28,9 @@ from edge_albert.tokenization import AlbertTokenizer, Encoding
 from edge_albert.training.batching import EncodedDataset, forward_all
 
 IGNORE = -100
+# A word's first piece in an unlabelled sentence: the teacher tags it (soft loss), no gold label
+# (no hard loss). It counts as a unit of the loss like a labelled word.
+UNLABELED = -1
 
 
 class WordEncoder(Protocol):
@@ -72,6 +75,38 @@ def encode_tagged(data: TaggedSentences, tokenizer: WordEncoder, max_length: int
             labels[row, t] = tags[w]
     gold = [data.tag_names(i) for i in range(len(data))]
     return EncodedDataset(encodings, labels, per_token_labels=True, evaluation=TaggedEvaluation(gold, data.label_names))
+
+
+def encode_untagged(sentences: Sequence[Sequence[str]], tokenizer: WordEncoder, max_length: int) -> EncodedDataset:
+    """Unlabelled sentences (word lists) for a tagger to learn its teacher's tags on: each word's
+    first piece marked UNLABELED, the other pieces IGNORE."""
+    encodings = [tokenizer.encode_words(list(words), max_length=max_length) for words in sentences]
+    width = max((len(e.input_ids) for e in encodings), default=0)
+    labels = np.full((len(encodings), width), IGNORE, dtype=np.int64)
+    for row, enc in enumerate(encodings):
+        for t, _ in first_pieces(enc.word_ids):
+            labels[row, t] = UNLABELED
+    return EncodedDataset(encodings, labels, per_token_labels=True)
+
+
+def join_tagged(first: EncodedDataset, second: EncodedDataset) -> EncodedDataset:
+    """Two per-token training sets as one (labels padded with IGNORE, soft targets with NaN, to the
+    wider one's width); the first's evaluation is kept."""
+    width = max(first.labels.shape[1], second.labels.shape[1])
+
+    def padded(array: np.ndarray | None, rows: int, fill: float) -> np.ndarray | None:
+        if array is None:
+            return None
+        pad = [(0, 0), (0, width - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
+        return np.pad(array, pad, constant_values=fill) if array.shape[0] == rows else array
+
+    labels = np.concatenate([padded(first.labels, len(first), IGNORE), padded(second.labels, len(second), IGNORE)])
+    soft = None
+    if first.soft_targets is not None or second.soft_targets is not None:
+        if first.soft_targets is None or second.soft_targets is None:
+            raise ValueError("join_tagged: both parts need soft targets, or neither")
+        soft = np.concatenate([padded(first.soft_targets, len(first), np.nan), padded(second.soft_targets, len(second), np.nan)])
+    return EncodedDataset(first.encodings + second.encodings, labels, soft, per_token_labels=True, evaluation=first.evaluation)
 
 
 def answer_positions(window: Encoding, answer_start: int, answer_end: int) -> tuple[int, int]:
@@ -129,12 +164,12 @@ class TaskObjective:
 
 
 @torch.no_grad()
-def _outputs_per_example(model: torch.nn.Module, data: EncodedDataset, pad_id: int, batch_size: int = 64) -> list:
+def _outputs_per_example(model: torch.nn.Module, data: EncodedDataset, pad_id: int, batch_size: int = 64, advance=None) -> list:
     """Each example's outputs (a [tokens, ...] array, or a tuple of them) without padding; split
-    across the ranks of a job."""
+    across the ranks of a job. `advance(n)` is called as batches finish (a progress bar)."""
     model.eval()
     out: list = []
-    for encoding, parts in zip(data.encodings, forward_all(model, data, pad_id, batch_size)):
+    for encoding, parts in zip(data.encodings, forward_all(model, data, pad_id, batch_size, advance=advance)):
         n = len(encoding.input_ids)
         trimmed = tuple(a[:n] for a in parts)
         out.append(trimmed if len(trimmed) > 1 else trimmed[0])
@@ -146,8 +181,13 @@ def teacher_word_logits(teacher: torch.nn.Module, sentences: Sequence[Sequence[s
     """Each sentence's teacher logits per word [words, C]: the word's first piece's, in the
     teacher's own tokenization (`teacher.encode_words`); NaN for words its window cut off. Word
     level is where two tokenizers meet: the student takes them on its own first pieces."""
+    from edge_albert.progress import progress_bar
+    from edge_albert.training.distributed import is_main
+
     encodings = [teacher.encode_words(list(words), max_length=max_length) for words in sentences]
-    outputs = _outputs_per_example(teacher, EncodedDataset(encodings, np.zeros(len(encodings), np.int64)), teacher.pad_id, batch_size)
+    with progress_bar(len(encodings), "teacher", unit="sentence", shown=is_main()) as advance:
+        outputs = _outputs_per_example(teacher, EncodedDataset(encodings, np.zeros(len(encodings), np.int64)), teacher.pad_id, batch_size,
+                                       advance=advance)
     out = []
     for words, enc, logits in zip(sentences, encodings, outputs):
         per_word = np.full((len(words), logits.shape[-1]), np.nan, np.float32)
@@ -230,14 +270,18 @@ class TokenClassificationObjective(TaskObjective):
     distills = True
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE)
+        gold = labels >= 0  # not IGNORE, not UNLABELED
+        if not gold.any():
+            return logits.sum() * 0.0  # a batch of unlabelled sentences only: no hard term (and no NaN)
+        return F.cross_entropy(logits[gold], labels[gold])
 
     def loss_units(self, labels: np.ndarray) -> int:
         return int((labels != IGNORE).sum())  # the labelled first pieces of words
 
     def distillation_loss(self, logits: torch.Tensor, soft_targets: torch.Tensor, labels: torch.Tensor, alpha: float, temperature: float) -> torch.Tensor:
         """DistilBERT's loss per word: alpha * KL(teacher || student) at T (scaled by T^2) on each
-        word's first piece, where the teacher saw the word, + (1 - alpha) * cross-entropy on the labels."""
+        word's first piece, where the teacher saw the word, + (1 - alpha) * cross-entropy on the
+        labels. Unlabelled words (UNLABELED) take the soft term only."""
         seen = (labels != IGNORE) & torch.isfinite(soft_targets).all(-1)
         hard = self.loss(logits, labels)
         if not seen.any():
@@ -245,6 +289,7 @@ class TokenClassificationObjective(TaskObjective):
         t = temperature
         soft = F.kl_div(F.log_softmax(logits[seen] / t, dim=-1), F.log_softmax(soft_targets[seen] / t, dim=-1), log_target=True,
                         reduction="batchmean") * t * t
+        # (hard is 0 in a batch of unlabelled sentences only: every batch weighs the soft term alike)
         return alpha * soft + (1.0 - alpha) * hard
 
     def evaluate(self, model: torch.nn.Module, data: EncodedDataset, pad_id: int) -> dict[str, float]:
@@ -317,5 +362,5 @@ def objective_for(task: str) -> TaskObjective:
     return OBJECTIVES[get_task(task).name]()
 
 
-__all__ = ["teacher_word_logits", "word_soft_targets", "teacher_span_logits", "span_soft_targets", "encode_tagged", "encode_questions", "answer_positions", "TaskObjective", "TokenClassificationObjective",
+__all__ = ["UNLABELED", "encode_untagged", "join_tagged", "teacher_word_logits", "word_soft_targets", "teacher_span_logits", "span_soft_targets", "encode_tagged", "encode_questions", "answer_positions", "TaskObjective", "TokenClassificationObjective",
            "QuestionAnsweringObjective", "objective_for", "IGNORE"]

@@ -24,6 +24,7 @@ stays a random vector):
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,4 +181,56 @@ def unlabeled_transfer_texts(paths: list[Path], held: list[str], *, limit: int |
     return texts, {"read": read, "dropped": dropped, "kept": len(texts)}
 
 
-__all__ = ["EmbeddingTransfer", "teacher_embedding_init", "augment_texts", "unlabeled_transfer_texts", "MASK_WORD", "CONNECTIVES"]
+# Words as CoNLL-2003 writes them, near enough: runs of letters and digits (joined by inner
+# hyphens, dots, commas: "1996-08-22", "U.S", "1,000"), the clitics "'s" and "n't" ("do" "n't"),
+# and every other non-space character on its own.
+WORD = re.compile(r"\w+(?=n't\b)|n't\b|'s\b|\w+(?:[-.,&]\w+)*|[^\w\s]")
+# A sentence ends at ., ! or ? before white space and a capital, digit or quote.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def words_of(text: str) -> list[str]:
+    return WORD.findall(text)
+
+
+def unlabeled_word_sentences(paths: list[Path], held: list[list[str]], *, limit: int | None = None, seed: int = 0,
+                             text_column: str | None = None) -> tuple[list[list[str]], dict[str, int]]:
+    """Sentences as word lists for a tagger's teacher to tag: the sentences of SQuAD JSON files'
+    contexts, CoNLL files' sentences (their tags unread), the lines (or `text_column`) of other
+    files; deduplicated, none equal to a `held` (training or dev) sentence, of 3 words or more, and
+    a seeded sample of `limit` of them if given."""
+    from edge_albert.data.readers import read_texts
+
+    held_keys = {" ".join(w).lower() for w in held}
+    seen: set[str] = set()
+    out: list[list[str]] = []
+    read = dropped = 0
+    for path in map(Path, paths):
+        first_line = path.open(encoding="utf-8", errors="replace").readline() if path.is_file() else ""
+        if path.suffix == ".json" and first_line.lstrip().startswith("{"):
+            from edge_albert.data.squad import read_squad
+
+            contexts = dict.fromkeys(ex.context for ex in read_squad(path))
+            sentences = [words_of(s) for c in contexts for s in SENTENCE_END.split(c)]
+        elif first_line.startswith("-DOCSTART-"):
+            from edge_albert.data.conll import read_conll
+
+            sentences = [list(w) for w in read_conll(path).words]
+        else:
+            sentences = [words_of(t) for t in read_texts(path, text_column=text_column, option="unlabeled")]
+        for words in sentences:
+            read += 1
+            key = " ".join(words).lower()
+            if len(words) < 3 or key in held_keys or key in seen:
+                dropped += 1
+                continue
+            seen.add(key)
+            out.append(words)
+    if limit is not None and limit < len(out):
+        keep = sorted(random.Random(seed).sample(range(len(out)), limit))
+        out = [out[i] for i in keep]
+    return out, {"read": read, "dropped": dropped, "kept": len(out)}
+
+
+__all__ = ["EmbeddingTransfer", "teacher_embedding_init", "augment_texts", "unlabeled_transfer_texts", "unlabeled_word_sentences", "words_of",
+           "MASK_WORD", "CONNECTIVES"]

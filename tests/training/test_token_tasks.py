@@ -157,6 +157,77 @@ def test_ner_distillation_learns_from_the_teacher(ner_teacher, tmp_path, spiece_
         train_token_task("question-answering", DataSpec(conll, dev), tmp_path / "qa", config, tokenizer=spiece_model, teacher=teacher_dir)
 
 
+def test_unlabeled_words_take_the_soft_term_only():
+    from edge_albert.training.token_tasks import UNLABELED, TokenClassificationObjective
+
+    objective = TokenClassificationObjective()
+    nan = float("nan")
+    logits = torch.tensor([[[2.0, 0.0, -1.0], [0.5, 0.5, 0.0], [1.0, 1.0, 1.0]]])
+    teacher = torch.tensor([[[0.0, 2.0, 0.0], [nan, nan, nan], [1.0, 0.0, 3.0]]])
+    unlabeled = torch.tensor([[UNLABELED, IGNORE, UNLABELED]])
+    t = 2.0
+    p = torch.log_softmax(logits[0, [0, 2]] / t, -1)
+    q = torch.log_softmax(teacher[0, [0, 2]] / t, -1)
+    kl = float((q.exp() * (q - p)).sum() / 2) * t * t  # batchmean over the two tagged words
+    # No gold label anywhere: alpha times the KL, no NaN from an empty cross-entropy.
+    assert float(objective.distillation_loss(logits, teacher, unlabeled, 0.7, t)) == pytest.approx(0.7 * kl, rel=1e-5)
+    assert float(objective.loss(logits, unlabeled)) == 0.0
+    # The same words labelled: the hard term joins with 1 - alpha.
+    gold = torch.tensor([[1, IGNORE, 2]])
+    ce = float(torch.nn.functional.cross_entropy(logits[0, [0, 2]], torch.tensor([1, 2])))
+    assert float(objective.distillation_loss(logits, teacher, gold, 0.7, t)) == pytest.approx(0.7 * kl + 0.3 * ce, rel=1e-5)
+    assert objective.loss_units(unlabeled.numpy()) == objective.loss_units(gold.numpy()) == 2  # a micro-batch weighs its words
+
+
+def test_unlabeled_word_sentences_from_squad_conll_and_text(tmp_path, conll_dev):
+    from edge_albert.training.transfer import unlabeled_word_sentences
+
+    squad = small_squad(tmp_path, 1)
+    text = tmp_path / "lines.txt"
+    text.write_text("EU rejects German call to boycott British lamb .\nBlackburn's U.S. sales don't stop.\nToo short\n"
+                    "Blackburn's U.S. sales don't stop.\n")
+    held = [list(w) for w in conll_dev.words[:5]]
+    conll = tmp_path / "part.txt"
+    conll.write_text("-DOCSTART- -X- -X- O\n\n" + "\n\n".join("\n".join(f"{w} NNP B-NP O" for w in words) for words in conll_dev.words[:8]) + "\n")
+    sentences, counts = unlabeled_word_sentences([squad, conll, text], held)
+    # The context "Architecturally, the school has a Catholic character. Atop the Main Building's ..."
+    assert sentences[0] == ["Architecturally", ",", "the", "school", "has", "a", "Catholic", "character", "."]
+    assert sentences[1][:6] == ["Atop", "the", "Main", "Building", "'s", "gold"]
+    assert all(len(w) >= 3 for w in sentences) and ["Too", "short"] not in sentences
+    assert not any(w in held for w in sentences)  # no training or dev sentence reaches the transfer set
+    assert ["Blackburn", "'s", "U.S", ".", "sales", "do", "n't", "stop", "."] in sentences
+    assert sentences.count(["Blackburn", "'s", "U.S", ".", "sales", "do", "n't", "stop", "."]) == 1
+    assert counts["kept"] == len(sentences) and counts["read"] == counts["kept"] + counts["dropped"]
+    sample, _ = unlabeled_word_sentences([squad, conll, text], held, limit=3, seed=1)
+    assert len(sample) == 3 and all(s in sentences for s in sample)
+
+
+def test_ner_distillation_on_unlabeled_sentences(ner_teacher, tmp_path, spiece_model):
+    """The teacher tags unlabelled sentences (SQuAD contexts here) that the student learns beside
+    the labelled ones; QA refuses them in one line."""
+    from click.testing import CliRunner
+
+    from edge_albert.cli import main
+
+    _, teacher_dir, conll, dev = ner_teacher
+    squad = small_squad(tmp_path, 3)
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["distill", "--task", "token-classification", "--teacher", str(teacher_dir), "--train", str(conll),
+                                       "--dev", str(dev), "--limit", "100", "--unlabeled", str(squad), "--tokenizer", str(spiece_model),
+                                       "--epochs", "1", "--batch-size", "16", "--max-length", "48", "--threads", "1", "-o", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads((run / "unlabeled.json").read_text())
+    assert counts["kept"] > 10
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    start = next(e for e in log if e["event"] == "start")
+    assert start["train_examples"] == 100 + counts["kept"]
+    assert all(np.isfinite(e["loss"]) for e in log if e["event"] == "step")
+    assert len(list((run / "cache").glob("teacher-examples-*.npz"))) == 2  # labelled and unlabelled sentences, cached apart
+    refused = CliRunner().invoke(main, ["distill", "--task", "question-answering", "--teacher", str(teacher_dir), "--train", str(squad),
+                                        "--unlabeled", str(squad), "-o", str(tmp_path / "qa")])
+    assert refused.exit_code != 0 and "--unlabeled works for text-classification and token-classification" in refused.output
+
+
 def small_squad(tmp_path, paragraphs: int) -> "Path":
     """The first `paragraphs` paragraphs of SQuAD train's first article, as a SQuAD file."""
     from tests.conftest import shared_file
