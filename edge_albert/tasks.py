@@ -53,6 +53,11 @@ class Task:
         return len(metadata["labels"]) if metadata.get("labels") else None
 
     @property
+    def has_choices(self) -> bool:
+        """Inputs [batch, choices, sequence] (multiple choice)."""
+        return len(self.input_axes) == 3
+
+    @property
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         axes = {name: dict(self.input_axes) for name in INPUTS}
         axes.update(self.output_axes)

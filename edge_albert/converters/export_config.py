@@ -63,7 +63,7 @@ class AlbertExportConfig:
     def sample_inputs(self, batch: int = 2, length: int = 16, choices: int = 3) -> tuple[torch.Tensor, ...]:
         g = torch.Generator().manual_seed(0)
         # Multiple choice takes [batch, choices, length].
-        shape = (batch, choices, length) if len(self.task.input_axes) == 3 else (batch, length)
+        shape = (batch, choices, length) if self.task.has_choices else (batch, length)
         ids = torch.randint(5, self.model.config.vocab_size, shape, generator=g)
         mask = torch.ones_like(ids)
         mask[-1, ..., length // 2:] = 0

@@ -135,8 +135,7 @@ def convert_to_flatbuffer(export: AlbertExportConfig, buckets: Sequence[int], st
     import litert_torch
 
     _quiet_converter()
-    one_choice = len(export.task.input_axes) == 3
-    module = (_OneChoice(export.model) if one_choice else _NamedOutputs(export.model, export.outputs)).eval()
+    module = (_OneChoice(export.model) if export.task.has_choices else _NamedOutputs(export.model, export.outputs)).eval()
     converter = None
     for length in sorted(buckets):
         kwargs = {
@@ -181,7 +180,7 @@ def export_tflite(
             raise InputError(f"TFLite conversion failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", checkpoint) from None
         metadata = export.metadata(format="tflite", buckets=buckets, input_dtype="int32", precision="float32",
                                    # multiple choice: each run scores one (question, choice) pair
-                                   **({"choice_per_run": True} if len(export.task.input_axes) == 3 else {}))
+                                   **({"choice_per_run": True} if export.task.has_choices else {}))
         stage.write_bytes(finish_tflite(flatbuffer, metadata))
     return ExportResult(output, "tflite", output.stat().st_size, parameter_count(export.model), metadata)
 

@@ -40,9 +40,8 @@ def read_choice_questions(path: Path, *, limit: int | None = None, labeled: bool
         question, choices, label = row.get("question"), row.get("choices"), row.get("label")
         if not isinstance(question, str) or not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
             raise InputError(f"line {number}: needs a question string and a list of at least two choice strings", path)
-        if not labeled and label is None:
-            pass
-        elif isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(choices):
+        unlabeled_ok = label is None and not labeled
+        if not unlabeled_ok and (isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(choices)):
             raise InputError(f"line {number}: label must be the index of the right choice (0 to {len(choices) - 1}), got {label!r}", path)
         out.append(ChoiceQuestion(question, tuple(choices), label))
         if limit is not None and len(out) >= limit:

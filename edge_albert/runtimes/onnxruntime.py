@@ -89,7 +89,7 @@ class OnnxRuntimeSession:
         if self.takes_text:
             raise InputError("this file takes text (the tokenizer is inside its graph): run_text(texts), not token ids", self.path)
         feed = {name: np.ascontiguousarray(batch[name], dtype=np.int64) for name in INPUT_NAMES}
-        if len(self.task.input_axes) == 3 and feed["input_ids"].ndim == 2:
+        if self.task.has_choices and feed["input_ids"].ndim == 2:
             # Multiple choice: a plain [batch, length] batch is one choice per example (latency runs).
             feed = {name: value[:, None, :] for name, value in feed.items()}
         if self.fixed_length:

@@ -34,7 +34,7 @@ class TorchSession:
 
         with torch.no_grad():
             tensors = [torch.from_numpy(np.asarray(batch[k], dtype=np.int64)) for k in ("input_ids", "attention_mask", "token_type_ids")]
-            if len(self.task.input_axes) == 3 and tensors[0].dim() == 2:  # multiple choice: one choice per example
+            if self.task.has_choices and tensors[0].dim() == 2:  # multiple choice: one choice per example
                 tensors = [t[:, None, :] for t in tensors]
             out = self.model(*tensors)
         # Several outputs (question answering's start and end scores) stacked on a last axis.
