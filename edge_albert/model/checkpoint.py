@@ -173,7 +173,10 @@ def load_model(
         # Hugging Face's masked-LM files saved from a pretraining model (albert-base-v2's) carry
         # the pooler and the sentence-order head; transformers ignores them on load, so do we.
         state = {k: v for k, v in state.items() if not k.startswith(("albert.pooler.", "sop_classifier."))}
-    prefix = getattr(cls, "file_prefix", "")
+    # A base-model file (transformers' AlbertModel, a sentence encoder) names its tensors without the
+    # "albert." a task head puts before them; as transformers' base_model_prefix does, a head model
+    # takes such a file's encoder (its head is then missing: refused unless `new_head_ok`).
+    prefix = getattr(cls, "file_prefix", "") or ("albert." if any(k.startswith("albert.") for k in expected) else "")
     if prefix and not any(k.startswith(prefix) for k in state):
         state = {prefix + k: v for k, v in state.items()}
     head_prefixes = ("classifier.", "qa_outputs.", "predictions.", "sop_classifier.", "albert.pooler.", "dropout.")

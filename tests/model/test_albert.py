@@ -15,6 +15,7 @@ from edge_albert.model.albert import (
     set_encoder_dropout,
 )
 from edge_albert.model.checkpoint import load_model, save_model
+from edge_albert.errors import InputError
 from edge_albert.model.config import AlbertConfig, preset_config
 
 # The reference itself fails when inner_group_num > num_hidden_layers / num_hidden_groups (its
@@ -120,6 +121,27 @@ def test_token_classifier_starts_from_a_sequence_classifier(tmp_path):
     source = load_model(tmp_path / "cls")
     assert torch.equal(ner.albert.embeddings.word_embeddings.weight, source.albert.embeddings.word_embeddings.weight)
     assert ner.classifier.weight.shape == (5, 48)
+
+
+def test_heads_start_from_a_base_model_file_as_transformers_does(tmp_path):
+    """transformers' AlbertModel saves its tensors without the "albert." prefix; a head model takes
+    that encoder (as transformers' base_model_prefix does) and is refused without new_head_ok."""
+    torch.manual_seed(0)
+    base = transformers.AlbertModel(transformers.AlbertConfig(vocab_size=300, embedding_size=16, hidden_size=48, num_hidden_layers=2,
+                                                               num_attention_heads=4, intermediate_size=96)).eval()
+    base.save_pretrained(tmp_path / "base")
+    qa = load_model(tmp_path / "base", AlbertForQuestionAnswering, new_head_ok=True)
+    ref = transformers.AlbertForQuestionAnswering.from_pretrained(tmp_path / "base").eval()
+    assert torch.equal(qa.albert.embeddings.word_embeddings.weight, base.embeddings.word_embeddings.weight)
+    with torch.no_grad():
+        qa.qa_outputs.load_state_dict(ref.qa_outputs.state_dict())
+        ids, mask, types = batch()
+        start, end = qa(ids, mask, types)
+        out = ref(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    assert (start - out.start_logits).abs().max().item() <= 1e-5
+    assert (end - out.end_logits).abs().max().item() <= 1e-5
+    with pytest.raises(InputError, match="tensor"):
+        load_model(tmp_path / "base", AlbertForQuestionAnswering)
 
 
 def test_pretraining_heads_match_reference_with_tied_decoder(tmp_path):
