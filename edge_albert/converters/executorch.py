@@ -13,6 +13,7 @@ and written as a `.pte` program.
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from pathlib import Path
@@ -33,14 +34,38 @@ def sample_row(export: AlbertExportConfig, length: int = 16) -> tuple[torch.Tens
     return ids, mask, types
 
 
+TANH_GELU = ("gelu_new", "gelu_pytorch_tanh")
+
+
+def tanh_gelu(x: torch.Tensor) -> torch.Tensor:
+    """GELU's tanh approximation spelled out. ExecuTorch 1.5's XNNPACK lowering drops aten.gelu's
+    approximate="tanh" and runs the exact (erf) GELU instead (fixed upstream by
+    pytorch/executorch#22851, for later runtimes): up to 5e-4 per activation, 1e-3 on a trained
+    model's logits. tanh, mul and add lower to XNNPACK as they are."""
+    return 0.5 * x * (1.0 + torch.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+
+
+def with_spelled_out_gelu(module: torch.nn.Module) -> torch.nn.Module:
+    """`module`, or a copy whose tanh-GELU activations are `tanh_gelu`, for the XNNPACK lowering."""
+    config = getattr(module, "config", None)
+    if getattr(config, "hidden_act", None) not in TANH_GELU:
+        return module  # exact GELU, ReLU, or a traced graph (spelled out when it was traced)
+    module = copy.deepcopy(module)
+    for sub in module.modules():
+        if callable(getattr(sub, "activation", None)):
+            sub.activation = tanh_gelu
+    return module
+
+
 def export_program(export: AlbertExportConfig, module: torch.nn.Module | None = None) -> torch.export.ExportedProgram:
     """`module` (default: the export's model) traced by torch.export at batch 1 with a dynamic
     sequence axis of MIN_LENGTH..max_length tokens."""
     sequence = torch.export.Dim("sequence", min=MIN_LENGTH, max=export.max_length)
     shapes = {name: {1: sequence} for name in export.inputs}
+    module = with_spelled_out_gelu(module if module is not None else export.model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.export.export(module if module is not None else export.model, sample_row(export), dynamic_shapes=shapes)
+        return torch.export.export(module, sample_row(export), dynamic_shapes=shapes)
 
 
 def _import_executorch():
@@ -114,4 +139,4 @@ def export_executorch(checkpoint: Path, output: Path, *, max_length: int | None 
     return write_program(export, program, output, force=force, precision="float32")
 
 
-__all__ = ["export_executorch", "export_program", "executorch_export_config", "lower_program", "sample_row", "write_program"]
+__all__ = ["export_executorch", "export_program", "tanh_gelu", "with_spelled_out_gelu", "executorch_export_config", "lower_program", "sample_row", "write_program"]

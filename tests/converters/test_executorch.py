@@ -109,3 +109,34 @@ def test_without_executorch_installed_the_error_names_the_extra(tmp_path, tiny_c
     with pytest.raises(InputError, match=r"edge-albert\[executorch\]"):
         convert(tiny_checkpoint, tmp_path / "m.pte", "executorch")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tanh_gelu_stays_tanh_in_the_xnnpack_program(tmp_path, tiny_checkpoint):
+    """ExecuTorch 1.5's XNNPACK lowering runs aten.gelu(approximate="tanh") as the exact GELU; the
+    export spells the tanh form out. A model whose FFN inputs are large enough for the two GELUs to
+    differ in its logits converts within 1e-4 of PyTorch."""
+    import torch
+    from torch.nn import functional as F
+
+    from edge_albert.converters.executorch import tanh_gelu
+    from edge_albert.model.checkpoint import save_model
+
+    x = torch.linspace(-6, 6, 1001)
+    assert (tanh_gelu(x) - F.gelu(x, approximate="tanh")).abs().max().item() <= 1e-6
+    model = load_model(tiny_checkpoint)
+    with torch.no_grad():
+        for layer in model.modules():
+            if hasattr(layer, "ffn"):
+                layer.ffn.weight.mul_(4.0)  # FFN inputs of a few units, where erf and tanh GELU part
+        model.classifier.weight.mul_(100.0)  # logits of a trained model's size (about 7 here)
+    checkpoint = save_model(model, tmp_path / "wide", tokenizer_model=tiny_checkpoint / "spiece.model")
+    ids = torch.tensor([[2, 45, 817, 96, 1204, 33, 3]])
+    with torch.no_grad():
+        tanh_logits = model(ids)
+        for layer in model.modules():
+            if hasattr(layer, "activation"):
+                layer.activation = F.gelu
+        erf_logits = model(ids)
+    assert (tanh_logits - erf_logits).abs().max().item() > 1e-3  # the bug would show
+    report = convert(checkpoint, tmp_path / "wide.pte", "executorch")
+    assert report.check.max_abs_logit_diff <= 1e-4
