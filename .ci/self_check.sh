@@ -2,12 +2,13 @@
 # The project eats its own cooking: train a small seeded model on an SST-2 subset, make every kind
 # of artifact the project produces (fp32, dynamic and static int8, fp16, pruned + int8, MediaPipe,
 # ONNX Runtime Mobile's .ort, an ExecuTorch program, an ONNX file with the tokenizer inside (text in),
-# a bundle run by the on-device runtime), validate them all (the fp32 and int8 files also on ARM64
-# under qemu: emulation costs 2-13 s per sentence for the float files; the .onnx ones also in
-# headless Chromium with onnxruntime-web and transformers.js's tokenizer), and gate on the committed baseline of
-# this CPU class and the floors. A change that costs accuracy, fidelity, size, relative latency or
-# quantization coverage, or changes the ARM64 (qemu) results, fails CI here. Then the same for a
-# small NER and a small question-answering model (.ci/self_check_tasks.sh).
+# a bundle run by the on-device runtime), validate them all (the fp32 and int8 files, the .ort and
+# the ExecuTorch program also on ARM64 under qemu: emulation costs 2-13 s per sentence for the float
+# files; the .onnx ones also in headless Chromium with onnxruntime-web and transformers.js's
+# tokenizer), and gate on the committed baseline of this CPU class and the floors. A change that
+# costs accuracy, fidelity, size, relative latency or quantization coverage, or changes the ARM64
+# (qemu) results, fails CI here. Then the same for a small NER and a small question-answering
+# model (.ci/self_check_tasks.sh).
 #   bash .ci/self_check.sh [--write-baseline]   (REPORT_OUT=path keeps the report)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +53,8 @@ edge-albert validate "$M" "$W/model.fp32.onnx" "$W/model.fp32.tflite" "$W/model.
   "$W/model.static.onnx" "$W/model.fp16.onnx" "$W/model.pruned.int8.onnx" "$W/model.mediapipe.tflite" "$W/model.int8.eabundle" "$W/model.int8.ort" \
   "$W/model.int8.text.onnx" "$W/model.int8.pte" --data "$SST2/dev.tsv" --no-memory --runs 10 -o "$W/report" \
   --target qemu-arm64 --target browser:2 --target-texts 12 --target-file model.fp32.onnx --target-file model.fp32.tflite \
-  --target-file model.int8.onnx --target-file model.int8.tflite --target-file model.static.onnx --target-file model.int8.ort
+  --target-file model.int8.onnx --target-file model.int8.tflite --target-file model.static.onnx --target-file model.int8.ort \
+  --target-file model.int8.pte
 # REPORT_OUT=path keeps this run's report for a look after the temporary folder is gone.
 if [ -n "${REPORT_OUT:-}" ]; then cp "$W/report/report.json" "$REPORT_OUT"; fi
 # One baseline per CPU class and core design (.ci/baselines/CLASS.CORE.json, named after the

@@ -37,7 +37,8 @@ def pytest_runtest_makereport(item, call):
 # modules that share an expensive session fixture share one group, hence one worker.
 SHARED_FIXTURE_GROUPS = {
     # executorch_programs: three programs lowered in ~3 min
-    "executorch": ("tests/converters/test_executorch.py", "tests/quantization/test_executorch.py", "tests/runtimes/test_executorch.py"),
+    "executorch": ("tests/converters/test_executorch.py", "tests/quantization/test_executorch.py", "tests/runtimes/test_executorch.py",
+                   "tests/targets/test_arm64_executorch.py"),
 }
 
 

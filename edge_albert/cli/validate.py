@@ -25,15 +25,16 @@ from edge_albert.cli.options import CHECKPOINT, FiniteRange, print_json
               help="Tokens per text for every model (classification); a fixed-length file (convert --fixed-length N) needs N or less. "
                    "Fixed-length latency points above it are left out.")
 @click.option("--target", "target_specs", multiple=True, metavar="SPEC",
-              help="Also run the .onnx/.tflite files on a target: qemu-arm64[:CPU] (cortex-a53, cortex-a72, cortex-a76, "
-                   "neoverse-n1, max; built on first use), ssh://[user@]host[:port][?python=python3&identity=KEY], or the .onnx files "
+              help="Also run the model files on a target: qemu-arm64[:CPU] (.onnx, .ort, .tflite and .pte; cortex-a53, cortex-a72, "
+                   "cortex-a76, neoverse-n1, max; built on first use), ssh://[user@]host[:port][?python=python3&identity=KEY] (.onnx, "
+                   ".ort, .tflite), or the .onnx files "
                    "in node[:THREADS] (onnxruntime-node) or browser[:THREADS] (headless Chromium, onnxruntime-web WebAssembly), both with "
                    "transformers.js's tokenizer (npm packages pinned, installed on first use). Repeatable. qemu-arm64 and ssh run "
                    "classification, token classification and question answering; node and browser run classification.")
 @click.option("--target-texts", default=32, show_default=True,
               help="Texts, sentences or questions (every context window) run on each target (per-input parity; emulation is slow).")
 @click.option("--target-file", "target_files", multiple=True, metavar="NAME",
-              help="Run only this artifact (file name) on the targets; repeatable. Default: every .onnx/.tflite artifact.")
+              help="Run only this artifact (file name) on the targets; repeatable. Default: every .onnx/.ort/.tflite/.pte artifact.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Directory for report.json, report.md and report.html.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report to stdout too.")
 def validate_cmd(reference, artifacts, data_file, text_column, label_column, limit, threads, runs, no_memory, max_length, target_specs, target_texts,
@@ -85,22 +86,31 @@ def validate_cmd(reference, artifacts, data_file, text_column, label_column, lim
 @click.option("--cache", "folder", type=click.Path(path_type=Path), default=None,
               help="Folder for the environment (default: $EDGE_ALBERT_CACHE/arm64 or ~/.cache/edge-albert/arm64).")
 @click.option("--refresh", is_flag=True, help="Rebuild even when a matching environment exists.")
+@click.option("--executorch", is_flag=True,
+              help="Also build the ExecuTorch folder that .pte files need (the host's executorch and torch for aarch64, with "
+                   "stand-ins for torch's CUDA libraries; about 450 MB to download; needs binutils-aarch64-linux-gnu). "
+                   "Otherwise built on the first .pte file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the environment as JSON.")
-def setup_arm64_cmd(folder, refresh, as_json) -> None:
+def setup_arm64_cmd(folder, refresh, executorch, as_json) -> None:
     """Build the ARM64 environment that `validate --target qemu-arm64` uses: qemu-user 10 from
     bookworm-backports, a Debian arm64 userland with Python 3.11 (debootstrap), and the aarch64
     wheels of this host's onnxruntime, ai-edge-litert, numpy and sentencepiece versions. Done once
     and cached (about 1-2 minutes and 420 MB); needs apt-get, debootstrap, and access to the Debian
     mirror and PyPI. Nothing on the host is installed or changed."""
-    from edge_albert.targets.arm64 import describe, ensure_arm64_environment
+    from edge_albert.targets.arm64 import describe, ensure_arm64_environment, ensure_executorch_site
 
-    env = ensure_arm64_environment(folder, refresh=refresh, log=lambda msg: click.echo(msg, err=True))
+    log = lambda msg: click.echo(msg, err=True)  # noqa: E731
+    env = ensure_arm64_environment(folder, refresh=refresh, log=log)
+    if executorch:
+        ensure_executorch_site(env, log=log)
     info = describe(env)
     if as_json:
         print_json(info)
     else:
+        extra = info["executorch"]
         click.echo(f"ARM64 environment ready in {env.folder} ({info['bytes'] / 1e6:.0f} MB): "
-                   + ", ".join(f"{k} {v}" for k, v in env.versions.items()))
+                   + ", ".join(f"{k} {v}" for k, v in env.versions.items())
+                   + (f"; ExecuTorch: executorch {extra['versions']['executorch']}, torch {extra['versions']['torch']}" if extra else ""))
 
 
 @main.command("check")

@@ -13,6 +13,11 @@ apt downloads:
 - wheels: the host's versions of onnxruntime, ai-edge-litert, numpy and sentencepiece, for
   aarch64, with `pip install --target`. Every manylinux glibc tag is listed: pip does not expand
   a tag to older glibc versions, and with too few tags it silently picks an old release.
+- ExecuTorch, on first use of a `.pte` file: a second folder (`site-executorch`) with the host's
+  versions of executorch and torch for aarch64 (its Python runtime links torch's libraries) and
+  the pure-Python modules their imports need. PyPI's aarch64 torch is a CUDA build whose NVIDIA
+  libraries the registries hold as empty placeholders; `cuda_stubs` writes stand-ins that report
+  "no CUDA device", so torch imports and runs on the CPU. About 450 MB to download.
 """
 
 from __future__ import annotations
@@ -22,15 +27,16 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import asdict, dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 from edge_albert.cache import build_lock, cache_dir
 from edge_albert.errors import InputError
+from edge_albert.staging import staged_directory
 from edge_albert.system_tools import find_tool
 from edge_albert.targets.base import PACKAGE_ROOT, Target, TargetError, check_process
+from edge_albert.targets.harness import JOB_FILE
 
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -38,6 +44,11 @@ WHEELS = ("onnxruntime", "ai-edge-litert", "numpy", "sentencepiece")
 GLIBC_MINORS = range(17, 37)  # manylinux_2_17 .. manylinux_2_36 (bookworm has glibc 2.36)
 CPUS = ("cortex-a53", "cortex-a72", "cortex-a76", "neoverse-n1", "max")
 ENV_FILE = "environment.json"
+EXECUTORCH_SITE = "site-executorch"
+# What importing torch and executorch's runtime needs beyond the base site, installed without their
+# requirements (torch's name CUDA wheels; executorch's the whole export stack).
+EXECUTORCH_WHEELS = ("torch", "executorch", "typing-extensions", "sympy", "mpmath", "networkx", "filelock", "jinja2", "markupsafe", "fsspec",
+                     "ruamel.yaml", "pyyaml", "tabulate", "packaging", "flatbuffers")
 
 
 @dataclass
@@ -52,9 +63,15 @@ class Arm64Environment:
     def python(self) -> Path:
         return self.root / "usr" / "bin" / "python3.11"
 
-    def command(self, args: list[str], cpu: str = "cortex-a72") -> tuple[list[str], dict[str, str]]:
-        """The host command and environment that run the guest's python with `args`."""
-        env = dict(os.environ, QEMU_CPU=cpu, PYTHONPATH=f"{self.site}:{PACKAGE_ROOT}", PYTHONDONTWRITEBYTECODE="1",
+    @property
+    def executorch_site(self) -> Path:
+        return self.folder / EXECUTORCH_SITE
+
+    def command(self, args: list[str], cpu: str = "cortex-a72", *, executorch: bool = False) -> tuple[list[str], dict[str, str]]:
+        """The host command and environment that run the guest's python with `args` (with the
+        ExecuTorch folder on its path when `executorch`)."""
+        sites = [str(self.executorch_site)] if executorch else []
+        env = dict(os.environ, QEMU_CPU=cpu, PYTHONPATH=":".join([*sites, str(self.site), str(PACKAGE_ROOT)]), PYTHONDONTWRITEBYTECODE="1",
                    PYTHONNOUSERSITE="1")
         env.pop("PYTHONHOME", None)
         return [str(self.qemu), "-L", str(self.root), str(self.python), *args], env
@@ -139,13 +156,51 @@ def _bootstrap(root: Path, mirror: str) -> None:
     shutil.rmtree(root / "var" / "cache" / "apt" / "archives", ignore_errors=True)
 
 
-def _install_wheels(site: Path, versions: dict[str, str]) -> None:
+def _install_wheels(site: Path, versions: dict[str, str], *, no_deps: bool = False) -> None:
     platforms = ["--platform", "manylinux2014_aarch64"]
     for minor in GLIBC_MINORS:
         platforms += ["--platform", f"manylinux_2_{minor}_aarch64"]
     _run([find_tool("python3", "python") or "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-warn-conflicts",
-          "--target", str(site), "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", *platforms,
-          *[f"{k}=={v}" for k, v in versions.items()]], "pip install (aarch64 wheels)")
+          *(["--no-deps"] if no_deps else []), "--target", str(site), "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
+          "--abi", "cp311", *platforms, *[f"{k}=={v}" for k, v in versions.items()]], "pip install (aarch64 wheels)")
+
+
+def _executorch_versions() -> dict[str, str]:
+    out = {}
+    for name in EXECUTORCH_WHEELS:
+        try:
+            # the host's torch is "2.13.0+cpu"; PyPI's aarch64 wheel of the same release has no local tag
+            out[name] = importlib_metadata.version(name).split("+")[0]
+        except importlib_metadata.PackageNotFoundError:
+            raise InputError(f"{name} is not installed on this host; .pte files on the ARM64 target need pip install 'edge-albert[executorch]'") from None
+    return out
+
+
+def ensure_executorch_site(env: Arm64Environment, *, log=lambda msg: None) -> Path:
+    """The guest's ExecuTorch folder beside `env`'s site, built when missing or of other versions."""
+    from edge_albert.targets.cuda_stubs import write_cuda_stubs
+
+    versions = _executorch_versions()
+    folder = env.executorch_site
+    with build_lock(folder):
+        try:
+            if json.loads((folder / ENV_FILE).read_text(encoding="utf-8")).get("versions") == versions:
+                return folder
+        except (OSError, ValueError):
+            pass
+        log("aarch64 wheels: " + ", ".join(f"{k}=={v}" for k, v in versions.items() if k in ("torch", "executorch")))
+        # Built beside the final folder and renamed when complete: an interrupted setup leaves nothing half-built.
+        with staged_directory(folder, force=True) as work:
+            _install_wheels(work, versions, no_deps=True)
+            libs = [p for p in (work / "torch" / "lib").glob("*.so*") if p.is_file()] + [p for p in (work / "executorch").rglob("*.so") if p.is_file()]
+            present = {p.name for p in libs}
+            for sub in ("lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu"):
+                if (env.root / sub).is_dir():
+                    present |= {p.name for p in (env.root / sub).iterdir()}
+            # torch's libraries find their neighbours through RPATH $ORIGIN: the stubs go beside them
+            stubs = write_cuda_stubs(libs, present, work / "torch" / "lib")
+            (work / ENV_FILE).write_text(json.dumps({"versions": versions, "cuda_stubs": stubs}, indent=2) + "\n")
+    return folder
 
 
 def ensure_arm64_environment(folder: Path | None = None, *, refresh: bool = False, log=lambda msg: None) -> Arm64Environment:
@@ -166,8 +221,7 @@ def ensure_arm64_environment(folder: Path | None = None, *, refresh: bool = Fals
 def _build(folder: Path, versions: dict[str, str], log) -> None:
     mirror = _mirror()
     # Build beside the final folder and rename when complete: an interrupted setup leaves nothing half-built.
-    work = Path(tempfile.mkdtemp(prefix=".arm64-build-", dir=folder.parent))
-    try:
+    with staged_directory(folder, force=True) as work:
         log(f"qemu-user from {SUITE}-backports ({mirror})")
         _fetch_qemu(work, mirror, work / "qemu-aarch64")
         log("arm64 userland with python3 (debootstrap)")
@@ -178,12 +232,6 @@ def _build(folder: Path, versions: dict[str, str], log) -> None:
         shutil.rmtree(work / "qemu-deb", ignore_errors=True)
         qemu_version = subprocess.run([str(work / "qemu-aarch64"), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
         (work / ENV_FILE).write_text(json.dumps({"versions": versions, "qemu": qemu_version, "mirror": mirror}, indent=2) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        work.rename(folder)
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
 
 
 class QemuArm64Target(Target):
@@ -195,6 +243,7 @@ class QemuArm64Target(Target):
         self._environment = environment  # built on first use, so parsing a target spec stays cheap
         self.cpu = cpu
         self.name = f"qemu-arm64:{cpu}"
+        self.formats = (".onnx", ".ort", ".tflite", ".pte")
         self.emulated = f"qemu-aarch64 {cpu}"
         self.jobs = len(os.sched_getaffinity(0))
 
@@ -205,14 +254,23 @@ class QemuArm64Target(Target):
         return self._environment
 
     def execute(self, job_dir: Path, *, timeout: float) -> None:
-        cmd, env = self.environment.command(["-m", "edge_albert.targets.harness", str(job_dir)], self.cpu)
+        job = json.loads((Path(job_dir) / JOB_FILE).read_text(encoding="utf-8"))
+        executorch = any(m["file"].endswith(".pte") for m in job["models"])
+        if executorch:
+            ensure_executorch_site(self.environment)
+        cmd, env = self.environment.command(["-m", "edge_albert.targets.harness", str(job_dir)], self.cpu, executorch=executorch)
         proc = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
         check_process(proc, f"harness under {self.emulated}")
 
 
 def describe(env: Arm64Environment) -> dict:
     size = sum(p.stat().st_size for p in env.folder.rglob("*") if p.is_file() and not p.is_symlink())
-    return {**{k: str(v) for k, v in asdict(env).items() if k != "versions"}, "versions": env.versions, "bytes": size}
+    info = {**{k: str(v) for k, v in asdict(env).items() if k != "versions"}, "versions": env.versions, "bytes": size}
+    try:
+        info["executorch"] = json.loads((env.executorch_site / ENV_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info["executorch"] = None  # built on the first .pte file
+    return info
 
 
-__all__ = ["Arm64Environment", "ensure_arm64_environment", "load_arm64_environment", "QemuArm64Target", "default_cache", "describe", "CPUS"]
+__all__ = ["Arm64Environment", "ensure_arm64_environment", "ensure_executorch_site", "load_arm64_environment", "QemuArm64Target", "default_cache", "describe", "CPUS"]

@@ -63,6 +63,7 @@ class LocalTarget(Target):
     """This host's Python in a fresh process: the same harness, no emulation."""
 
     name = "local"
+    formats = (".onnx", ".ort", ".tflite", ".pte")
 
     def execute(self, job_dir: Path, *, timeout: float) -> None:
         env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT), PYTHONDONTWRITEBYTECODE="1")
@@ -176,7 +177,7 @@ def run_on_target(
     artifacts = [Path(a) for a in artifacts]
     for a in artifacts:
         if not a.is_file() or a.suffix not in FILE_RUNTIMES:
-            raise InputError("targets run .onnx, .ort and .tflite files only", a)
+            raise InputError("targets run .onnx, .ort, .tflite and .pte files only", a)
         if a.suffix not in target.formats:
             raise InputError(f"target {target.name} runs {' and '.join(target.formats)} files only", a)
     inputs = [list(t) if not isinstance(t, str) else t for t in texts]

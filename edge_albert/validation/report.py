@@ -217,13 +217,15 @@ def validate(
 
 
 def _target_files(paths: Sequence[Path], target_files: Sequence[str] | None) -> list[Path]:
-    """The artifacts the targets run: the .onnx/.ort/.tflite files (bundles run here only), only
+    """The artifacts the targets run: the .onnx/.ort/.tflite/.pte files (bundles run here only), only
     those named in `target_files` when given."""
-    files = [p for p in paths if p.is_file() and p.suffix in (".onnx", ".ort", ".tflite")]
+    from edge_albert.runtimes import FILE_RUNTIMES
+
+    files = [p for p in paths if p.is_file() and p.suffix in FILE_RUNTIMES]
     if target_files is not None:
         unknown = set(target_files) - {p.name for p in files}
         if unknown:
-            raise InputError(f"--target-file {sorted(unknown)[0]} is not one of the .onnx/.ort/.tflite artifacts given")
+            raise InputError(f"--target-file {sorted(unknown)[0]} is not one of the .onnx/.ort/.tflite/.pte artifacts given")
         files = [p for p in files if p.name in set(target_files)]
     return files
 

@@ -25,6 +25,15 @@ def int8_artifacts(tmp_path_factory, trained_checkpoint, trained_artifacts) -> d
     }
 
 
+@pytest.fixture(scope="session")
+def arm64_env():
+    """The cached ARM64 environment (qemu, Debian arm64 userland, aarch64 wheels), built on first use."""
+    from edge_albert.targets.arm64 import ensure_arm64_environment
+
+    require_tool("debootstrap", package="debootstrap")
+    return ensure_arm64_environment()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,20 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from edge_albert.targets import run_on_target
-from tests.conftest import require_tool
 
 TEXTS = 8
-
-
-@pytest.fixture(scope="module")
-def arm64_env():
-    from edge_albert.targets.arm64 import ensure_arm64_environment
-
-    require_tool("debootstrap", package="debootstrap")
-    return ensure_arm64_environment()
 
 
 def test_arm64_runtimes_match_x86_per_sentence(arm64_env, trained_checkpoint, int8_artifacts, sst2_dev):

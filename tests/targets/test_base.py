@@ -50,7 +50,7 @@ def test_host_logits_match_the_reference_model(trained_checkpoint, trained_artif
 
 
 def test_targets_refuse_checkpoint_directories_and_unknown_specs(trained_checkpoint):
-    with pytest.raises(InputError, match="onnx, .ort and .tflite files only"):
+    with pytest.raises(InputError, match="onnx, .ort, .tflite and .pte files only"):
         run_on_target(LocalTarget(), [trained_checkpoint], trained_checkpoint / "spiece.model", ["good"])
     with pytest.raises(InputError, match="unknown target"):
         parse_target("raspberry")
