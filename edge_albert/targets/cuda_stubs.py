@@ -8,8 +8,8 @@ symbol version the libraries require, so this module writes, for each missing NV
 small ELF whose functions all return 100 (cudaErrorNoDevice: "no CUDA device"), with the same
 soname and symbol versions, as CUDA's own `lib64/stubs` do for linking on machines without a GPU.
 
-It needs the host's binutils for aarch64 (`readelf`, `aarch64-linux-gnu-as`, `aarch64-linux-gnu-ld`:
-Debian's binutils-aarch64-linux-gnu).
+It needs the host's binutils for aarch64 (`aarch64-linux-gnu-readelf`, `-as` and `-ld`: Debian's
+binutils-aarch64-linux-gnu).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ CROSS_BINUTILS = "binutils-aarch64-linux-gnu"
 
 
 def _tool(name: str) -> str:
-    path = find_tool(name)
+    path = find_tool(f"aarch64-linux-gnu-{name}")
     if path is None:
-        raise InputError(f"{name} not found: apt-get install {CROSS_BINUTILS} (it builds the CUDA stubs aarch64 torch needs to import)")
+        raise InputError(f"aarch64-linux-gnu-{name} not found: apt-get install {CROSS_BINUTILS} (it builds the CUDA stubs aarch64 torch "
+                         "needs to import)")
     return path
 
 
@@ -100,9 +101,9 @@ def write_stub(soname: str, versions: dict[str, set[str]], out_dir: Path) -> Pat
         src, obj, vmap = Path(tmp) / "stub.s", Path(tmp) / "stub.o", Path(tmp) / "stub.map"
         src.write_text("\n".join(asm))
         vmap.write_text(script)
-        subprocess.run([_tool("aarch64-linux-gnu-as"), "-o", str(obj), str(src)], check=True, capture_output=True)
+        subprocess.run([_tool("as"), "-o", str(obj), str(src)], check=True, capture_output=True)
         target = out_dir / soname
-        subprocess.run([_tool("aarch64-linux-gnu-ld"), "-shared", "-soname", soname, f"--version-script={vmap}", "-o", str(target), str(obj)],
+        subprocess.run([_tool("ld"), "-shared", "-soname", soname, f"--version-script={vmap}", "-o", str(target), str(obj)],
                        check=True, capture_output=True)
     return target
 

@@ -54,5 +54,5 @@ def test_stubs_define_the_versions_the_libraries_require(tmp_path, arm64_env):
 
     lib = arm64_env.executorch_site / "torch" / "lib"
     wanted = missing_nvidia_symbols([lib / "libtorch_cpu.so"], present=set())["libcudart.so.13"]
-    defined = subprocess.run(["readelf", "--dyn-syms", "-W", str(lib / "libcudart.so.13")], capture_output=True, text=True, check=True).stdout
+    defined = subprocess.run(["aarch64-linux-gnu-readelf", "--dyn-syms", "-W", str(lib / "libcudart.so.13")], capture_output=True, text=True, check=True).stdout
     assert wanted and all(f"{name}@@{version}" in defined for version, names in wanted.items() for name in names)
