@@ -39,7 +39,7 @@ from edge_albert.progress import progress_bar
 from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
 from edge_albert.staging import staged_file
 from edge_albert.training.distributed import barrier, main_process_first, setup, sum_across_ranks
-from edge_albert.training.precision import autocast, grad_scaler, resolve_precision
+from edge_albert.training.precision import autocast, grad_scaler, resolve_precision, training_step_probe
 from edge_albert.training.trainer import TrainConfig, make_optimizer
 
 IGNORE = -100
@@ -246,6 +246,8 @@ def pretrain(
     if dropout is not None:
         model_config.hidden_dropout_prob = model_config.attention_probs_dropout_prob = model_config.classifier_dropout_prob = dropout
     model = AlbertForPreTraining(model_config).to(device)
+    if config.precision == "auto":  # now that the model exists: bf16 only where its steps are faster
+        precision = resolve_precision(config.precision, device, probe=training_step_probe(model, length=config.max_length))
     steps_per_epoch = math.ceil(n_texts / config.batch_size)
     total = steps_per_epoch * config.epochs if config.max_steps is None else min(config.max_steps, steps_per_epoch * config.epochs)
     optimizer, scheduler = make_optimizer(model, config, total)

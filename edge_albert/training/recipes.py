@@ -22,7 +22,7 @@ from edge_albert.tokenization import AlbertTokenizer, train_tokenizer
 from edge_albert.training.batching import EncodedDataset, encode_dataset
 from edge_albert.training.teacher import HFClassifier, cached_per_example, cached_teacher_outputs, default_teacher_base, load_teacher
 from edge_albert.training.distributed import current, is_main, main_process_first, setup
-from edge_albert.training.precision import resolve_precision
+from edge_albert.training.precision import resolve_precision, training_step_probe
 from edge_albert.training.trainer import TrainConfig, TrainResult, save_albert, train_classifier
 
 
@@ -246,8 +246,9 @@ def distill(
     if layer_pairs and train_data.pairs is not None:
         raise InputError("--hidden-weight works on single-text data; this data has a second text column", data.train)
     word_layers = [t for _, t in layer_pairs] or None
-    # The teacher labels the transfer set in the training arithmetic: bf16 is ~3x faster there too.
-    precision = resolve_precision(config.precision, current().device)
+    # The teacher labels the transfer set in bf16 where its own passes are clearly faster in it.
+    precision = resolve_precision(config.precision, current().device,
+                                  probe=training_step_probe(teacher_model, length=config.max_length) if config.precision == "auto" else None)
     outputs = cached_teacher_outputs(teacher, train_data, config.max_length, cache, teacher=teacher_model,
                                      batch_size=teacher_batch_size, features=features, word_layers=word_layers, precision=precision)
     logits = outputs.logits

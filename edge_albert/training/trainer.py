@@ -36,7 +36,7 @@ from edge_albert.progress import progress_bar
 from edge_albert.staging import staged_file
 from edge_albert.training.batching import Batch, EncodedDataset, forward_all, make_batch, training_batch_indices
 from edge_albert.training.distributed import Ranks, barrier, setup, sum_across_ranks
-from edge_albert.training.precision import autocast, grad_scaler, resolve_precision
+from edge_albert.training.precision import autocast, grad_scaler, resolve_precision, training_step_probe
 from edge_albert.training.word_states import WordStateDistiller, capture_layer_outputs
 
 if TYPE_CHECKING:
@@ -348,7 +348,8 @@ def train_classifier(
     if objective is not None and ((distilling and not objective.distills) or train.teacher_features is not None or train.word_targets is not None):
         raise InputError(f"this distillation is not available for {objective.task} yet; train the student on the labels")
     metric = objective.metric if objective is not None else "accuracy"
-    precision = resolve_precision(config.precision, device)
+    precision = resolve_precision(config.precision, device,
+                                  probe=training_step_probe(model, length=config.max_length) if config.precision == "auto" else None)
     projector = None
     if train.teacher_features is not None and config.feature_weight > 0:
         if not hasattr(model, "forward_with_features"):

@@ -10,7 +10,8 @@ import torch
 
 from edge_albert.errors import InputError
 from edge_albert.training.batching import EncodedDataset
-from edge_albert.training.precision import autocast, cpu_has_native_bf16, grad_scaler, resolve_precision
+from edge_albert.training import precision as precision_module
+from edge_albert.training.precision import autocast, cpu_has_native_bf16, grad_scaler, resolve_precision, training_step_probe
 from tests.training.test_trainer import data, run, small_model  # noqa: F401  (the module-scoped data fixture)
 
 
@@ -23,6 +24,39 @@ def test_resolve_precision():
     with pytest.raises(InputError, match="fp16 trains on a GPU only"):
         resolve_precision("fp16", "cpu")
     assert not grad_scaler("bf16", "cpu").is_enabled() and not grad_scaler("fp32", "cpu").is_enabled()
+
+
+def test_auto_keeps_bf16_only_where_the_probe_runs_clearly_faster(monkeypatch):
+    """On a CPU with native bf16, `auto` times the model's step both ways: bf16 that is slower (a
+    2-core AVX512-BF16 Xeon ran tiny at 0.64x) or only slightly faster stays fp32."""
+    import time
+
+    monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: True)
+
+    def probe_with(fp32_s: float, bf16_s: float):
+        return lambda: time.sleep(bf16_s if torch.is_autocast_enabled("cpu") else fp32_s)
+
+    assert resolve_precision("auto", probe=probe_with(0.03, 0.01)) == "bf16"
+    assert resolve_precision("auto", probe=probe_with(0.01, 0.03)) == "fp32"
+    assert resolve_precision("auto", probe=probe_with(0.0110, 0.0100)) == "fp32"  # 1.10x: under the 1.15x bar
+    assert resolve_precision("auto") == "bf16"  # no model to probe: the CPU's flags decide
+    monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: False)
+    assert resolve_precision("auto", probe=probe_with(0.03, 0.01)) == "fp32"  # emulated bf16 is never tried
+
+
+def test_training_step_probe_leaves_the_model_and_the_random_stream_as_they_were():
+    model = small_model(100).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    step = training_step_probe(model, batch=4, length=9)
+    step()
+    with autocast("bf16"):
+        step()
+    assert torch.equal(torch.rand(4), expected)
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_autocast_runs_matmuls_in_bf16_only_when_asked():
