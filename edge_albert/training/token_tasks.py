@@ -94,18 +94,15 @@ def join_tagged(first: EncodedDataset, second: EncodedDataset) -> EncodedDataset
     wider one's width); the first's evaluation is kept."""
     width = max(first.labels.shape[1], second.labels.shape[1])
 
-    def padded(array: np.ndarray | None, rows: int, fill: float) -> np.ndarray | None:
-        if array is None:
-            return None
-        pad = [(0, 0), (0, width - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
-        return np.pad(array, pad, constant_values=fill) if array.shape[0] == rows else array
+    def padded(array: np.ndarray, fill: float) -> np.ndarray:
+        return np.pad(array, [(0, 0), (0, width - array.shape[1])] + [(0, 0)] * (array.ndim - 2), constant_values=fill)
 
-    labels = np.concatenate([padded(first.labels, len(first), IGNORE), padded(second.labels, len(second), IGNORE)])
+    labels = np.concatenate([padded(first.labels, IGNORE), padded(second.labels, IGNORE)])
     soft = None
     if first.soft_targets is not None or second.soft_targets is not None:
         if first.soft_targets is None or second.soft_targets is None:
             raise ValueError("join_tagged: both parts need soft targets, or neither")
-        soft = np.concatenate([padded(first.soft_targets, len(first), np.nan), padded(second.soft_targets, len(second), np.nan)])
+        soft = np.concatenate([padded(first.soft_targets, np.nan), padded(second.soft_targets, np.nan)])
     return EncodedDataset(first.encodings + second.encodings, labels, soft, per_token_labels=True, evaluation=first.evaluation)
 
 

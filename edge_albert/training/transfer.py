@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -152,33 +154,43 @@ def augment_texts(texts: list[str], copies: int, *, seed: int = 0, p_mask: float
     return out
 
 
+T = TypeVar("T")
+
+
+def _fresh_sample(items: Iterable[T], key: Callable[[T], str], held_keys: set[str], *, limit: int | None, seed: int,
+                  long_enough: Callable[[T], bool] = lambda item: True) -> tuple[list[T], dict[str, int]]:
+    """`items` deduplicated by `key`, none whose key is held (a dev sentence in the transfer set
+    would leak its teacher label into training), none too short, and a seeded sample of `limit` of
+    them if given; with counts (read, dropped, kept)."""
+    seen: set[str] = set()
+    out: list[T] = []
+    read = dropped = 0
+    for item in items:
+        read += 1
+        k = key(item)
+        if not long_enough(item) or k in held_keys or k in seen:
+            dropped += 1
+            continue
+        seen.add(k)
+        out.append(item)
+    if limit is not None and limit < len(out):
+        keep = sorted(random.Random(seed).sample(range(len(out)), limit))
+        out = [out[i] for i in keep]
+    return out, {"read": read, "dropped": dropped, "kept": len(out)}
+
+
 def unlabeled_transfer_texts(paths: list[Path], held: list[str], *, limit: int | None = None, seed: int = 0,
                              text_column: str | None = None) -> tuple[list[str], dict[str, int]]:
-    """Texts of unlabelled files for the teacher to label: deduplicated, none equal to a text in
-    `held` (the labelled training and dev texts: a dev sentence in the transfer set would leak
-    its teacher label into training), and a seeded sample of `limit` of them if given.
+    """Texts of unlabelled files for the teacher to label (white space normalised): deduplicated,
+    none equal to a text in `held` (the labelled training and dev texts), and a seeded sample of
+    `limit` of them if given.
 
     Returns the texts and counts (read, dropped as duplicates or held texts, kept).
     """
     from edge_albert.data.readers import read_texts
 
-    held_keys = {" ".join(t.lower().split()) for t in held}
-    seen: set[str] = set()
-    texts: list[str] = []
-    read = dropped = 0
-    for path in paths:
-        for text in read_texts(path, text_column=text_column, option="unlabeled"):
-            read += 1
-            key = " ".join(text.lower().split())
-            if key in held_keys or key in seen:
-                dropped += 1
-                continue
-            seen.add(key)
-            texts.append(" ".join(text.split()))
-    if limit is not None and limit < len(texts):
-        keep = sorted(random.Random(seed).sample(range(len(texts)), limit))
-        texts = [texts[i] for i in keep]
-    return texts, {"read": read, "dropped": dropped, "kept": len(texts)}
+    texts = (" ".join(text.split()) for path in paths for text in read_texts(path, text_column=text_column, option="unlabeled"))
+    return _fresh_sample(texts, str.lower, {" ".join(t.lower().split()) for t in held}, limit=limit, seed=seed)
 
 
 # Words as CoNLL-2003 writes them, near enough: runs of letters and digits (joined by inner
@@ -201,35 +213,25 @@ def unlabeled_word_sentences(paths: list[Path], held: list[list[str]], *, limit:
     a seeded sample of `limit` of them if given."""
     from edge_albert.data.readers import read_texts
 
-    held_keys = {" ".join(w).lower() for w in held}
-    seen: set[str] = set()
-    out: list[list[str]] = []
-    read = dropped = 0
-    for path in map(Path, paths):
-        first_line = path.open(encoding="utf-8", errors="replace").readline() if path.is_file() else ""
+    def sentences_of(path: Path) -> list[list[str]]:
+        first_line = ""  # a missing file: read_texts below names it in one line
+        if path.is_file():
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                first_line = handle.readline()
         if path.suffix == ".json" and first_line.lstrip().startswith("{"):
             from edge_albert.data.squad import read_squad
 
             contexts = dict.fromkeys(ex.context for ex in read_squad(path))
-            sentences = [words_of(s) for c in contexts for s in SENTENCE_END.split(c)]
-        elif first_line.startswith("-DOCSTART-"):
+            return [words_of(s) for c in contexts for s in SENTENCE_END.split(c)]
+        if first_line.startswith("-DOCSTART-"):
             from edge_albert.data.conll import read_conll
 
-            sentences = [list(w) for w in read_conll(path).words]
-        else:
-            sentences = [words_of(t) for t in read_texts(path, text_column=text_column, option="unlabeled")]
-        for words in sentences:
-            read += 1
-            key = " ".join(words).lower()
-            if len(words) < 3 or key in held_keys or key in seen:
-                dropped += 1
-                continue
-            seen.add(key)
-            out.append(words)
-    if limit is not None and limit < len(out):
-        keep = sorted(random.Random(seed).sample(range(len(out)), limit))
-        out = [out[i] for i in keep]
-    return out, {"read": read, "dropped": dropped, "kept": len(out)}
+            return [list(w) for w in read_conll(path).words]
+        return [words_of(t) for t in read_texts(path, text_column=text_column, option="unlabeled")]
+
+    sentences = (words for path in map(Path, paths) for words in sentences_of(path))
+    return _fresh_sample(sentences, lambda words: " ".join(words).lower(), {" ".join(w).lower() for w in held}, limit=limit, seed=seed,
+                         long_enough=lambda words: len(words) >= 3)
 
 
 __all__ = ["EmbeddingTransfer", "teacher_embedding_init", "augment_texts", "unlabeled_transfer_texts", "unlabeled_word_sentences", "words_of",
