@@ -161,19 +161,23 @@ def recipes(runs: Path, threads: int) -> dict[str, list[str]]:
                           "--epochs", "5", "--max-steps", "18000", "--max-length", "64", "--eval-every", "2000", *t, "--json",
                           "-o", str(runs / "embed-distill")],
         # The QA teacher: the MiniLM encoder fine-tuned as an extractive question answerer in its own
-        # WordPiece tokenization, 256-token windows sharing 64; 540 steps of 16 windows (about 45 min
-        # on 2 threads), the first 1,000 dev questions scoring every 180 steps (the learning curve).
+        # WordPiece tokenization, 256-token windows sharing 64; 1,500 steps of 16 windows (24,000
+        # windows, about a quarter of one pass over SQuAD train), the first 1,000 dev questions
+        # scoring every 500 steps (the learning curve).
         "squad-teacher": ["edge-albert", "teacher", "--task", "question-answering", "--train", str(SQUAD / "train.json"), "--dev", str(SQUAD / "dev.json"),
-                          "--dev-limit", "1000", "--epochs", "1", "--max-steps", "540", "--batch-size", "16", "--lr", "1e-4", "--warmup-ratio", "0.1",
-                          "--max-length", "256", "--stride", "64", "--eval-every", "180", *t, "--json", "-o", str(runs / "squad-teacher")],
-        # The tiny QA students: the first 8,000 training questions (the teacher labels each once), 1,000
-        # steps of 32 windows, the first 1,000 dev questions scoring every 250 steps. squad-distill
-        # learns squad-teacher's start and end logits beside the labels (alpha 0.7, T 2) and starts
-        # from its word vectors; squad-tiny is the same student on the labels alone, MiniLM's word vectors to start.
+                          "--dev-limit", "1000", "--epochs", "1", "--max-steps", "1500", "--batch-size", "16", "--lr", "1e-4", "--warmup-ratio", "0.1",
+                          "--max-length", "256", "--stride", "64", "--eval-every", "500", *t, "--json", "-o", str(runs / "squad-teacher")],
+        # The QA student: three distinct 384-wide ALBERT layers (shapes/qa-student.json, 16,000
+        # pieces) started as squad-teacher cut to its layers 0, 2 and 4 (--teacher-layers), then
+        # distilled from its start and end logits beside the labels (alpha 0.7, T 2) on the first
+        # 12,000 training questions (the teacher labels each once), 2 epochs of 32 windows, the
+        # first 1,000 dev questions scoring every 250 steps.
         "squad-distill": ["edge-albert", "distill", "--task", "question-answering", "--teacher", str(runs / "squad-teacher" / "model"),
-                          "--train", str(SQUAD / "train.json"), "--dev", str(SQUAD / "dev.json"), "--limit", "8000", "--dev-limit", "1000",
-                          "--preset", "tiny", "--epochs", "4", "--max-steps", "1000", "--lr", "3e-4", "--alpha", "0.7", "--temperature", "2",
+                          "--train", str(SQUAD / "train.json"), "--dev", str(SQUAD / "dev.json"), "--limit", "12000", "--dev-limit", "1000",
+                          "--preset", str(SHAPES / "qa-student.json"), "--vocab-size", "16000", "--teacher-layers", "0,2,4",
+                          "--epochs", "2", "--lr", "1e-4", "--alpha", "0.7", "--temperature", "2",
                           "--max-length", "256", "--stride", "64", "--eval-every", "250", *t, "--json", "-o", str(runs / "squad-distill")],
+        # squad-tiny: the tiny preset on the labels alone, MiniLM's word vectors to start (no teacher layers).
         "squad-tiny": ["edge-albert", "train", "--task", "question-answering", "--train", str(SQUAD / "train.json"), "--dev", str(SQUAD / "dev.json"),
                        "--limit", "8000", "--dev-limit", "1000", "--teacher-embeddings", MINILM, "--preset", "tiny", "--epochs", "4", "--max-steps", "1000",
                        "--lr", "3e-4", "--max-length", "256", "--stride", "64", "--eval-every", "250", *t, "--json", "-o", str(runs / "squad-tiny")],

@@ -46,6 +46,8 @@ def test_user_errors_are_one_line_exit_2(tmp_path, tiny_checkpoint):
         ("teacher", "--task", "token-classification", "-o", tmp_path / "t"),
         ("distill", "--task", "token-classification", "--teacher", tmp_path, "--augment", "2", "--train", tmp_path / "c.txt", "-o", tmp_path / "d"),
         ("predict", tmp_path / "missing.eabundle", "--question", "q"),
+        ("distill", "--task", "question-answering", "--teacher", tmp_path, "--teacher-layers", "1,x", "-o", tmp_path / "q"),
+        ("distill", "--task", "question-answering", "--teacher", tmp_path, "--teacher-layers", "1,3", "--init", tiny_checkpoint, "-o", tmp_path / "q"),
     ]
     for args in cases:
         out = run(*args)

@@ -11,6 +11,18 @@ from edge_albert.cli.options import CHECKPOINT, DEVICE_OPTION, DISTILL_TASK_CHOI
 from edge_albert.errors import InputError
 
 
+
+def parse_layer_list(text: str) -> list[int]:
+    """--teacher-layers "1,3,5" -> [1, 3, 5]."""
+    try:
+        layers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"--teacher-layers takes comma-separated layer numbers such as 1,3,5, not {text!r}") from None
+    if len(set(layers)) != len(layers):
+        raise InputError(f"--teacher-layers names a layer twice: {text!r}")
+    return layers
+
+
 @main.command("tokenizer")
 @click.argument("text_files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Where to write spiece.model.")
@@ -245,6 +257,11 @@ def teacher_cmd(output: Path, base, task, stride, resume, as_json, **kw) -> None
 @click.option("--unlabeled-column", default=None, help="Text column of --unlabeled TSV/CSV/JSONL files (default: sentence or text).")
 @click.option("--teacher-embeddings/--no-teacher-embeddings", default=True, show_default=True,
               help="Start a new student's embeddings from a Hugging Face teacher's word vectors.")
+@click.option("--teacher-layers", default=None, metavar="I,J,...",
+              help="Start a new student as the Hugging Face teacher's own encoder cut to these layers (0-based; DistilBERT's "
+                   "initialisation): its embeddings, layers and task head, one distinct student layer per index. The student shape "
+                   "(--preset SHAPE.json) needs the teacher's width, FFN size, heads and activation, e.g. hidden_size and "
+                   "embedding_size 384, intermediate_size 1536, 12 heads, hidden_act gelu and 3 layers in 3 groups for 1,3,5 of MiniLM.")
 @click.option("--feature-weight", default=0.0, show_default=True, type=click.FloatRange(0.0),
               help="Representation distillation: weight of the MSE between the student's sentence representation (pooled output and "
                    "mean token state, through a learned projection) and the teacher's, standardised; 0 disables.")
@@ -263,6 +280,7 @@ def teacher_cmd(output: Path, base, task, stride, resume, as_json, **kw) -> None
               help="feature-extraction: drop transfer sentences of fewer words (SST-2's one-word phrases carry little).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Run directory; the student lands in OUTPUT/model.")
 def distill_cmd(output: Path, teacher, task, stride, alpha, temperature, init, preset, tokenizer, vocab_size, resume, augment, augment_join, teacher_embeddings,
+                teacher_layers,
                 feature_weight, hidden_weight, hidden_layers, unlabeled, unlabeled_limit, unlabeled_column, dropout, teacher_cache, similarity_weight,
                 min_words, as_json, **kw) -> None:
     """Knowledge distillation into an ALBERT student (DistilBERT loss: soft targets at T + hard labels).
@@ -277,12 +295,15 @@ def distill_cmd(output: Path, teacher, task, stride, alpha, temperature, init, p
     """
     from edge_albert.training.recipes import distill, train_token_task
 
+    layers = parse_layer_list(teacher_layers) if teacher_layers else None
+    if layers is not None and (init is not None or not teacher_embeddings):
+        raise InputError("--teacher-layers starts a new student from the teacher: drop --init / --no-teacher-embeddings")
     if task == "feature-extraction":
         from edge_albert.training.sentence_embeddings import distill_embeddings
 
         given = [name for name, value in {"--augment": augment, "--augment-join": augment_join, "--feature-weight": feature_weight,
                                           "--hidden-weight": hidden_weight, "--label-names": kw.get("label_names"),
-                                          "--dropout": dropout}.items() if value]
+                                          "--dropout": dropout, "--teacher-layers": teacher_layers}.items() if value]
         if given:
             raise InputError(f"{', '.join(given)} do not apply to --task feature-extraction; drop them")
         config = train_config(kw, default_lr=3e-4 if init is None else 5e-5)
@@ -305,11 +326,13 @@ def distill_cmd(output: Path, teacher, task, stride, alpha, temperature, init, p
         config = train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature)
         print_training(train_token_task(task, spec, output, config, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume,
                                  dropout=dropout, teacher=teacher, teacher_embeddings=None if teacher_embeddings else False, stride=stride,
-                                 unlabeled=list(unlabeled) or None, unlabeled_limit=unlabeled_limit, unlabeled_column=unlabeled_column), as_json)
+                                 unlabeled=list(unlabeled) or None, unlabeled_limit=unlabeled_limit, unlabeled_column=unlabeled_column,
+                                 teacher_layers=layers), as_json)
         return
     spec = data_spec(kw)
     config = train_config(kw, default_lr=3e-4 if init is None else 5e-5, alpha=alpha, temperature=temperature, feature_weight=feature_weight,
                            hidden_weight=hidden_weight, hidden_layers=hidden_layers)
     print_training(distill(spec, output, config, teacher=teacher, init=init, preset=preset, tokenizer=tokenizer, vocab_size=vocab_size, resume=resume,
                     augment=augment, augment_join=augment_join, teacher_embeddings=teacher_embeddings, unlabeled=list(unlabeled) or None,
-                    unlabeled_limit=unlabeled_limit, unlabeled_column=unlabeled_column, dropout=dropout, teacher_cache=teacher_cache), as_json)
+                    unlabeled_limit=unlabeled_limit, unlabeled_column=unlabeled_column, dropout=dropout, teacher_cache=teacher_cache,
+                    teacher_layers=layers), as_json)

@@ -212,6 +212,7 @@ def distill(
     unlabeled_column: str | None = None,
     dropout: float | None = None,
     teacher_cache: Path | None = None,
+    teacher_layers: Sequence[int] | None = None,
 ) -> TrainResult:
     """Distil `teacher` into an ALBERT student: soft targets at temperature T plus hard labels.
 
@@ -223,6 +224,7 @@ def distill(
     a seeded sample of `unlabeled_limit`, none equal to a training or dev text). `dropout` as in `train`.
     The teacher's outputs are cached in `teacher_cache` (default `run_dir/cache`), one entry per
     (teacher, text set, length), so runs sharing the folder label each text set once.
+    `teacher_layers` starts a new student as the teacher cut to those layers (`transfer.teacher_layer_init`).
     """
     from edge_albert.training.transfer import augment_texts, teacher_embedding_init, unlabeled_transfer_texts
     from edge_albert.training.word_states import WordStates, WordTargets, piece_starts_word
@@ -271,7 +273,14 @@ def distill(
     transfer = [(t, cached_teacher_outputs(teacher, t, config.max_length, cache, teacher=teacher_model, batch_size=teacher_batch_size,
                                            features=features, word_layers=word_layers, precision=precision)) for t in transfer_sets if len(t)]
 
-    if teacher_embeddings and init is None and isinstance(teacher_model, HFClassifier) and not resume:
+    if teacher_layers is not None:
+        if not isinstance(teacher_model, HFClassifier):
+            raise InputError("--teacher-layers needs a Hugging Face (BERT-layout) teacher; this one is an ALBERT checkpoint", teacher)
+        if init is None and not resume:
+            from edge_albert.training.transfer import teacher_layer_init
+
+            info["layer_transfer"] = asdict(teacher_layer_init(model, tok, teacher_model, teacher_layers))
+    elif teacher_embeddings and init is None and isinstance(teacher_model, HFClassifier) and not resume:
         info["embedding_transfer"] = asdict(teacher_embedding_init(model, tok, teacher_model))
     del teacher_model
     write_run_json(run_dir / "teacher.json", info)
@@ -308,6 +317,7 @@ def train_token_task(
     unlabeled: Sequence[Path] | None = None,
     unlabeled_limit: int | None = None,
     unlabeled_column: str | None = None,
+    teacher_layers: Sequence[int] | None = None,
 ) -> TrainResult:
     """Train an ALBERT for token classification (CoNLL files) or extractive question answering
     (SQuAD JSON): fine-tune `init` (its encoder; the head starts fresh when the checkpoint has
@@ -321,7 +331,8 @@ def train_token_task(
     resumed run does not run the teacher again. A tagger's teacher also tags the sentences of
     `unlabeled` files (`transfer.unlabeled_word_sentences`: SQuAD contexts, CoNLL files, text
     lines; `unlabeled_limit` of them sampled, none equal to a training or dev sentence), which the
-    student learns with the soft term alone."""
+    student learns with the soft term alone. `teacher_layers` starts a new student as the teacher
+    cut to those layers (`transfer.teacher_layer_init`) instead of from its word vectors alone."""
     from edge_albert.data.conll import read_conll
     from edge_albert.data.squad import read_squad
     from edge_albert.jsonfile import read_json
@@ -377,7 +388,15 @@ def train_token_task(
                 raise InputError(f"the teacher's labels {teacher_labels} differ from the data's {labels}", teacher)
         if teacher_embeddings is None:
             teacher_embeddings = Path(teacher)
-    if teacher_embeddings and init is None and not resume:
+    if teacher_layers is not None:
+        if teacher_model is None:
+            raise InputError("--teacher-layers needs a Hugging Face teacher of the task: pass --teacher")
+        if init is None and not resume:
+            from edge_albert.training.transfer import teacher_layer_init
+
+            info = teacher_layer_init(model, tok, teacher_model, teacher_layers)
+            write_run_json(run_dir / "teacher.json", {"layer_transfer": asdict(info), "teacher": str(teacher)})
+    elif teacher_embeddings and init is None and not resume:
         from edge_albert.training.transfer import teacher_embedding_init
 
         source = Path(teacher_embeddings)  # type: ignore[arg-type]

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import torch
 
+from edge_albert.errors import InputError
 from edge_albert.tokenization import SPIECE_UNDERLINE, AlbertTokenizer
 
 MASK_WORD = "[MASK]"
@@ -65,6 +66,21 @@ def _teacher_token_ids(piece: str, tokenizer, vocab: dict[str, int]) -> list[int
     return tokenizer(piece, add_special_tokens=False)["input_ids"]
 
 
+def _piece_vectors(student_tokenizer: AlbertTokenizer, teacher: torch.nn.Module, t_words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each student piece's vector: the mean of the teacher's word vectors of the tokens it maps
+    to; and which pieces found any (the others are left zero)."""
+    vectors = torch.zeros(student_tokenizer.vocab_size, t_words.shape[1])
+    found = torch.zeros(student_tokenizer.vocab_size, dtype=torch.bool)
+    # get_vocab() builds a fresh dict of the whole vocabulary on every call: once, not per piece.
+    t_vocab = teacher.tokenizer.get_vocab()
+    for i in range(student_tokenizer.vocab_size):
+        ids = _teacher_token_ids(student_tokenizer.sp.IdToPiece(i), teacher.tokenizer, t_vocab)
+        if ids:
+            vectors[i] = t_words[ids].mean(0)
+            found[i] = True
+    return vectors, found
+
+
 @torch.no_grad()
 def teacher_embedding_init(student: torch.nn.Module, student_tokenizer: AlbertTokenizer, teacher: torch.nn.Module) -> EmbeddingTransfer:
     """Initialise the student's word, position and token-type embeddings from a Hugging Face teacher.
@@ -81,15 +97,7 @@ def teacher_embedding_init(student: torch.nn.Module, student_tokenizer: AlbertTo
     if size > t_words.shape[1]:
         raise ValueError(f"student embedding size {size} is larger than the teacher's {t_words.shape[1]}")
 
-    vectors = torch.zeros(student_tokenizer.vocab_size, t_words.shape[1])
-    found = torch.zeros(student_tokenizer.vocab_size, dtype=torch.bool)
-    # get_vocab() builds a fresh dict of the whole vocabulary on every call: once, not per piece.
-    t_vocab = teacher.tokenizer.get_vocab()
-    for i in range(student_tokenizer.vocab_size):
-        ids = _teacher_token_ids(student_tokenizer.sp.IdToPiece(i), teacher.tokenizer, t_vocab)
-        if ids:
-            vectors[i] = t_words[ids].mean(0)
-            found[i] = True
+    vectors, found = _piece_vectors(student_tokenizer, teacher, t_words)
     mean = vectors[found].mean(0)
     vectors[~found] = mean
     _, singular, v = torch.linalg.svd(vectors[found] - mean, full_matrices=False)
@@ -115,6 +123,88 @@ def teacher_embedding_init(student: torch.nn.Module, student_tokenizer: AlbertTo
             emb.token_type_embeddings.weight[:n] = (t_types[:n] @ basis) * scale
     return EmbeddingTransfer(pieces=student_tokenizer.vocab_size, mapped=int(found.sum()), explained_variance=explained,
                              positions_copied=positions)
+
+
+@dataclass
+class LayerTransfer:
+    """What `teacher_layer_init` did."""
+
+    teacher_layers: list[int]
+    pieces: int
+    mapped: int  # pieces that found at least one teacher token
+    head_copied: bool
+
+
+def _bert_layers(teacher: torch.nn.Module) -> list[torch.nn.Module]:
+    layers = getattr(getattr(teacher.hf.base_model, "encoder", None), "layer", None)
+    if layers is None or not hasattr(layers[0], "intermediate"):
+        raise InputError(f"layer transfer needs a BERT-layout teacher; this one is {type(teacher.hf).__name__}")
+    return list(layers)
+
+
+@torch.no_grad()
+def teacher_layer_init(student: torch.nn.Module, student_tokenizer: AlbertTokenizer, teacher: torch.nn.Module,
+                       layers: Sequence[int]) -> LayerTransfer:
+    """Start the student as the teacher's own encoder cut to `layers` (DistilBERT's initialisation,
+    across tokenizers): student layer k is teacher layer `layers[k]`, the embeddings (word vectors
+    averaged over each piece's teacher tokens, positions, types, their LayerNorm) are the teacher's,
+    unprojected, the factorised embedding's mapping is the identity, and the task head is copied
+    where it has the same shape.
+
+    The student must have the teacher's width (`embedding_size` = `hidden_size` = the teacher's
+    hidden size), FFN size, head count and activation, and one distinct layer per entry of `layers`
+    (`num_hidden_groups` = `num_hidden_layers` = len(layers)). With those, and inputs whose pieces
+    are one teacher token each, the student computes what the teacher cut to `layers` computes.
+    """
+    hf = teacher.hf
+    t_config = hf.config
+    t_layers = _bert_layers(teacher)
+    config = student.config
+    wanted = {"embedding_size": t_config.hidden_size, "hidden_size": t_config.hidden_size, "intermediate_size": t_config.intermediate_size,
+              "num_attention_heads": t_config.num_attention_heads, "hidden_act": t_config.hidden_act,
+              "num_hidden_layers": len(layers), "num_hidden_groups": len(layers), "inner_group_num": 1}
+    wrong = [f"{k} {getattr(config, k)} (teacher layers need {v})" for k, v in wanted.items() if getattr(config, k) != v]
+    if wrong:
+        raise InputError("the student's shape does not take the teacher's layers: " + "; ".join(wrong)
+                         + "; give a --preset shape file with these fields")
+    bad = [i for i in layers if not 0 <= i < len(t_layers)]
+    if bad:
+        raise InputError(f"teacher layers {bad} do not exist; the teacher has layers 0 to {len(t_layers) - 1}")
+
+    t_emb = hf.base_model.embeddings
+    emb = student.albert.embeddings
+    t_words = t_emb.word_embeddings.weight
+    vectors, found = _piece_vectors(student_tokenizer, teacher, t_words.float())
+    vectors[~found] = vectors[found].mean(0)
+    emb.word_embeddings.weight.copy_(vectors)
+    positions = min(t_emb.position_embeddings.num_embeddings, emb.position_embeddings.num_embeddings)
+    emb.position_embeddings.weight[:positions] = t_emb.position_embeddings.weight[:positions]
+    emb.token_type_embeddings.weight.copy_(t_emb.token_type_embeddings.weight[: emb.token_type_embeddings.num_embeddings])
+    emb.LayerNorm.load_state_dict(t_emb.LayerNorm.state_dict())
+    mapping = student.albert.encoder.embedding_hidden_mapping_in
+    mapping.weight.copy_(torch.eye(config.hidden_size))
+    mapping.bias.zero_()
+
+    for group, index in zip(student.albert.encoder.albert_layer_groups, layers):
+        ours, theirs = group.albert_layers[0], t_layers[index]
+        pairs = [(ours.attention.query, theirs.attention.self.query), (ours.attention.key, theirs.attention.self.key),
+                 (ours.attention.value, theirs.attention.self.value), (ours.attention.dense, theirs.attention.output.dense),
+                 (ours.attention.LayerNorm, theirs.attention.output.LayerNorm), (ours.ffn, theirs.intermediate.dense),
+                 (ours.ffn_output, theirs.output.dense), (ours.full_layer_layer_norm, theirs.output.LayerNorm)]
+        for mine, source in pairs:
+            mine.load_state_dict(source.state_dict())
+
+    # The head: a question answerer's span scorer, a tagger's or classifier's (with BERT's pooler) where shapes agree.
+    head_copied = False
+    for name in ("qa_outputs", "classifier"):
+        mine, source = getattr(student, name, None), getattr(hf, name, None)
+        if mine is not None and source is not None and mine.weight.shape == source.weight.shape:
+            mine.load_state_dict(source.state_dict())
+            head_copied = True
+    t_pooler = getattr(hf.base_model, "pooler", None)
+    if head_copied and student.albert.pooler is not None and t_pooler is not None:
+        student.albert.pooler.load_state_dict(t_pooler.dense.state_dict())
+    return LayerTransfer(teacher_layers=list(layers), pieces=student_tokenizer.vocab_size, mapped=int(found.sum()), head_copied=head_copied)
 
 
 def augment_texts(texts: list[str], copies: int, *, seed: int = 0, p_mask: float = 0.1, p_ngram: float = 0.25,

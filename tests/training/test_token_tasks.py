@@ -5,6 +5,7 @@ best checkpoint that transformers loads as the same head."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -364,3 +365,28 @@ def test_qa_distillation_learns_from_the_teacher(qa_teacher, tmp_path, spiece_mo
     again = train_token_task("question-answering", DataSpec(squad, squad), tmp_path / "run", config, tokenizer=spiece_model, teacher=teacher_dir,
                              stride=32, resume=True)
     assert again.best_metrics == result.best_metrics
+
+
+def test_qa_student_from_the_teachers_layers(qa_teacher, tmp_path, spiece_model):
+    """`distill --teacher-layers 1,3,5`: the student starts as the teacher cut to three layers (in a
+    shape of the teacher's width with its exact GELU), records that, and saves an ALBERT that
+    transformers loads with the same logits."""
+    from edge_albert.data.squad import read_squad
+    from edge_albert.training.token_tasks import encode_questions
+
+    _, teacher_dir, squad = qa_teacher
+    shape = Path(__file__).parents[2] / "benchmarks" / "shapes" / "qa-student.json"
+    config = TrainConfig(epochs=1, batch_size=8, learning_rate=1e-4, max_length=128, log_every=5, alpha=0.7, temperature=2.0, max_steps=2)
+    result = train_token_task("question-answering", DataSpec(squad, squad), tmp_path / "run", config, tokenizer=spiece_model, teacher=teacher_dir,
+                              stride=32, preset=str(shape), teacher_layers=[1, 3, 5])
+    transfer = json.loads((tmp_path / "run" / "teacher.json").read_text())["layer_transfer"]
+    assert transfer["teacher_layers"] == [1, 3, 5] and transfer["head_copied"]
+    saved = json.loads((Path(result.checkpoint) / "config.json").read_text())
+    assert saved["hidden_act"] == "gelu" and saved["num_hidden_groups"] == 3 and saved["hidden_size"] == 384
+    ours = load_model(result.checkpoint).eval()
+    ref = transformers.AlbertForQuestionAnswering.from_pretrained(result.checkpoint).eval()
+    enc = encode_questions(read_squad(squad)[:4], AlbertTokenizer(spiece_model), 128, 32)
+    ids = torch.tensor([e.input_ids for e in enc.encodings[:1]])
+    with torch.no_grad():
+        start, _ = ours(ids, torch.ones_like(ids), torch.zeros_like(ids))
+        assert float((start - ref(input_ids=ids).start_logits).abs().max()) < 1e-5

@@ -93,3 +93,64 @@ def test_unlabeled_transfer_texts_drop_held_and_duplicate_texts_and_sample_with_
     assert len(sample) == 10 and counts["kept"] == 10 and counts["read"] == 53
     assert sample == unlabeled_transfer_texts([tmp_path / "a.txt", tmp_path / "b.jsonl"], held, limit=10, seed=3, text_column="body")[0]
     assert sample != unlabeled_transfer_texts([tmp_path / "a.txt", tmp_path / "b.jsonl"], held, limit=10, seed=4, text_column="body")[0]
+
+
+def test_teacher_layers_make_the_student_the_cut_teacher(spiece_model):
+    """`teacher_layer_init`: a student of the teacher's width started from teacher layers 1 and 4
+    computes what transformers' own MiniLM cut to those two layers computes, on pieces that are one
+    teacher token each (the reference: the same BertForQuestionAnswering with its other layers removed)."""
+    import copy
+
+    from edge_albert.model.albert import AlbertForQuestionAnswering
+    from edge_albert.model.config import preset_config
+    from edge_albert.tokenization import AlbertTokenizer
+    from edge_albert.training.teacher import HFClassifier, default_teacher_base
+    from edge_albert.training.transfer import _teacher_token_ids, teacher_layer_init
+
+    tok = AlbertTokenizer(spiece_model)
+    torch.manual_seed(0)
+    teacher = HFClassifier(default_teacher_base(), task="question-answering").eval()
+    shape = dict(embedding_size=384, hidden_size=384, intermediate_size=1536, num_attention_heads=12, hidden_act="gelu",
+                 num_hidden_layers=2, num_hidden_groups=2)
+    student = AlbertForQuestionAnswering(preset_config("tiny", vocab_size=tok.vocab_size, labels=["start", "end"], **shape)).eval()
+    info = teacher_layer_init(student, tok, teacher, [1, 4])
+    assert info.head_copied and info.mapped >= 0.99 * info.pieces
+
+    cut = copy.deepcopy(teacher.hf).eval()
+    cut.bert.encoder.layer = torch.nn.ModuleList([cut.bert.encoder.layer[i] for i in (1, 4)])
+    vocab = teacher.tokenizer.get_vocab()
+    ours, theirs = [tok.cls_id], [teacher.tokenizer.cls_token_id]
+    for piece_id in tok.encode("what a gorgeous , witty , seductive movie ! the film is strictly routine , sadly .").input_ids[1:-1]:
+        mapped = _teacher_token_ids(tok.sp.IdToPiece(piece_id), teacher.tokenizer, vocab)
+        if len(mapped) == 1:
+            ours.append(piece_id)
+            theirs.append(mapped[0])
+    ours.append(tok.sep_id)
+    theirs.append(teacher.tokenizer.sep_token_id)
+    assert len(ours) >= 12
+    types = torch.tensor([[0] * 6 + [1] * (len(ours) - 6)])
+    with torch.no_grad():
+        start, end = student(torch.tensor([ours]), torch.ones(1, len(ours), dtype=torch.long), types)
+        ref = cut(input_ids=torch.tensor([theirs]), attention_mask=torch.ones(1, len(ours), dtype=torch.long), token_type_ids=types)
+        full = teacher.hf(input_ids=torch.tensor([theirs]), token_type_ids=types).start_logits
+    assert float((start - ref.start_logits).abs().max()) < 1e-5 and float((end - ref.end_logits).abs().max()) < 1e-5
+    assert float((start - full).abs().max()) > 0.1  # the cut teacher, not the whole one
+
+
+def test_teacher_layers_refuse_a_student_of_another_shape(spiece_model):
+    from edge_albert.model.albert import AlbertForQuestionAnswering
+    from edge_albert.model.config import preset_config
+    from edge_albert.tokenization import AlbertTokenizer
+    from edge_albert.training.teacher import HFClassifier, default_teacher_base
+    from edge_albert.training.transfer import teacher_layer_init
+
+    tok = AlbertTokenizer(spiece_model)
+    teacher = HFClassifier(default_teacher_base(), task="question-answering")
+    tiny = AlbertForQuestionAnswering(preset_config("tiny", vocab_size=tok.vocab_size, labels=["start", "end"]))
+    with pytest.raises(InputError, match="hidden_size 312 .teacher layers need 384."):
+        teacher_layer_init(tiny, tok, teacher, [1, 3, 5])
+    shape = dict(embedding_size=384, hidden_size=384, intermediate_size=1536, num_attention_heads=12, hidden_act="gelu",
+                 num_hidden_layers=2, num_hidden_groups=2)
+    student = AlbertForQuestionAnswering(preset_config("tiny", vocab_size=tok.vocab_size, labels=["start", "end"], **shape))
+    with pytest.raises(InputError, match=r"teacher layers \[6\] do not exist; the teacher has layers 0 to 5"):
+        teacher_layer_init(student, tok, teacher, [1, 6])
