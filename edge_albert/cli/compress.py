@@ -25,6 +25,7 @@ from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 @click.option("--eval", "eval_file", type=click.Path(path_type=Path), default=None, help="Labelled dev file: report accuracy of fp32 vs quantized on it.")
 @click.option("--accuracy-budget", type=float, default=None, help="ONNX int8 / int4: keep op groups in float (int8) or at 8 bits (int4) until at most this many accuracy points are lost on --eval.")
 @click.option("--keep-float", default=None, help="ONNX int8: comma-separated op groups to keep in float (embeddings, embedding_projection, attention, ffn, pooler, classifier).")
+@click.option("--keep-int8", default=None, help="4-bit recipes: comma-separated op groups to keep at 8 bits (same groups as --keep-float).")
 @click.option("--block-size", type=click.Choice([str(b) for b in INT4_BLOCK_SIZES]), default=None,
               help="4-bit recipes: input features per block, each with its own scale (default 32; larger blocks make smaller files).")
 @click.option("--embedding-bits", type=click.Choice(["4", "8"]), default=None,
@@ -35,7 +36,8 @@ from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 @click.option("--list", "list_recipes", is_flag=True, help="List the named recipes and exit.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration, samples, eval_file, accuracy_budget, keep_float, block_size, embedding_bits,
+def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration, samples, eval_file, accuracy_budget, keep_float, keep_int8, block_size,
+                 embedding_bits,
                  max_length, opset, list_recipes,
                  force, as_json) -> None:
     """Quantize a checkpoint to int8, 4-bit or fp16 ONNX/TFLite, or int8/4-bit ExecuTorch, keeping ALBERT's shared weights
@@ -52,7 +54,8 @@ def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration,
     if bool(method) == bool(recipe_name):
         raise click.UsageError("give exactly one of --method or --recipe")
     config = recipe(method or recipe_name, samples=samples, keep_float=[g.strip() for g in keep_float.split(",")] if keep_float else None,
-                    block_size=int(block_size) if block_size else None, embedding_bits=int(embedding_bits) if embedding_bits else None)
+                    block_size=int(block_size) if block_size else None, embedding_bits=int(embedding_bits) if embedding_bits else None,
+                    keep_int8=[g.strip() for g in keep_int8.split(",")] if keep_int8 else None)
     from edge_albert.data.readers import read_labeled
     from edge_albert.quantization import accuracy_aware_quantize, quantize
     from edge_albert.quantization.api import read_calibration

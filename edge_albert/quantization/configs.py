@@ -90,9 +90,10 @@ METHODS = {"dynamic": "dynamic_wi8_afp32", "static": "static_wi8_ai8", "fp16": "
 
 
 def recipe(name: str, *, samples: int | None = None, keep_float: Sequence[str] | None = None, block_size: int | None = None,
-           embedding_bits: int | None = None) -> QuantConfig:
+           embedding_bits: int | None = None, keep_int8: Sequence[str] | None = None) -> QuantConfig:
     """The named recipe (or --method name), with the calibration sample count, the op groups
-    kept in float, and the 4-bit block size and embedding bits changed where given."""
+    kept in float (or, for 4-bit recipes, at 8 bits), and the 4-bit block size and embedding bits
+    changed where given."""
     if name in METHODS:
         name = METHODS[name]
     if name not in RECIPES:
@@ -104,6 +105,13 @@ def recipe(name: str, *, samples: int | None = None, keep_float: Sequence[str] |
         if not hasattr(config, "keep_float"):
             raise InputError(f"keeping op groups in float applies to the int8 recipes, not {name}")
         config = dataclasses.replace(config, keep_float=tuple(keep_float))
+    if keep_int8:
+        if not isinstance(config, Int4Config):
+            raise InputError(f"keeping op groups at 8 bits applies to the 4-bit recipes, not {name}")
+        unknown = sorted(set(keep_int8) - set(OP_GROUPS))
+        if unknown:
+            raise InputError(f"unknown op group {', '.join(unknown)}; choose from {', '.join(OP_GROUPS)}")
+        config = dataclasses.replace(config, keep_int8=tuple(keep_int8))
     four_bit = {k: v for k, v in {"block_size": block_size, "embedding_bits": embedding_bits}.items() if v is not None}
     if four_bit:
         if not isinstance(config, Int4Config):

@@ -29,3 +29,15 @@ def test_keep_float_on_a_recipe_without_op_groups_is_refused():
 def test_an_unknown_recipe_names_the_choices():
     with pytest.raises(InputError, match="choose one of dynamic, static, fp16, int4, dynamic_wi8_afp32"):
         recipe("int3")
+
+
+def test_keep_int8_adjusts_only_the_4bit_recipes():
+    from edge_albert.quantization.configs import Int4Config, recipe_name
+
+    config = recipe("int4", keep_int8=["ffn"], block_size=64)
+    assert isinstance(config, Int4Config) and config.keep_int8 == ("ffn",) and config.block_size == 64
+    assert recipe_name(config) == "weight_only_wi4b64_afp32"  # the groups kept at 8 bits are reported apart
+    with pytest.raises(InputError, match="4-bit recipes, not dynamic_wi8_afp32"):
+        recipe("dynamic", keep_int8=["ffn"])
+    with pytest.raises(InputError, match="unknown op group ffm; choose from embeddings, "):
+        recipe("int4", keep_int8=["ffm"])
