@@ -11,7 +11,6 @@ from edge_albert.cli.options import CHECKPOINT, DEVICE_OPTION, DISTILL_TASK_CHOI
 from edge_albert.errors import InputError
 
 
-
 def parse_layer_list(text: str) -> list[int]:
     """--teacher-layers "1,3,5" -> [1, 3, 5]."""
     try:

@@ -243,6 +243,15 @@ def distill(
     model, spiece = _student(run_dir, train_data.texts + (train_data.pairs or []) + extra, train_data.label_names, init=init, preset=preset,
                              tokenizer=tokenizer, vocab_size=vocab_size, max_length=config.max_length, seed=config.seed, dropout=dropout)
     tok = AlbertTokenizer(spiece)
+    # Before the teacher's passes: a student of the wrong shape is refused at once.
+    layer_transfer = None
+    if teacher_layers is not None:
+        if not isinstance(teacher_model, HFClassifier):
+            raise InputError("--teacher-layers needs a Hugging Face (BERT-layout) teacher; this one is an ALBERT checkpoint", teacher)
+        if init is None and not resume:
+            from edge_albert.training.transfer import teacher_layer_init
+
+            layer_transfer = asdict(teacher_layer_init(model, tok, teacher_model, teacher_layers))
     features = config.feature_weight > 0
     layer_pairs = word_layer_pairs(model, teacher_model, config.hidden_layers) if config.hidden_weight > 0 else []
     if layer_pairs and train_data.pairs is not None:
@@ -273,13 +282,8 @@ def distill(
     transfer = [(t, cached_teacher_outputs(teacher, t, config.max_length, cache, teacher=teacher_model, batch_size=teacher_batch_size,
                                            features=features, word_layers=word_layers, precision=precision)) for t in transfer_sets if len(t)]
 
-    if teacher_layers is not None:
-        if not isinstance(teacher_model, HFClassifier):
-            raise InputError("--teacher-layers needs a Hugging Face (BERT-layout) teacher; this one is an ALBERT checkpoint", teacher)
-        if init is None and not resume:
-            from edge_albert.training.transfer import teacher_layer_init
-
-            info["layer_transfer"] = asdict(teacher_layer_init(model, tok, teacher_model, teacher_layers))
+    if layer_transfer is not None:
+        info["layer_transfer"] = layer_transfer
     elif teacher_embeddings and init is None and isinstance(teacher_model, HFClassifier) and not resume:
         info["embedding_transfer"] = asdict(teacher_embedding_init(model, tok, teacher_model))
     del teacher_model
