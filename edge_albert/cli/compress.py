@@ -37,9 +37,7 @@ from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration, samples, eval_file, accuracy_budget, keep_float, keep_int8, block_size,
-                 embedding_bits,
-                 max_length, opset, list_recipes,
-                 force, as_json) -> None:
+                 embedding_bits, max_length, opset, list_recipes, force, as_json) -> None:
     """Quantize a checkpoint to int8, 4-bit or fp16 ONNX/TFLite, or int8/4-bit ExecuTorch, keeping ALBERT's shared weights
     shared, and compare the result with the fp32 model."""
     from edge_albert.quantization.configs import RECIPES, recipe

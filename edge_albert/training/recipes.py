@@ -113,6 +113,21 @@ def _student(run_dir: Path, texts: list[str], labels: list[str], *, init: Path |
     return model, Path(spiece)
 
 
+def _start_from_teacher_layers(model: AlbertPreTrainedModel, tok: AlbertTokenizer, teacher_model: torch.nn.Module | None,
+                               layers: Sequence[int] | None, *, fresh: bool) -> dict | None:
+    """`--teacher-layers`: a new (`fresh`) student starts as the teacher cut to `layers`
+    (`transfer.teacher_layer_init`); what was done, for teacher.json, or None when nothing was."""
+    if layers is None:
+        return None
+    if not isinstance(teacher_model, HFClassifier):
+        raise InputError("--teacher-layers needs a Hugging Face (BERT-layout) teacher of the task: pass one trained by `edge-albert teacher`")
+    if not fresh:
+        return None
+    from edge_albert.training.transfer import teacher_layer_init
+
+    return asdict(teacher_layer_init(model, tok, teacher_model, layers))
+
+
 def train(
     data: DataSpec,
     run_dir: Path,
@@ -244,14 +259,7 @@ def distill(
                              tokenizer=tokenizer, vocab_size=vocab_size, max_length=config.max_length, seed=config.seed, dropout=dropout)
     tok = AlbertTokenizer(spiece)
     # Before the teacher's passes: a student of the wrong shape is refused at once.
-    layer_transfer = None
-    if teacher_layers is not None:
-        if not isinstance(teacher_model, HFClassifier):
-            raise InputError("--teacher-layers needs a Hugging Face (BERT-layout) teacher; this one is an ALBERT checkpoint", teacher)
-        if init is None and not resume:
-            from edge_albert.training.transfer import teacher_layer_init
-
-            layer_transfer = asdict(teacher_layer_init(model, tok, teacher_model, teacher_layers))
+    layer_transfer = _start_from_teacher_layers(model, tok, teacher_model, teacher_layers, fresh=init is None and not resume)
     features = config.feature_weight > 0
     layer_pairs = word_layer_pairs(model, teacher_model, config.hidden_layers) if config.hidden_weight > 0 else []
     if layer_pairs and train_data.pairs is not None:
@@ -393,13 +401,9 @@ def train_token_task(
         if teacher_embeddings is None:
             teacher_embeddings = Path(teacher)
     if teacher_layers is not None:
-        if teacher_model is None:
-            raise InputError("--teacher-layers needs a Hugging Face teacher of the task: pass --teacher")
-        if init is None and not resume:
-            from edge_albert.training.transfer import teacher_layer_init
-
-            info = teacher_layer_init(model, tok, teacher_model, teacher_layers)
-            write_run_json(run_dir / "teacher.json", {"layer_transfer": asdict(info), "teacher": str(teacher)})
+        layer_transfer = _start_from_teacher_layers(model, tok, teacher_model, teacher_layers, fresh=init is None and not resume)
+        if layer_transfer is not None:
+            write_run_json(run_dir / "teacher.json", {"layer_transfer": layer_transfer, "teacher": str(teacher)})
     elif teacher_embeddings and init is None and not resume:
         from edge_albert.training.transfer import teacher_embedding_init
 
