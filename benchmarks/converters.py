@@ -1,4 +1,5 @@
-"""Sizes and single-thread latencies of fp32 / int8 / fp16 / int4 exports for the `tiny` and `base` presets.
+"""Sizes and single-thread latencies of fp32 / int8 / fp16 / int4 exports for the `tiny` and `base` presets
+(4-bit: blocks of 32 to 128, embeddings at 8 or 4 bits, and per output channel).
 
     python benchmarks/converters.py [--presets tiny,base] [--runs 20] [--threads 1]
 
@@ -58,7 +59,9 @@ def main() -> None:
             }
             for label, name, to in (("int8 dynamic", "dynamic", "onnx"), ("int8 dynamic", "dynamic", "tflite"), ("fp16", "fp16", "tflite"),
                                     ("fp16", "fp16", "onnx"), ("int4 b32", "int4", "onnx"), ("int4 b32 e4", "weight_only_wi4b32_e4_afp32", "onnx"),
-                                    ("int4 b64 e4", "weight_only_wi4b32_e4_afp32:64", "onnx"), ("int4 b32", "int4", "tflite")):
+                                    ("int4 b64 e4", "weight_only_wi4b32_e4_afp32:64", "onnx"), ("int4 b128 e4", "weight_only_wi4b32_e4_afp32:128", "onnx"),
+                                    ("int4 b32", "int4", "tflite"), ("int4 b128 e4", "weight_only_wi4b32_e4_afp32:128", "tflite"),
+                                    ("int4 per channel", "weight_only_wi4c_afp32", "tflite")):
                 name, _, block = name.partition(":")
                 out = folder / f"{preset}.{label.replace(' ', '-')}.{to}"
                 try:

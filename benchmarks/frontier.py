@@ -4,9 +4,9 @@ measured by `edge-albert validate` in one run.
     python benchmarks/frontier.py CHECKPOINT [--pruned PRUNED_CHECKPOINT] [--data DEV_TSV (default ../shared/data/sst2/dev.tsv)]
                                   [--threads 1,2] [--runs 20] [-o benchmarks/results/frontier]
 
-Recipes (fp32, fp16, int8 dynamic, int8 static, int4 in 32-wide blocks) in ONNX, TFLite and
-ExecuTorch where the format has them; with --pruned, the pruned checkpoint's fp32, int8 and
-int4 files as well. Per file: size, dev accuracy and agreement with the fp32 checkpoint, p50/p90
+Recipes (fp32, fp16, int8 dynamic, int8 static, int4 in 32-wide blocks and per output channel)
+in ONNX, TFLite and ExecuTorch where the format has them; with --pruned, the pruned checkpoint's
+fp32, int8 and int4 files as well. Per file: size, dev accuracy and agreement with the fp32 checkpoint, p50/p90
 latency at real lengths (each dev sentence as it is, batch 1; TFLite through its length
 buckets) and at 128 tokens, at each thread count, and batch-32 throughput. "frontier" marks the
 files no other file beats on size and accuracy and real-length latency at once.
@@ -34,16 +34,17 @@ from harness import write_result
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sst2"
 
-# (row name, recipe or None for the float export, format)
+# (row name, recipe (a --method or recipe name) or None for the float export, format)
 RECIPES = [
     ("fp32", None, "onnx"), ("fp32", None, "tflite"), ("fp32", None, "executorch"),
     ("fp16", "fp16", "onnx"), ("fp16", "fp16", "tflite"),
     ("int8 dynamic", "dynamic", "onnx"), ("int8 dynamic", "dynamic", "tflite"), ("int8 dynamic (8da8w)", "dynamic", "executorch"),
     ("int8 static", "static", "onnx"), ("int8 static", "static", "tflite"),
-    ("int4 b32", "int4", "onnx"), ("int4 b32", "int4", "tflite"), ("int4 per channel (8da4w)", "int4", "executorch"),
+    ("int4 b32", "int4", "onnx"), ("int4 b32", "int4", "tflite"), ("int4 per channel", "weight_only_wi4c_afp32", "tflite"),
+    ("int4 per channel (8da4w)", "int4", "executorch"),
 ]
 PRUNED = [("pruned fp32", None, "onnx"), ("pruned + int8 dynamic", "dynamic", "onnx"), ("pruned + int8 dynamic", "dynamic", "tflite"),
-          ("pruned + int4 b32", "int4", "onnx")]
+          ("pruned + int4 b32", "int4", "onnx"), ("pruned + int4 per channel", "weight_only_wi4c_afp32", "tflite")]
 SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "executorch": ".pte"}
 
 

@@ -37,6 +37,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path, tiny_checkpoint):
         ("convert", tmp_path / "missing", "--to", "onnx", "-o", tmp_path / "x.onnx"),
         ("predict", tmp_path / "missing.eabundle", "hello"),
         ("quantize", tiny_checkpoint, "--method", "static", "-o", tmp_path / "s.onnx"),
+        ("quantize", tiny_checkpoint, "--method", "int4", "--block-size", "channel", "--to", "onnx", "-o", tmp_path / "c.onnx"),
         ("validate", tiny_checkpoint, "--data", tmp_path / "missing.tsv", "--target", "qemu-arm64", "-o", tmp_path / "r"),
         ("validate", tiny_checkpoint, "--target", "raspberry", "-o", tmp_path / "r"),
         ("validate", tiny_checkpoint, "--target", "ssh://pi@host?pythn=3", "-o", tmp_path / "r"),
@@ -55,6 +56,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path, tiny_checkpoint):
         lines = [l for l in out.stderr.splitlines() if l.startswith("error:")]
         assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "s.onnx").exists() and not (tmp_path / "p").exists()
+    assert not (tmp_path / "c.onnx").exists()
 
 
 def test_inspect_json(tiny_checkpoint):

@@ -9,7 +9,7 @@ import click
 from edge_albert.cli.group import main
 from edge_albert.cli.options import CHECKPOINT, OPSET_OPTION, PRECISION_OPTION, data_options, data_spec, print_json
 from edge_albert.errors import InputError
-from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
+from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS, PER_CHANNEL
 
 
 @main.command("quantize")
@@ -26,8 +26,9 @@ from edge_albert.quantization.configs import INT4_BLOCK_SIZES, METHODS
 @click.option("--accuracy-budget", type=float, default=None, help="ONNX int8 / int4: keep op groups in float (int8) or at 8 bits (int4) until at most this many accuracy points are lost on --eval.")
 @click.option("--keep-float", default=None, help="ONNX int8: comma-separated op groups to keep in float (embeddings, embedding_projection, attention, ffn, pooler, classifier).")
 @click.option("--keep-int8", default=None, help="4-bit recipes: comma-separated op groups to keep at 8 bits (same groups as --keep-float).")
-@click.option("--block-size", type=click.Choice([str(b) for b in INT4_BLOCK_SIZES]), default=None,
-              help="4-bit recipes: input features per block, each with its own scale (default 32; larger blocks make smaller files).")
+@click.option("--block-size", type=click.Choice([str(b) for b in INT4_BLOCK_SIZES] + ["channel"]), default=None,
+              help="4-bit recipes: input features per block, each with its own scale (default 32; larger blocks make smaller files); "
+                   "channel: one scale per output row (TFLite, ExecuTorch), for widths no block divides.")
 @click.option("--embedding-bits", type=click.Choice(["4", "8"]), default=None,
               help="4-bit recipes: the embedding table at 8 bits with one scale (default) or in 4-bit blocks.")
 @click.option("--max-length", type=int, default=None,
@@ -52,7 +53,7 @@ def quantize_cmd(checkpoint: Path, method, recipe_name, to, output, calibration,
     if bool(method) == bool(recipe_name):
         raise click.UsageError("give exactly one of --method or --recipe")
     config = recipe(method or recipe_name, samples=samples, keep_float=[g.strip() for g in keep_float.split(",")] if keep_float else None,
-                    block_size=int(block_size) if block_size else None, embedding_bits=int(embedding_bits) if embedding_bits else None,
+                    block_size=(PER_CHANNEL if block_size == "channel" else int(block_size)) if block_size else None, embedding_bits=int(embedding_bits) if embedding_bits else None,
                     keep_int8=[g.strip() for g in keep_int8.split(",")] if keep_int8 else None)
     from edge_albert.data.readers import read_labeled
     from edge_albert.quantization import accuracy_aware_quantize, quantize

@@ -21,7 +21,7 @@ from edge_albert.converters.onnx import OPSET, export_onnx, set_metadata
 from edge_albert.data.readers import LabeledTexts
 from edge_albert.errors import InputError
 from edge_albert.model.checkpoint import SPIECE_NAME, weights_bytes
-from edge_albert.quantization.configs import OP_GROUPS, DynamicInt8Config, Float16Config, Int4Config, QuantConfig, StaticInt8Config, recipe_name
+from edge_albert.quantization.configs import OP_GROUPS, PER_CHANNEL, DynamicInt8Config, Float16Config, Int4Config, QuantConfig, StaticInt8Config, recipe_name
 from edge_albert.quantization.executorch import check_executorch_config, executorch_recipe, quantize_executorch
 from edge_albert.quantization.onnx import quantize_dynamic_onnx, quantize_int4_onnx, quantize_static_onnx, to_float16_onnx
 from edge_albert.quantization.tflite import quantize_tflite
@@ -165,6 +165,9 @@ def quantize(
         raise InputError("keeping op groups in float or at 8 bits is supported for ONNX only")
     if to == "executorch":
         check_executorch_config(config)
+    if to == "onnx" and isinstance(config, Int4Config) and config.block_size == PER_CHANNEL:
+        raise InputError("ONNX Runtime's MatMulNBits takes 4-bit blocks of 32 to 256 input features, not whole rows; "
+                         "use --block-size 32 (the last block is padded) or --to tflite / executorch for per-channel 4-bit")
     if to == "tflite" and isinstance(config, Int4Config) and not config.symmetric:
         raise InputError("asymmetric 4-bit blocks are supported for ONNX only; ai-edge-quantizer's 4-bit recipes are symmetric")
     if to == "tflite" and isinstance(config, StaticInt8Config) and config.calibration != "minmax":

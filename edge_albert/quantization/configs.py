@@ -47,6 +47,10 @@ class Float16Config:
 
 # Block sizes both formats take: ONNX Runtime's MatMulNBits and ai-edge-quantizer's BLOCKWISE_N.
 INT4_BLOCK_SIZES = (32, 64, 128, 256)
+# The block size that stands for a whole row (one scale per output channel): the only 4-bit
+# layout TFLite takes for widths no block tiles (the tiny shape's 312), as ai-edge-quantizer's
+# dynamic_wi4c_afp32; ExecuTorch's 8da4w is always per channel; MatMulNBits has no such layout.
+PER_CHANNEL = 0
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class Int4Config:
     (and zero point when not symmetric); activations stay float. The embedding table takes
     `embedding_bits` (8: one scale for the table, as the int8 recipes; 4: blocks like the rest)."""
 
-    block_size: int = 32
+    block_size: int = 32  # or PER_CHANNEL
     symmetric: bool = True
     embedding_bits: int = 8
     keep_float: tuple[str, ...] = ()
@@ -64,8 +68,8 @@ class Int4Config:
     keep_int8: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.block_size not in INT4_BLOCK_SIZES:
-            raise InputError(f"block size {self.block_size} is not supported; use one of {', '.join(map(str, INT4_BLOCK_SIZES))}")
+        if self.block_size not in (*INT4_BLOCK_SIZES, PER_CHANNEL):
+            raise InputError(f"block size {self.block_size} is not supported; use one of {', '.join(map(str, INT4_BLOCK_SIZES))} or channel")
         if self.embedding_bits not in (4, 8):
             raise InputError(f"embedding bits {self.embedding_bits}: use 4 or 8")
 
@@ -83,6 +87,8 @@ RECIPES: dict[str, QuantConfig] = {
     "weight_only_wi4b32_afp32": Int4Config(),
     "weight_only_wi4b32_asym_afp32": Int4Config(symmetric=False),
     "weight_only_wi4b32_e4_afp32": Int4Config(embedding_bits=4),
+    # one scale per output channel (TFLite and ExecuTorch)
+    "weight_only_wi4c_afp32": Int4Config(block_size=PER_CHANNEL),
 }
 
 # The CLI's --method names map onto recipes.
@@ -125,11 +131,12 @@ def recipe_name(config: QuantConfig) -> str:
     base = dataclasses.replace(config, keep_float=()) if getattr(config, "keep_float", ()) else config
     if isinstance(base, Int4Config):
         # every block size and embedding width has a name, registered or not
-        return f"weight_only_wi4b{base.block_size}{'' if base.symmetric else '_asym'}{'_e4' if base.embedding_bits == 4 else ''}_afp32"
+        blocks = "c" if base.block_size == PER_CHANNEL else f"b{base.block_size}"
+        return f"weight_only_wi4{blocks}{'' if base.symmetric else '_asym'}{'_e4' if base.embedding_bits == 4 else ''}_afp32"
     for name, value in RECIPES.items():
         if value == base:
             return name
     return type(config).__name__
 
 
-__all__ = ["DynamicInt8Config", "StaticInt8Config", "Float16Config", "Int4Config", "INT4_BLOCK_SIZES", "QuantConfig", "RECIPES", "METHODS", "recipe", "recipe_name", "OP_GROUPS"]
+__all__ = ["DynamicInt8Config", "StaticInt8Config", "Float16Config", "Int4Config", "INT4_BLOCK_SIZES", "PER_CHANNEL", "QuantConfig", "RECIPES", "METHODS", "recipe", "recipe_name", "OP_GROUPS"]

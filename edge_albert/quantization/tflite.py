@@ -19,7 +19,7 @@ import numpy as np
 
 from edge_albert.converters.tflite import finish_tflite
 from edge_albert.errors import InputError
-from edge_albert.quantization.configs import DynamicInt8Config, Float16Config, Int4Config, StaticInt8Config
+from edge_albert.quantization.configs import PER_CHANNEL, DynamicInt8Config, Float16Config, Int4Config, StaticInt8Config
 from edge_albert.runtimes.litert import read_tflite_metadata
 
 
@@ -60,8 +60,10 @@ def _recipe(config):
         return manager.get_quantization_recipe()
     if isinstance(config, Int4Config):
         # ai-edge-quantizer's dynamic_wi4bN_afp32 (4-bit blocks, activations quantized at run
-        # time by XNNPACK), the embedding table at 8 bits with one scale or in 4-bit blocks.
-        blocks = getattr(qtyping.QuantGranularity, f"BLOCKWISE_{config.block_size}")
+        # time by XNNPACK) or dynamic_wi4c_afp32 (a scale per output channel), the embedding
+        # table at 8 bits with one scale or in 4-bit blocks.
+        blocks = (qtyping.QuantGranularity.CHANNELWISE if config.block_size == PER_CHANNEL
+                  else getattr(qtyping.QuantGranularity, f"BLOCKWISE_{config.block_size}"))
         manager.add_dynamic_config(".*", qtyping.TFLOperationName.ALL_SUPPORTED, 4, blocks)
         if config.embedding_bits == 8:
             manager.add_dynamic_config(".*", qtyping.TFLOperationName.EMBEDDING_LOOKUP, 8, qtyping.QuantGranularity.TENSORWISE)
@@ -120,7 +122,8 @@ def quantize_tflite(source: Path, output: Path, config, scratch: Path, calibrati
             if misfit is None:
                 raise
             raise InputError(f"TFLite 4-bit blocks of {misfit[2]} must divide every weight's input size, and this model has {misfit[1]}; "
-                             f"use --to onnx (ONNX Runtime pads the last block) or a --block-size that divides {misfit[1]}") from None
+                             f"use --block-size channel (a scale per output channel), --to onnx (ONNX Runtime pads the last block) "
+                             f"or a --block-size that divides {misfit[1]}") from None
         raw = scratch / "quantized.tflite"
         quantized.export_model(str(raw), overwrite=True)
     metadata = read_tflite_metadata(source)

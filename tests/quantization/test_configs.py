@@ -41,3 +41,11 @@ def test_keep_int8_adjusts_only_the_4bit_recipes():
         recipe("dynamic", keep_int8=["ffn"])
     with pytest.raises(InputError, match="unknown op group ffm; choose from embeddings, "):
         recipe("int4", keep_int8=["ffm"])
+
+
+def test_per_channel_4bit_has_its_own_recipe_name():
+    from edge_albert.quantization.configs import PER_CHANNEL, RECIPES, recipe_name
+
+    config = recipe("int4", block_size=PER_CHANNEL)
+    assert config == RECIPES["weight_only_wi4c_afp32"] and recipe_name(config) == "weight_only_wi4c_afp32"
+    assert recipe_name(recipe("int4", block_size=PER_CHANNEL, embedding_bits=4)) == "weight_only_wi4c_e4_afp32"

@@ -163,11 +163,17 @@ def test_int4_embedding_blocks_and_block_size_shrink_the_file(tmp_path, trained_
         assert report.comparison.agreement >= 0.85
 
 
-def test_int4_options_are_checked():
-    with pytest.raises(InputError, match="block size 48 is not supported; use one of 32, 64, 128, 256"):
+def test_int4_options_are_checked(tmp_path, trained_checkpoint):
+    from edge_albert.quantization.configs import PER_CHANNEL
+
+    with pytest.raises(InputError, match="block size 48 is not supported; use one of 32, 64, 128, 256 or channel"):
         recipe("int4", block_size=48)
     with pytest.raises(InputError, match="apply to the 4-bit recipes, not dynamic"):
         recipe("dynamic", block_size=64)
+    # MatMulNBits has no per-row layout: refused before any export, nothing written
+    with pytest.raises(InputError, match="MatMulNBits takes 4-bit blocks of 32 to 256 input features, not whole rows"):
+        quantize(trained_checkpoint, tmp_path / "c.onnx", recipe("int4", block_size=PER_CHANNEL), to="onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_accuracy_aware_int4_falls_back_to_8_bits_for_the_sensitive_groups(tmp_path, trained_checkpoint, dev):

@@ -51,9 +51,11 @@ def _assert_one_scale_per_embedding_table(path):
 
 def test_tflite_int4_blocks(tmp_path, spiece_model, sst2_dev):
     """4-bit blocks need every input size divisible by the block: a model of width 128 (FFN 512)
-    takes them; one of width 80 is refused with the size that does not fit."""
+    takes them; one of width 80 is refused with the size that does not fit, and takes a scale per
+    output row instead."""
     from edge_albert.errors import InputError
     from edge_albert.model.factory import init_checkpoint
+    from edge_albert.quantization.configs import PER_CHANNEL
 
     texts = [s for _, s in sst2_dev[:64]]
     small = init_checkpoint("tiny", spiece_model, tmp_path / "small", labels=["negative", "positive"], max_length=128, seed=0,
@@ -77,8 +79,19 @@ def test_tflite_int4_blocks(tmp_path, spiece_model, sst2_dev):
     assert int4.comparison.runtime == "litert" and int4.comparison.max_abs_logit_diff < 0.5
     tiny = init_checkpoint("tiny", spiece_model, tmp_path / "tiny", labels=["negative", "positive"], max_length=128, seed=0,
                            hidden_size=80, intermediate_size=320, num_attention_heads=4)
-    with pytest.raises(InputError, match="blocks of 32 must divide every weight's input size, and this model has 80"):
+    with pytest.raises(InputError, match="blocks of 32 must divide every weight's input size, and this model has 80; use --block-size channel"):
         quantize(tiny, tmp_path / "tiny.tflite", recipe("int4"), to="tflite")
     assert not (tmp_path / "tiny.tflite").exists()
+    # A scale per output row fits any width: the 80-wide model's FFN at 4 bits, one scale per row.
+    rows = quantize(tiny, tmp_path / "tiny.tflite", recipe("int4", block_size=PER_CHANNEL), to="tflite",
+                    eval_data=LabeledTexts(texts, [0] * len(texts), ["negative", "positive"]))
+    assert rows.recipe == "weight_only_wi4c_afp32" and read_tflite_metadata(rows.output)["precision"] == "int4"
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(open(rows.output, "rb").read(), 0))
+    ffn = {tuple(int(d) for d in t.shape): t for g in model.subgraphs for t in g.tensors if t.type == schema.TensorType.INT4 and 320 in t.shape}
+    assert set(ffn) == {(80, 320), (320, 80)}
+    for shape, tensor in ffn.items():
+        scales = tensor.quantization.scale
+        assert len(scales) == shape[0] and tensor.quantization.quantizedDimension == 0 and min(scales) > 0
+    assert rows.comparison.runtime == "litert" and rows.comparison.max_abs_logit_diff < 0.5
     with pytest.raises(InputError, match="asymmetric 4-bit blocks are supported for ONNX only"):
         quantize(small, tmp_path / "asym.tflite", recipe("weight_only_wi4b32_asym_afp32"), to="tflite")
