@@ -2,7 +2,12 @@
 share of the time attention takes.
 
     python benchmarks/lengths.py [--preset base] [--lengths 16,32,64,128,256,512] [--runs 10] [--threads 1]
-                                 [--formats onnx,tflite,executorch]
+                                 [--formats onnx,tflite,executorch] [--real DEV_TSV --tokenizer SPIECE_MODEL]
+
+With --real, every file is also timed on the file's sentences at their own lengths (batch 1, as
+`edge-albert validate` times real lengths; TFLite through its smallest signature that holds
+each), tokenized by --tokenizer (a trained student's spiece.model: real sentences get their
+real piece counts, while the model keeps its 30,000-entry table).
 
 ALBERT of the preset's shape, random weights, vocabulary 30,000, batch 1: the timing depends on
 the shape, not the weights. Files: ONNX fp32 and dynamic int8 (ONNX Runtime), TFLite fp32 and
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 import tempfile
 from pathlib import Path
 
@@ -88,7 +94,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--formats", default="onnx,tflite,executorch")
+    parser.add_argument("--real", type=Path, default=None, help="labelled TSV whose sentences are timed at their own lengths")
+    parser.add_argument("--tokenizer", type=Path, default=None, help="spiece.model that tokenizes --real")
+    parser.add_argument("--real-samples", type=int, default=300, help="sentences of --real to time (the first N)")
     args = parser.parse_args()
+    if (args.real is None) != (args.tokenizer is None):
+        parser.error("--real and --tokenizer go together")
+    encodings = []
+    if args.real is not None:
+        from edge_albert.data.readers import read_labeled
+        from edge_albert.tokenization import AlbertTokenizer
+
+        tokenizer = AlbertTokenizer(args.tokenizer)
+        encodings = [tokenizer.encode(t, max_length=max(int(n) for n in args.lengths.split(",")))
+                     for t in read_labeled(args.real).texts[: args.real_samples]]
     lengths = [int(n) for n in args.lengths.split(",")]
     formats = set(args.formats.split(","))
     longest = max(lengths)
@@ -112,28 +131,34 @@ def main() -> None:
         names = list(files)
         sessions = [open_session(files[name], threads=args.threads) for name in names]
         print(f"timing {len(names)} files at {lengths} tokens", flush=True)
-        reports = measure_latency_interleaved(sessions, [], threads=args.threads, lengths=lengths, runs=args.runs, real_samples=0,
-                                              throughput_batches=(), rounds=args.rounds)
+        reports = measure_latency_interleaved(sessions, encodings, threads=args.threads, lengths=lengths, runs=args.runs,
+                                              real_samples=len(encodings), throughput_batches=(), rounds=args.rounds)
         shares = {name: {n: measured_attention_share(files[name], n, args.threads) for n in lengths}
                   for name in names if files[name].suffix == ".onnx"}
         sizes = {name: files[name].stat().st_size for name in names}
 
-    rows, data = [], {"files": {}, "flops": {}, "attention_flops_share": {}}
+    real_tokens = float(np.mean([len(e.input_ids) for e in encodings])) if encodings else None
+    rows, data = [], {"files": {}, "flops": {}, "attention_flops_share": {}, "real": str(args.real) if args.real else None,
+                      "real_sentences": len(encodings), "real_mean_tokens": real_tokens}
     for n in lengths:
         data["flops"][n] = encoder_flops(config, n)
         data["attention_flops_share"][n] = attention_flops(config, n) / encoder_flops(config, n)
     for name, report in zip(names, reports):
         p50 = {n: report.fixed[str(n)].p50_ms for n in lengths if str(n) in report.fixed}
+        real = asdict(report.real) if encodings and report.real is not None else None
         data["files"][name] = {"size_bytes": sizes[name], "p50_ms": p50, "p90_ms": {n: report.fixed[str(n)].p90_ms for n in p50},
-                               "measured_attention_share": shares.get(name)}
+                               "measured_attention_share": shares.get(name), "real": real}
         rows.append([name, f"{sizes[name] / 1e6:.2f}"] + [f"{p50[n]:.1f}" if n in p50 else "-" for n in lengths]
-                    + [f"{p50[longest] / p50[lengths[0]]:.0f}x" if longest in p50 and lengths[0] in p50 else "-"])
+                    + [f"{p50[longest] / p50[lengths[0]]:.0f}x" if longest in p50 and lengths[0] in p50 else "-"]
+                    + ([f"{real['p50_ms']:.1f} / {real['p90_ms']:.1f}" if real else "-"] if encodings else []))
+    tail = ["-"] if encodings else []
     for name, share in shares.items():
-        rows.append([f"{name}: attention share of node time (measured)", "-"] + [f"{share[n] * 100:.0f}%" for n in lengths] + ["-"])
-    rows.append(["attention share of FLOPs", "-"] + [f"{data['attention_flops_share'][n] * 100:.0f}%" for n in lengths] + ["-"])
+        rows.append([f"{name}: attention share of node time (measured)", "-"] + [f"{share[n] * 100:.0f}%" for n in lengths] + ["-"] + tail)
+    rows.append(["attention share of FLOPs", "-"] + [f"{data['attention_flops_share'][n] * 100:.0f}%" for n in lengths] + ["-"] + tail)
     rows.append(["encoder GFLOPs", "-"] + [f"{data['flops'][n] / 1e9:.1f}" for n in lengths]
-                + [f"{data['flops'][longest] / data['flops'][lengths[0]]:.0f}x"])
-    write_result("lengths", ["file", "MB"] + [f"p50 ms @{n}" for n in lengths] + [f"{longest} vs {lengths[0]}"], rows,
+                + [f"{data['flops'][longest] / data['flops'][lengths[0]]:.0f}x"] + tail)
+    real_header = [f"p50 / p90 ms real ({len(encodings)} sentences, {real_tokens:.1f} tokens)"] if encodings else []
+    write_result("lengths", ["file", "MB"] + [f"p50 ms @{n}" for n in lengths] + [f"{longest} vs {lengths[0]}"] + real_header, rows,
                  {**data, "preset": args.preset, "lengths": lengths, "runs": args.runs, "rounds": args.rounds}, args.threads)
 
 
