@@ -11,7 +11,8 @@ latency at real lengths (each dev sentence as it is, batch 1; TFLite through its
 buckets) and at 128 tokens, at each thread count, and batch-32 throughput. "frontier" marks the
 files no other file beats on size and accuracy and real-length latency at once.
 
-Writes OUT/report.{json,md,html} (the HTML has the accuracy / latency / size scatter) and
+Writes OUT/report.{json,md,html} (the HTML has the accuracy / latency / size scatters),
+OUT/accuracy-latency.svg and OUT/accuracy-size.svg (the plots alone), and
 benchmarks/results/frontier.json with the table and the machine.
 """
 
@@ -28,7 +29,7 @@ from edge_albert.converters.tflite import export_tflite
 from edge_albert.data.readers import read_labeled
 from edge_albert.errors import InputError
 from edge_albert.quantization import quantize, recipe
-from edge_albert.validation.report import validate, write_reports
+from edge_albert.validation.report import scatter_svg, validate, write_reports
 
 from harness import write_result
 
@@ -92,6 +93,9 @@ def main() -> None:
                 skipped.append({"recipe": name, "format": fmt, "reason": str(exc)})
         report = validate(args.checkpoint, list(files), data, threads=threads, latency_runs=args.runs, memory=False)
         write_reports(report, args.output)
+        # The two plots on their own, for docs: accuracy against real-length latency and against size.
+        for x in ("latency", "size"):
+            (args.output / f"accuracy-{x}.svg").write_text(scatter_svg(report.to_dict(), x) + "\n")
     by_name = {Path(path).name: meta for path, meta in files.items()}
     rows, points = [], {}
     for result in report.results[1:]:

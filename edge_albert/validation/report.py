@@ -476,9 +476,14 @@ def target_rows(report: dict) -> list[list[str]]:
     return rows
 
 
-def _svg_scatter(report: dict) -> str:
+def scatter_svg(report: dict, x: str = "latency") -> str:
+    """The report's files as an SVG scatter of the task metric against p50 real-length latency at
+    the first thread count (circle area: file size) or against file size (`x="size"`)."""
+    if x not in ("latency", "size"):
+        raise ValueError(f"x is latency or size, not {x!r}")
     metric = task_of(report)[1]
-    points = [(r["name"], r["runtime"], _p50(r), score(r, metric) * 100, r["size_bytes"] / 1e6) for r in report["results"] if _p50(r) is not None]
+    points = [(r["name"], r["runtime"], _p50(r) if x == "latency" else r["size_bytes"] / 1e6, score(r, metric) * 100, r["size_bytes"] / 1e6)
+              for r in report["results"] if _p50(r) is not None]
     if not points:
         return "<p>No latency measurements.</p>"
     w, h, pad = 640, 360, 60
@@ -493,18 +498,20 @@ def _svg_scatter(report: dict) -> str:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="accuracy vs latency vs size">',
              f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#333"/>',
              f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#333"/>',
-             f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle" font-size="12">p50 latency, real sentences, batch 1, 1 thread (ms)</text>',
+             f'<text x="{w / 2}" y="{h - 15}" text-anchor="middle" font-size="12">'
+             f'{"p50 latency, real sentences, batch 1, 1 thread (ms)" if x == "latency" else "file size (MB)"}</text>',
              f'<text x="15" y="{h / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 15 {h / 2})">{html.escape(headers(report)[4])}</text>']
     for frac in (0, 0.5, 1):
         xv, yv = x0 + frac * (x1 - x0), y0 + frac * (y1 - y0)
         parts.append(f'<text x="{sx(xv):.0f}" y="{h - pad + 16}" font-size="10" text-anchor="middle">{xv:.1f}</text>')
         parts.append(f'<text x="{pad - 6}" y="{sy(yv):.0f}" font-size="10" text-anchor="end">{yv:.1f}</text>')
-    for k, (name, runtime, x, y, size) in enumerate(sorted(points, key=lambda p: p[2])):
-        r = 5 + 15 * (size / smax) ** 0.5
-        parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{r:.1f}" fill="{colors.get(runtime, "#9333ea")}" fill-opacity="0.55"><title>{html.escape(name)} ({runtime}): {x:.2f} ms, {y:.2f}%, {size:.2f} MB</title></circle>')
+    for k, (name, runtime, px, y, size) in enumerate(sorted(points, key=lambda p: p[2])):
+        r = 5 + 15 * (size / smax) ** 0.5 if x == "latency" else 6
+        tip = f"{px:.2f} ms, {y:.2f}%, {size:.2f} MB" if x == "latency" else f"{size:.2f} MB, {y:.2f}%"
+        parts.append(f'<circle cx="{sx(px):.1f}" cy="{sy(y):.1f}" r="{r:.1f}" fill="{colors.get(runtime, "#9333ea")}" fill-opacity="0.55"><title>{html.escape(name)} ({runtime}): {tip}</title></circle>')
         # Alternate labels above and below so neighbours do not print over each other.
         dy = -(r + 4) if k % 2 else r + 12
-        parts.append(f'<text x="{sx(x):.1f}" y="{sy(y) + dy:.1f}" font-size="10" text-anchor="middle">{html.escape(name)}</text>')
+        parts.append(f'<text x="{sx(px):.1f}" y="{sy(y) + dy:.1f}" font-size="10" text-anchor="middle">{html.escape(name)}</text>')
     for k, (runtime, color) in enumerate(colors.items()):
         parts.append(f'<circle cx="{w - pad - 90}" cy="{pad + 14 * k}" r="5" fill="{color}" fill-opacity="0.55"/>'
                      f'<text x="{w - pad - 80}" y="{pad + 14 * k + 4}" font-size="11">{runtime}</text>')
@@ -548,7 +555,9 @@ def to_html(report: dict) -> str:
 machine {html.escape(m['cpu_model'])}, {m['logical_cpus']} CPUs ({html.escape(', '.join(m['cpu_flags']))})</p>
 <table id="summary"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>
 <h2>Accuracy vs latency (circle area: file size)</h2>
-<div id="scatter">{_svg_scatter(report)}</div>
+<div id="scatter">{scatter_svg(report)}</div>
+<h2>Accuracy vs file size</h2>
+<div id="scatter-size">{scatter_svg(report, "size")}</div>
 <h2>Latency distribution (real sentences, batch 1: p50–p90 box, whisker to p99)</h2>
 <div id="latency">{_svg_latency_bars(report)}</div>
 <p>Agreement and logit differences are against the fp32 PyTorch reference. Emulated runtimes report emulated timings, not device latency.</p>
@@ -578,5 +587,5 @@ def write_reports(report: ValidationReport | dict, output_dir: Path, *, force: b
     return paths
 
 
-__all__ = ["validate", "ValidationReport", "ArtifactResult", "write_reports", "load_report", "metrics_by_artifact", "to_markdown", "to_html", "SCHEMA_VERSION", "target_rows", "TARGET_HEADERS",
+__all__ = ["validate", "ValidationReport", "ArtifactResult", "write_reports", "scatter_svg", "load_report", "metrics_by_artifact", "to_markdown", "to_html", "SCHEMA_VERSION", "target_rows", "TARGET_HEADERS",
            "validate_task", "headers"]

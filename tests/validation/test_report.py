@@ -39,10 +39,26 @@ def test_reports_written(tmp_path, report):
     md = paths["markdown"].read_text()
     assert "| artifact |" in md and "model.tflite" in md
     page = paths["html"].read_text()
-    assert page.startswith("<!doctype html>") and page.count("<svg") == 2 and "model.onnx" in page
+    assert page.startswith("<!doctype html>") and page.count("<svg") == 3 and "model.onnx" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # self-contained
     per = metrics_by_artifact(paths["json"])
     assert per["model.onnx"]["agreement"] == 1.0
+
+
+def test_size_scatter_places_files_by_size(report):
+    import re
+
+    from edge_albert.validation.report import scatter_svg
+
+    d = report.to_dict()
+    svg = scatter_svg(d, "size")
+    x = {name: float(cx) for cx, name in re.findall(r'<circle cx="([\d.]+)"[^>]*><title>(.+?) \([a-z]+\): ', svg)}
+    sizes = {r["name"]: r["size_bytes"] for r in d["results"]}
+    assert set(x) == set(sizes) and "file size (MB)" in svg
+    # further right is larger, in the same order as the files' sizes
+    assert sorted(x, key=x.get) == sorted(sizes, key=sizes.get)
+    with pytest.raises(ValueError, match="latency or size"):
+        scatter_svg(d, "accuracy")
 
 
 def test_newer_schema_is_refused(tmp_path, report):
