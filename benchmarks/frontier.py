@@ -94,8 +94,9 @@ def main() -> None:
         report = validate(args.checkpoint, list(files), data, threads=threads, latency_runs=args.runs, memory=False)
         write_reports(report, args.output)
         # The two plots on their own, for docs: accuracy against real-length latency and against size.
+        as_dict = report.to_dict()
         for x in ("latency", "size"):
-            (args.output / f"accuracy-{x}.svg").write_text(scatter_svg(report.to_dict(), x) + "\n")
+            (args.output / f"accuracy-{x}.svg").write_text(scatter_svg(as_dict, x) + "\n")
     by_name = {Path(path).name: meta for path, meta in files.items()}
     rows, points = [], {}
     for result in report.results[1:]:

@@ -100,17 +100,16 @@ def main() -> None:
     args = parser.parse_args()
     if (args.real is None) != (args.tokenizer is None):
         parser.error("--real and --tokenizer go together")
+    lengths = [int(n) for n in args.lengths.split(",")]
+    formats = set(args.formats.split(","))
+    longest = max(lengths)
     encodings = []
     if args.real is not None:
         from edge_albert.data.readers import read_labeled
         from edge_albert.tokenization import AlbertTokenizer
 
         tokenizer = AlbertTokenizer(args.tokenizer)
-        encodings = [tokenizer.encode(t, max_length=max(int(n) for n in args.lengths.split(",")))
-                     for t in read_labeled(args.real).texts[: args.real_samples]]
-    lengths = [int(n) for n in args.lengths.split(",")]
-    formats = set(args.formats.split(","))
-    longest = max(lengths)
+        encodings = [tokenizer.encode(t, max_length=longest) for t in read_labeled(args.real).texts[: args.real_samples]]
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
